@@ -1,0 +1,1 @@
+#include "shoal_grpc.h"

@@ -1,0 +1,1 @@
+// The GRPCBridge module: not written yet (see README's map and the open issues).

@@ -1,0 +1,1 @@
+// The ShardNode module: not written yet (see README's map and the open issues).

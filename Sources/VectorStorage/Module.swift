@@ -1,0 +1,1 @@
+// The VectorStorage module: not written yet (see README's map and the open issues).
