@@ -1,1 +1,0 @@
-#include "shoal_grpc.h"

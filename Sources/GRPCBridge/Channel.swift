@@ -1,0 +1,138 @@
+internal import CGRPCBridge
+import Synchronization
+import VectorCore
+
+/// A client channel to one `host:port`, shared by any number of concurrent calls.
+/// It connects lazily and reconnects within a second after the peer comes back.
+public final class Channel: UnaryTransport, @unchecked Sendable {
+    // @unchecked: `raw` is immutable and the bridge's channel is thread-safe.
+    private let raw: OpaquePointer
+    public let target: String
+
+    public init(target: String, maxMessageBytes: Int = 64 << 20) throws {
+        var error = sg_error()
+        guard let raw = sg_channel_create(target, Int32(clamping: maxMessageBytes), &error) else {
+            throw ShoalError(bridge: &error)
+        }
+        self.raw = raw
+        self.target = target
+    }
+
+    deinit {
+        sg_channel_destroy(raw)  // in-flight calls keep the underlying channel alive
+    }
+
+    /// One unary call. Throws `ShoalError` with the call's status when it fails;
+    /// cancelling the calling task cancels the call (CANCELLED).
+    public func unary(
+        method: String,
+        request: [UInt8],
+        timeout: Duration?,
+        metadata: [(String, String)]
+    ) async throws -> [UInt8] {
+        let call = ClientCall()
+        defer { call.release() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                call.start(continuation, channel: raw, method: method, request: request,
+                           timeout: timeout, metadata: metadata)
+            }
+        } onCancel: {
+            call.cancel()
+        }
+    }
+}
+
+/// One client call's state, shared by the caller, the cancellation handler and the
+/// bridge's completion callback (which holds a +1 reference while the call runs).
+private final class ClientCall: @unchecked Sendable {
+    // @unchecked: `handle` and `cancelRequested` are guarded by `lock`;
+    // `continuation` is written once before the call starts and read once by `done`.
+    private let lock = Mutex(())
+    private var handle: OpaquePointer?
+    private var cancelRequested = false
+    private var continuation: CheckedContinuation<[UInt8], any Error>?
+
+    init() { BridgeDiagnostics.swiftClientCalls.add(1, ordering: .relaxed) }
+    deinit { BridgeDiagnostics.swiftClientCalls.subtract(1, ordering: .relaxed) }
+
+    func start(
+        _ continuation: CheckedContinuation<[UInt8], any Error>,
+        channel: OpaquePointer, method: String, request: [UInt8],
+        timeout: Duration?, metadata: [(String, String)]
+    ) {
+        self.continuation = continuation
+        lock.withLock { _ in
+            if cancelRequested {
+                continuation.resume(throwing: ShoalError(.cancelled, "the call was cancelled before it started"))
+                return
+            }
+            let timeoutMicros = timeout.map { max(0, $0.microseconds) } ?? -1
+            let context = Unmanaged.passRetained(self).toOpaque()
+            // `done` may run before start returns; it does not take the lock.
+            handle = withMetadata(metadata) { entries, count in
+                request.withUnsafeBufferPointer { body in
+                    sg_client_call_start(channel, method, body.baseAddress, body.count, timeoutMicros,
+                                         entries, count, clientDone, context)
+                }
+            }
+        }
+    }
+
+    func cancel() {
+        lock.withLock { _ in
+            cancelRequested = true
+            if let handle { sg_client_call_cancel(handle) }
+        }
+    }
+
+    /// Drops the caller's reference to the bridge call (after it completed or never started).
+    func release() {
+        lock.withLock { _ in
+            if let handle { sg_client_call_release(handle) }
+            handle = nil
+        }
+    }
+
+    fileprivate func finish(_ result: Result<[UInt8], ShoalError>) {
+        let continuation = self.continuation
+        self.continuation = nil
+        continuation?.resume(with: result.mapError { $0 as any Error })
+    }
+}
+
+private func clientDone(
+    _ context: UnsafeMutableRawPointer?, _ code: Int32, _ message: UnsafePointer<CChar>?, _ messageLength: Int,
+    _ response: UnsafePointer<UInt8>?, _ responseLength: Int
+) {
+    let call = Unmanaged<ClientCall>.fromOpaque(context!).takeRetainedValue()
+    if code == 0 {
+        call.finish(.success(responseLength == 0 ? [] : Array(UnsafeBufferPointer(start: response, count: responseLength))))
+    } else {
+        call.finish(.failure(ShoalError(StatusCode(rawCode: code), bridgeString(message, messageLength))))
+    }
+}
+
+/// Lays out metadata as C entries for the duration of `body`.
+private func withMetadata<R>(
+    _ metadata: [(String, String)], _ body: (UnsafePointer<sg_metadata>?, Int) -> R
+) -> R {
+    if metadata.isEmpty { return body(nil, 0) }
+    // Keys and values are copied into one buffer so the pointers stay valid together.
+    var storage: [UInt8] = []
+    var ranges: [(Range<Int>, Range<Int>)] = []
+    for (key, value) in metadata {
+        let k = storage.count
+        storage.append(contentsOf: key.lowercased().utf8)
+        let v = storage.count
+        storage.append(contentsOf: value.utf8)
+        ranges.append((k..<v, v..<storage.count))
+    }
+    return storage.withUnsafeBufferPointer { bytes in
+        let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        let entries = ranges.map { key, value in
+            sg_metadata(key: base + key.lowerBound, key_len: key.count, value: base + value.lowerBound, value_len: value.count)
+        }
+        return entries.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
+    }
+}

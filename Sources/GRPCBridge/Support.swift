@@ -1,0 +1,72 @@
+internal import CGRPCBridge
+import Synchronization
+import Foundation
+import VectorCore
+
+/// Counts of live bridge objects, for leak tests: all zero when nothing is in flight
+/// and every server and channel has been dropped.
+public struct BridgeDiagnostics: Sendable, Equatable, CustomStringConvertible {
+    public var servers: Int
+    public var serverCalls: Int
+    public var channels: Int
+    public var clientCalls: Int
+    public var swiftServerCalls: Int
+    public var swiftClientCalls: Int
+
+    public static func live() -> BridgeDiagnostics {
+        let c = sg_debug_live_counts()
+        return BridgeDiagnostics(
+            servers: Int(c.servers), serverCalls: Int(c.server_calls), channels: Int(c.channels),
+            clientCalls: Int(c.client_calls),
+            swiftServerCalls: swiftServerCalls.load(ordering: .relaxed),
+            swiftClientCalls: swiftClientCalls.load(ordering: .relaxed))
+    }
+
+    public var isEmpty: Bool { self == BridgeDiagnostics(servers: 0, serverCalls: 0, channels: 0, clientCalls: 0, swiftServerCalls: 0, swiftClientCalls: 0) }
+
+    public var description: String {
+        "servers=\(servers) serverCalls=\(serverCalls) channels=\(channels) clientCalls=\(clientCalls) swiftServerCalls=\(swiftServerCalls) swiftClientCalls=\(swiftClientCalls)"
+    }
+
+    static let swiftServerCalls = Atomic<Int>(0)
+    static let swiftClientCalls = Atomic<Int>(0)
+}
+
+/// A C pointer that crosses into a task; the bridge's contract says when it is valid.
+struct UncheckedPointer: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+extension ShoalError {
+    /// Takes the bridge's error out-parameter (and frees its message).
+    init(bridge error: inout sg_error) {
+        let message = error.message.map { String(cString: $0) } ?? "unknown bridge error"
+        self.init(StatusCode(rawCode: error.code), message)
+        sg_error_clear(&error)
+    }
+}
+
+func bridgeString(_ bytes: UnsafePointer<CChar>?, _ length: Int) -> String {
+    guard let bytes, length > 0 else { return "" }
+    return UnsafeRawBufferPointer(start: bytes, count: length).withMemoryRebound(to: UInt8.self) {
+        String(decoding: $0, as: UTF8.self)
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
+    }
+}
+
+/// Runs a blocking C call on a thread of its own and resumes when it returns.
+func runBlocking(_ body: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            body()
+            continuation.resume()
+        }
+        thread.start()
+    }
+}
