@@ -1,10 +1,12 @@
 import ArgumentParser
+import VectorCore
 
 @main
 struct Shoal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal",
         abstract: "Shoal: a distributed, sharded vector store.",
-        subcommands: []
+        version: ShoalVersion.current,
+        subcommands: [NodeCommand.self, HealthCommand.self]
     )
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Starts a local Shoal cluster on loopback: N shard nodes, one data and log folder
+# each under RUN_DIR, and waits until every process answers Health.
+#
+#   Cluster/launch.sh [--nodes N] [--base-port P] [--dir RUN_DIR]
+#
+# Ports: the coordinator will take P; node i (1..N) listens on P+i.
+# (The coordinator is not written yet: this starts the nodes only.)
+# Safe to run twice: nodes already running from RUN_DIR are left alone.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+nodes=3
+base_port=7100
+run_dir="$root/run/cluster"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes=$2; shift 2 ;;
+    --base-port) base_port=$2; shift 2 ;;
+    --dir) run_dir=$2; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "launch.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+
+"$root/scripts/install-deps.sh"
+if [ -z "${SHOAL_BIN:-}" ]; then
+  echo "launch.sh: building shoal (release)…"
+  (cd "$root" && swift build -c release --product shoal >"$run_dir/build.log" 2>&1) || {
+    tail -30 "$run_dir/build.log" >&2; echo "launch.sh: build failed, see $run_dir/build.log" >&2; exit 1; }
+  SHOAL_BIN=$(cd "$root" && swift build -c release --show-bin-path)/shoal
+fi
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+for i in $(seq 1 "$nodes"); do
+  name="node$i"
+  port=$((base_port + i))
+  dir="$run_dir/$name"
+  mkdir -p "$dir/data"
+  if alive "$dir/pid"; then
+    echo "launch.sh: $name already running (pid $(cat "$dir/pid"))"
+    continue
+  fi
+  nohup "$SHOAL_BIN" node --listen "127.0.0.1:$port" --data "$dir/data" --name "$name" \
+    >>"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  echo "127.0.0.1:$port" >"$dir/address"
+done
+
+# Wait until every node answers Health (poll with a timeout).
+deadline=$((SECONDS + ${SHOAL_LAUNCH_TIMEOUT:-60}))
+for i in $(seq 1 "$nodes"); do
+  dir="$run_dir/node$i"
+  until "$SHOAL_BIN" health --target "$(cat "$dir/address")" --timeout 1 >/dev/null 2>&1; do
+    if ! alive "$dir/pid"; then
+      echo "launch.sh: node$i exited; its log:" >&2; tail -20 "$dir/log" >&2; exit 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then echo "launch.sh: node$i not healthy in time" >&2; exit 1; fi
+    sleep 0.2
+  done
+done
+
+echo "Shoal nodes are up ($nodes):"
+for i in $(seq 1 "$nodes"); do echo "  node$i  $(cat "$run_dir/node$i/address")  log: $run_dir/node$i/log"; done
+echo "Check one:   $SHOAL_BIN health --target $(cat "$run_dir/node1/address")"
+echo "Stop them:   Cluster/stop.sh --dir $run_dir"

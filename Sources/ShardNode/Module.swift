@@ -1,1 +1,0 @@
-// The ShardNode module: not written yet (see README's map and the open issues).

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import GRPCBridge
+import ShoalProto
+import ShoalRPC
+import VectorCore
+
+/// `shoal health`: asks a node (or, with --admin, a coordinator) whether it serves.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Check that a Shoal process is serving (exit 0) or not (exit 1).",
+        discussion: """
+            Examples:
+              shoal health --target 127.0.0.1:7101
+              shoal health --target 127.0.0.1:7101 --json
+            """)
+
+    @Option(help: "HOST:PORT of the process.") var target = "127.0.0.1:7101"
+    @Option(help: "Seconds to wait for an answer.") var timeout: Double = 3
+    @Flag(help: "Print the reply as JSON.") var json = false
+
+    func run() async throws {
+        let channel = try Channel(target: target)
+        let reply: Shoal_V1_HealthResponse
+        do {
+            reply = try await channel.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .milliseconds(Int(timeout * 1000)))
+        } catch let error as ShoalError {
+            printError("\(target): \(error)")
+            throw ExitCode(1)
+        }
+        if json {
+            print(try reply.jsonString())
+        } else {
+            print("\(target)  \(reply.nodeName)  \(reply.status == .serving ? "SERVING" : "NOT_SERVING")  id=\(reply.nodeID)  up=\(reply.uptimeMs / 1000)s  v\(reply.version)")
+        }
+        if reply.status != .serving { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import GRPCBridge
+import Logging
+import ShardNode
+
+/// `shoal node`: one shard node, serving the internal Shard service until SIGTERM/SIGINT.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a shard node.",
+        discussion: """
+            Example:
+              shoal node --listen 127.0.0.1:7101 --data ./run/node1
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).") var listen = "127.0.0.1:7101"
+    @Option(help: "The node's data folder.") var data = "./shoal-data/node"
+    @Option(help: "A name for logs and Health (default: the listen address).") var name: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
+
+    func run() async throws {
+        let (host, port) = try parseAddress(listen)
+        let logger = makeLogger(label: "shoal.node", level: logLevel)
+        let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), logger: logger)
+        let server = try Server()
+        try service.register(on: server)
+        let bound = try server.start(host: host, port: port)
+        if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }
+        logger.info("node serving", metadata: ["address": "\(host):\(bound)", "node_id": "\(service.nodeID)", "data": "\(data)"])
+        let signal = await waitForTermination()
+        logger.info("node shutting down", metadata: ["signal": "\(signal)"])
+        await server.shutdown(grace: .seconds(10))
+        logger.info("node stopped")
+    }
+}
