@@ -8,6 +8,10 @@ typealias RocksErrorMessage = UnsafeMutablePointer<CChar>?
 
 /// Throws if RocksDB set `error`; frees the message string (it was `malloc`ed by RocksDB).
 /// Every call taking an `errptr` routes its result through here, so no message leaks.
+///
+/// Contract of the C API: `*errptr` must be nil before a call; on failure RocksDB stores a
+/// `malloc`ed message there (freeing any message already present). Use a fresh `nil`
+/// variable per call.
 @inline(__always)
 func throwIfSet(_ error: RocksErrorMessage) throws(StorageError) {
     guard let error else { return }

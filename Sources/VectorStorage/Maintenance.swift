@@ -64,12 +64,15 @@ extension Database {
     /// hard-linking SST files where the file system allows, after flushing the memtables.
     /// The copy is consistent: it holds every write committed before the call.
     public func checkpoint(to directory: String) throws(StorageError) {
-        var error: RocksErrorMessage = nil
-        let checkpoint = rocksdb_checkpoint_object_create(raw, &error)
-        try throwIfSet(error)
+        // One error variable per call: RocksDB frees a non-nil `*errptr` before storing a new
+        // message, so a variable must never be reused after `throwIfSet` freed its string.
+        var createError: RocksErrorMessage = nil
+        let checkpoint = rocksdb_checkpoint_object_create(raw, &createError)
+        try throwIfSet(createError)
         guard let checkpoint else { throw StorageError(.other, "rocksdb_checkpoint_object_create returned no handle") }
         defer { rocksdb_checkpoint_object_destroy(checkpoint) }
         // log_size_for_flush 0: always flush, so the checkpoint needs no WAL replay.
+        var error: RocksErrorMessage = nil
         rocksdb_checkpoint_create(checkpoint, directory, 0, &error)
         try throwIfSet(error)
     }

@@ -19,6 +19,17 @@ public struct ScanPage: Sendable, Equatable {
     public var nextAfter: [UInt8]?
 
     public var isComplete: Bool { nextAfter == nil }
+
+    /// Debug check (`assert`ed after every scan): keys strictly ascending, all with `prefix`,
+    /// all after `after`, at most `limit`, and `nextAfter` is the last key of a full page.
+    func _checkInvariants(prefix: [UInt8], after: [UInt8]?, limit: Int) -> Bool {
+        let keys = entries.map(\.key)
+        let ascending = zip(keys, keys.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) }
+        let prefixed = keys.allSatisfy { $0.starts(with: prefix) }
+        let pastStart = after.map { start in keys.allSatisfy { start.lexicographicallyPrecedes($0) } } ?? true
+        let resumable = nextAfter == nil || (entries.count == limit && nextAfter == keys.last)
+        return ascending && prefixed && pastStart && entries.count <= limit && resumable
+    }
 }
 
 extension Database {
@@ -45,7 +56,9 @@ extension Database {
             entries.append(KeyValue(key: [UInt8](key), value: [UInt8](value)))
             return true
         }
-        return ScanPage(entries: entries, nextAfter: hasMore ? entries.last?.key : nil)
+        let page = ScanPage(entries: entries, nextAfter: hasMore ? entries.last?.key : nil)
+        assert(page._checkInvariants(prefix: prefix, after: after, limit: limit))
+        return page
     }
 
     /// Calls `body` with each entry whose key starts with `prefix`, in ascending order,

@@ -32,9 +32,13 @@ struct StorageWriter: AsyncParsableCommand {
     @Option(help: "Seed of the value contents.")
     var seed: UInt64 = 1
 
+    @Option(name: .customLong("flush-every"), help: "Flush memtables to SST files every N batches (0: never), so kills also land in flushes.")
+    var flushEvery: Int = 0
+
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         guard batches >= 0 else { throw ValidationError("--batches must not be negative") }
+        guard flushEvery >= 0 else { throw ValidationError("--flush-every must not be negative") }
     }
 
     func run() async throws {
@@ -55,6 +59,7 @@ struct StorageWriter: AsyncParsableCommand {
             try db.write(batch, sync: true)
             emit("committed \(next)")
             next += 1
+            if flushEvery > 0 && next % UInt64(flushEvery) == 0 { try db.flush() }
         }
     }
 }
@@ -66,10 +71,10 @@ struct StorageWriter: AsyncParsableCommand {
 /// Writes `line` and a newline straight to file descriptor 1 (no stdio buffer to flush),
 /// so the parent sees it as soon as this returns.
 private func emit(_ line: String) {
-    var bytes = Array((line + "\n").utf8)
+    let bytes = Array((line + "\n").utf8)
     var offset = 0
     while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        let written = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
         if written < 0 {
             if errno == EINTR { continue }
             return  // the parent went away; nothing useful to do

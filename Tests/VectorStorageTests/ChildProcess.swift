@@ -71,7 +71,8 @@ final class ChildProcess {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { throw Failure(description: "no line from child \(pid) within \(timeout)") }
             var pfd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(min(remaining.components.seconds * 1_000 + 1, 1_000))
+            let (seconds, attoseconds) = remaining.components
+            let milliseconds = Int32(min(seconds * 1_000 + attoseconds / 1_000_000_000_000_000 + 1, 1_000))
             let ready = poll(&pfd, 1, milliseconds)
             if ready < 0 && errno != EINTR { throw Failure(description: "poll failed: errno \(errno)") }
             if ready > 0 { readAvailable() }

@@ -26,6 +26,7 @@ import VectorStorage
                     executable: helper,
                     arguments: [
                         "storage-writer", "--path", dbPath, "--batch-size", "\(Self.batchSize)", "--seed", "\(Self.seed)",
+                        "--flush-every", "5",
                     ],
                     stderrPath: root + "/writer.stderr"
                 )
