@@ -60,6 +60,35 @@ import VectorStorage
         }
     }
 
+    @Test(arguments: [Database.Options.Compression.none, .snappy, .lz4, .zstd])
+    func everyCompressionChoiceIsLinkedIn(compression: Database.Options.Compression) throws {
+        try withTemporaryDirectory { path in
+            var options = Database.Options()
+            options.compression = compression
+            options.bloomBitsPerKey = nil
+            do {
+                let db = try Database(path: path, options: options)
+                try db.put([1], Array(repeating: 7, count: 4_096))
+                try db.flush()  // compression only runs when an SST file is written
+            }
+            #expect(try Database(path: path, options: options).get([1])?.count == 4_096)
+        }
+    }
+
+    @Test func destroyRemovesTheDatabase() throws {
+        try withTemporaryDirectory { path in
+            do {
+                let db = try Database(path: path)
+                try db.put([1], [1])
+                try db.syncWAL()
+            }
+            try Database.destroy(path: path)
+            var options = Database.Options()
+            options.createIfMissing = false
+            #expect(throws: StorageError.self) { try Database(path: path, options: options) }
+        }
+    }
+
     @Test func deleteRangeAndDeletePrefix() throws {
         try withTemporaryDirectory { path in
             let db = try Database(path: path)
