@@ -57,7 +57,10 @@ extension Database {
 
     /// Approximate on-disk bytes of SST data for keys starting with `prefix`.
     public func approximateSize(prefix: [UInt8]) throws(StorageError) -> UInt64 {
-        try approximateSize(from: prefix, to: KeyEncoding.prefixSuccessor(prefix) ?? [UInt8](repeating: 0xFF, count: prefix.count + 64))
+        // A prefix without a successor (empty or all 0xFF) has no finite upper key; a run of
+        // 0xFF longer than any key Shoal writes stands in for the end of the key space.
+        let end = KeyEncoding.prefixSuccessor(prefix) ?? [UInt8](repeating: 0xFF, count: prefix.count + 256)
+        return try approximateSize(from: prefix, to: end)
     }
 
     /// Creates an openable copy of the database in `directory` (which must not exist),

@@ -32,4 +32,12 @@ public final class Snapshot: @unchecked Sendable {
     public func scan(prefix: [UInt8], after: [UInt8]? = nil, limit: Int) throws(StorageError) -> ScanPage {
         try database.scan(prefix: prefix, after: after, limit: limit, snapshot: self)
     }
+
+    /// Visits the keys starting with `prefix` as of this snapshot (see ``Database/forEach(prefix:after:snapshot:_:)``).
+    public func forEach(
+        prefix: [UInt8], after: [UInt8]? = nil,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try database.forEach(prefix: prefix, after: after, snapshot: self, body)
+    }
 }

@@ -104,6 +104,13 @@ import VectorStorage
             #expect(try snapshot.get([1, 2]) == [1])
             #expect(try snapshot.get([1, 3]) == nil)
             #expect(try snapshot.multiGet([[1, 1], [1, 3]]) == [[1], nil])
+            var visited = 0
+            try snapshot.forEach(prefix: [1]) { _, value in
+                #expect(Array(value) == [1])
+                visited += 1
+                return true
+            }
+            #expect(visited == 2)
             #expect(try snapshot.scan(prefix: [1], limit: 10).entries == [
                 KeyValue(key: [1, 1], value: [1]), KeyValue(key: [1, 2], value: [1]),
             ])
