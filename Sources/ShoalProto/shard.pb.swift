@@ -346,7 +346,8 @@ public nonisolated struct Shoal_V1_ReplicaSearchRequest: Sendable {
   /// Already validated by the coordinator: the collection's dimension, finite.
   public var vector: [Float] = []
 
-  /// 1..=10000.
+  /// 1..=10000; for a SearchRequest with an offset, the coordinator asks every
+  /// shard for offset + k and drops the first offset after merging.
   public var k: UInt32 = 0
 
   /// Candidate list size; 0: the collection's default ef (raised to k).

@@ -52,8 +52,10 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 ///   IP      | a . b                      | -(a . b)               | score = -distance
 ///
 /// L2 distances are squared Euclidean distances (no square root), as in faiss
-/// and hnswlib. Under COSINE, vectors are compared by direction only; a vector
-/// whose norm is zero is rejected with INVALID_ARGUMENT.
+/// and hnswlib. Under COSINE, vectors are compared by direction only: a
+/// collection normalizes every written vector to unit length (as Qdrant does),
+/// so Get and `include_vector` return the normalized vector; a written or query
+/// vector whose norm is zero is rejected with INVALID_ARGUMENT.
 public nonisolated enum Shoal_V1_Metric: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0

@@ -296,6 +296,10 @@ public nonisolated struct Shoal_V1_SearchRequest: Sendable {
   /// results with `partial` set instead of failing with UNAVAILABLE.
   public var allowPartial: Bool = false
 
+  /// Skip this many of the best hits (pagination): returns hits
+  /// offset ..< offset + k of the ordering. offset + k <= 10000.
+  public var offset: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -309,7 +313,8 @@ public nonisolated struct Shoal_V1_SearchResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// At most k hits, ordered by distance ascending, ties by id ascending.
+  /// At most k hits (after `offset`), ordered by distance ascending, ties by
+  /// id ascending.
   public var hits: [Shoal_V1_ScoredPoint] = []
 
   /// True when some shards did not answer (only with `allow_partial`).
@@ -856,7 +861,7 @@ nonisolated extension Shoal_V1_GetResponse: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0\u{3}allow_partial\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0\u{3}allow_partial\0\u{1}offset\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -873,6 +878,7 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.allowPartial) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.offset) }()
       default: break
       }
     }
@@ -910,6 +916,9 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
     if self.allowPartial != false {
       try visitor.visitSingularBoolField(value: self.allowPartial, fieldNumber: 9)
     }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt32Field(value: self.offset, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -923,6 +932,7 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.includeMetadata != rhs.includeMetadata {return false}
     if lhs.exact != rhs.exact {return false}
     if lhs.allowPartial != rhs.allowPartial {return false}
+    if lhs.offset != rhs.offset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
