@@ -89,6 +89,7 @@ let package = Package(
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorCore", "VectorIndex"]),
         .testTarget(name: "VectorStorageTests", dependencies: ["VectorCore", "VectorStorage"]),
         .testTarget(name: "GRPCBridgeTests", dependencies: ["VectorCore", "GRPCBridge", "ShoalProto"]),
+        .testTarget(name: "ShoalProtoTests", dependencies: ["ShoalProto"]),
     ],
     cxxLanguageStandard: .cxx17
 )
