@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Shoal: a distributed, sharded vector store. Module map: see STYLE.md and README.md.
 import PackageDescription
 
@@ -10,7 +10,8 @@ let package = Package(
         .executable(name: "shoal-bench", targets: ["shoal-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        // No traits: SwiftPM 6.3 orders their -D flags at random and then rebuilds SwiftProtobuf.
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],

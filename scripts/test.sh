@@ -57,7 +57,7 @@ PY
   if ! grep -q "Test run with .* passed" "$logs/swift-tests.log" && [ "$sf" -eq 0 ]; then count swift 0 1; fi
 
   bin=$(swift build --show-bin-path)
-  if step python-tests env SHOAL_BIN="$bin/shoal" .venv/bin/python -m pytest -q Tests/python; then :; fi
+  if step python-tests env SHOAL_BIN="$bin/shoal" PYTHONPATH="$root/Clients/python" .venv/bin/python -m pytest -q Tests/python; then :; fi
   read -r pp pf < <(python3 - "$logs/python-tests.log" <<'PY'
 import re, sys
 t = open(sys.argv[1], errors="replace").read()

@@ -4,6 +4,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -38,27 +39,66 @@ struct sg_client_call {
         if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
 
+    /// gRPC's completion. Everything `done` needs is copied to locals and gRPC's
+    /// reference is dropped first: the caller releases the last reference after
+    /// `done`, so the call (and possibly the channel) is freed on the caller's
+    /// thread, never on one of gRPC's completion-queue threads (freeing the last
+    /// grpc::Channel there tears down the queue that thread is polling).
     void complete(const grpc::Status &status) {
+        sg_client_done_fn done_fn = done;
+        void *done_ctx = ctx;
+        int32_t code = static_cast<int32_t>(status.error_code());
+        std::string message = status.error_message();
+        std::vector<uint8_t> bytes;
         if (status.ok()) {
             std::vector<grpc::Slice> slices;
-            std::vector<uint8_t> bytes;
             if (response.Dump(&slices).ok()) {
                 bytes.reserve(response.Length());
                 for (const auto &s : slices) bytes.insert(bytes.end(), s.begin(), s.end());
-                done(ctx, 0, nullptr, 0, bytes.data(), bytes.size());
             } else {
-                static const char kMsg[] = "could not read the response bytes";
-                done(ctx, static_cast<int32_t>(grpc::StatusCode::INTERNAL), kMsg, sizeof(kMsg) - 1, nullptr, 0);
+                code = static_cast<int32_t>(grpc::StatusCode::INTERNAL);
+                message = "could not read the response bytes";
             }
-        } else {
-            const std::string &msg = status.error_message();
-            done(ctx, static_cast<int32_t>(status.error_code()), msg.data(), msg.size(), nullptr, 0);
         }
         unref();
+        done_fn(done_ctx, code, message.data(), message.size(), bytes.data(), bytes.size());
     }
 };
 
 namespace {
+
+// gRPC aborts the process on metadata it considers illegal; refuse it first.
+// Keys: [0-9a-z_.-]+, not "grpc-…"; values of non-binary keys: printable ASCII.
+bool legal_metadata(const sg_metadata &m, std::string *why) {
+    std::string key(m.key, m.key_len);
+    if (key.empty() || key.rfind("grpc-", 0) == 0) {
+        *why = "metadata key '" + key + "' is empty or reserved";
+        return false;
+    }
+    for (char c : key) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' || c == '-')) {
+            *why = "metadata key '" + key + "' may hold only 0-9 a-z _ . -";
+            return false;
+        }
+    }
+    bool binary = key.size() >= 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
+    if (!binary) {
+        for (size_t i = 0; i < m.value_len; i++) {
+            unsigned char c = static_cast<unsigned char>(m.value[i]);
+            if (c < 0x20 || c > 0x7e) {
+                *why = "metadata value of '" + key + "' must be printable ASCII (or use a -bin key)";
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+// Microseconds from now, saturated to a deadline system_clock can represent.
+std::chrono::system_clock::time_point deadline_after_us(int64_t timeout_us) {
+    constexpr int64_t kMaxMicros = int64_t(50) * 365 * 24 * 3600 * 1000000;  // 50 years
+    return std::chrono::system_clock::now() + std::chrono::microseconds(std::min(timeout_us, kMaxMicros));
+}
 
 // Holds the channel object shared between the caller's handle and in-flight calls.
 struct ChannelHandle {
@@ -103,10 +143,13 @@ sg_client_call *sg_client_call_start(sg_channel *channel, const char *method, co
     call->method = method;
     call->done = done;
     call->ctx = ctx;
-    if (timeout_us >= 0) {
-        call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(timeout_us));
-    }
+    if (timeout_us >= 0) call->context.set_deadline(deadline_after_us(timeout_us));
     for (size_t i = 0; i < metadata_count; i++) {
+        std::string why;
+        if (!legal_metadata(metadata[i], &why)) {
+            call->complete(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));  // `done` runs inline
+            return call;
+        }
         call->context.AddMetadata(std::string(metadata[i].key, metadata[i].key_len),
                                   std::string(metadata[i].value, metadata[i].value_len));
     }

@@ -9,6 +9,7 @@ LiveCounters &live() {
 
 void set_error(sg_error *err, int32_t code, const std::string &message) {
     if (err == nullptr) return;
+    std::free(err->message);  // a reused, uncleared error must not leak its old message
     err->code = code;
     err->message = static_cast<char *>(std::malloc(message.size() + 1));
     if (err->message != nullptr) std::memcpy(err->message, message.c_str(), message.size() + 1);

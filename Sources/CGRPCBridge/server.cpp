@@ -4,6 +4,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -230,7 +231,9 @@ int sg_server_start(sg_server *server, const char *host, int32_t port, int32_t *
 void sg_server_shutdown(sg_server *server, int64_t grace_ms) {
     std::lock_guard<std::mutex> lock(server->shutdown_mutex);
     if (server->shut_down || server->server == nullptr) return;
-    server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms > 0 ? grace_ms : 0));
+    constexpr int64_t kMaxGraceMs = int64_t(24) * 3600 * 1000;  // beyond a day is a caller bug; avoid overflow
+    int64_t grace = std::max<int64_t>(0, std::min(grace_ms, kMaxGraceMs));
+    server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace));
     server->server->Wait();
     server->shut_down = true;
 }
@@ -255,7 +258,9 @@ int64_t sg_server_call_timeout_us(const sg_server_call *call) { return as_call(c
 size_t sg_server_call_metadata_count(const sg_server_call *call) { return as_call(call)->metadata().size(); }
 
 sg_metadata sg_server_call_metadata_at(const sg_server_call *call, size_t index) {
-    const auto &entry = as_call(call)->metadata().at(index);
+    const auto &all = as_call(call)->metadata();
+    if (index >= all.size()) return sg_metadata{"", 0, "", 0};
+    const auto &entry = all[index];
     return sg_metadata{entry.first.data(), entry.first.size(), entry.second.data(), entry.second.size()};
 }
 

@@ -45,12 +45,17 @@ public final class Channel: UnaryTransport, @unchecked Sendable {
 
 /// One client call's state, shared by the caller, the cancellation handler and the
 /// bridge's completion callback (which holds a +1 reference while the call runs).
+///
+/// `done` may run on any thread, even inside `sg_client_call_start`, and the caller
+/// may call `release` as soon as `done` resumed it, possibly before `start` has
+/// stored the handle: `released` makes `start` drop the handle itself then.
 private final class ClientCall: @unchecked Sendable {
-    // @unchecked: `handle` and `cancelRequested` are guarded by `lock`;
+    // @unchecked: `handle`, `cancelRequested` and `released` are guarded by `lock`;
     // `continuation` is written once before the call starts and read once by `done`.
     private let lock = Mutex(())
     private var handle: OpaquePointer?
     private var cancelRequested = false
+    private var released = false
     private var continuation: CheckedContinuation<[UInt8], any Error>?
 
     init() { BridgeDiagnostics.swiftClientCalls.add(1, ordering: .relaxed) }
@@ -62,21 +67,26 @@ private final class ClientCall: @unchecked Sendable {
         timeout: Duration?, metadata: [(String, String)]
     ) {
         self.continuation = continuation
-        lock.withLock { _ in
-            if cancelRequested {
-                continuation.resume(throwing: ShoalError(.cancelled, "the call was cancelled before it started"))
-                return
-            }
-            let timeoutMicros = timeout.map { max(0, $0.microseconds) } ?? -1
-            let context = Unmanaged.passRetained(self).toOpaque()
-            // `done` may run before start returns; it does not take the lock.
-            handle = withMetadata(metadata) { entries, count in
-                request.withUnsafeBufferPointer { body in
-                    sg_client_call_start(channel, method, body.baseAddress, body.count, timeoutMicros,
-                                         entries, count, clientDone, context)
-                }
+        if lock.withLock({ _ in cancelRequested }) {
+            self.continuation = nil
+            continuation.resume(throwing: ShoalError(.cancelled, "the call was cancelled before it started"))
+            return
+        }
+        let timeoutMicros = timeout.map { max(0, $0.saturatingMicroseconds) } ?? -1
+        let context = Unmanaged.passRetained(self).toOpaque()
+        // No lock is held here: `done` may run inside this call.
+        let started = withMetadata(metadata) { entries, count in
+            request.withUnsafeBufferPointer { body in
+                sg_client_call_start(channel, method, body.baseAddress, body.count, timeoutMicros,
+                                     entries, count, clientDone, context)
             }
         }
+        let (cancelNow, releaseNow) = lock.withLock { _ in
+            if !released { handle = started }
+            return (cancelRequested && !released, released)
+        }
+        if cancelNow { sg_client_call_cancel(started) }
+        if releaseNow, let started { sg_client_call_release(started) }
     }
 
     func cancel() {
@@ -86,12 +96,14 @@ private final class ClientCall: @unchecked Sendable {
         }
     }
 
-    /// Drops the caller's reference to the bridge call (after it completed or never started).
+    /// Drops the caller's reference to the bridge call (after `done`, or if it never started).
     func release() {
-        lock.withLock { _ in
-            if let handle { sg_client_call_release(handle) }
-            handle = nil
+        let toRelease = lock.withLock { _ in
+            released = true
+            defer { handle = nil }
+            return handle
         }
+        if let toRelease { sg_client_call_release(toRelease) }
     }
 
     fileprivate func finish(_ result: Result<[UInt8], ShoalError>) {

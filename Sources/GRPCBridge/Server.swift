@@ -1,4 +1,5 @@
 internal import CGRPCBridge
+import Foundation
 import Synchronization
 import VectorCore
 
@@ -23,8 +24,8 @@ public typealias UnaryHandler = @Sendable (ServerRequest) async throws -> [UInt8
 /// A gRPC server that moves bytes: register handlers by full method name, start,
 /// and shut down. Calls to unregistered methods get UNIMPLEMENTED.
 ///
-/// Call `shutdown()` before dropping the server: `deinit` on a live server
-/// cancels calls and blocks until their handlers finish.
+/// Call `shutdown()` before dropping the server; a server dropped while live is
+/// shut down (calls cancelled) on a thread of its own.
 public final class Server: @unchecked Sendable {
     // @unchecked: `raw` is immutable; `handlers` is written only before `start`
     // (enforced by the bridge, which refuses registration afterwards) and then only read.
@@ -43,7 +44,14 @@ public final class Server: @unchecked Sendable {
     }
 
     deinit {
-        sg_server_destroy(raw)
+        // Destroying a server that was not shut down cancels its calls and blocks until
+        // their handlers return; handlers need the cooperative pool, so never block it.
+        let raw = UncheckedPointer(raw)
+        let handlers = handlers
+        Thread {
+            sg_server_destroy(raw.pointer)
+            withExtendedLifetime(handlers) {}
+        }.start()
     }
 
     /// Registers `handler` for `method` (`/package.Service/Method`). Only before `start`.
@@ -71,7 +79,7 @@ public final class Server: @unchecked Sendable {
     /// rest and waits until every handler has returned. Safe to call more than once.
     public func shutdown(grace: Duration = .seconds(5)) async {
         let raw = UncheckedPointer(raw)
-        let ms = grace.components.seconds * 1000 + grace.components.attoseconds / 1_000_000_000_000_000
+        let ms = grace.saturatingMicroseconds / 1000
         // The bridge blocks until handlers finish, and handlers run on the cooperative pool:
         // wait on a thread of our own, never on a pool thread.
         await runBlocking { sg_server_shutdown(raw.pointer, ms) }

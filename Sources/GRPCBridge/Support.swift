@@ -55,8 +55,12 @@ func bridgeString(_ bytes: UnsafePointer<CChar>?, _ length: Int) -> String {
 }
 
 extension Duration {
-    var microseconds: Int64 {
-        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
+    /// Whole microseconds, saturated at Int64's range (a 300,000-year timeout is "forever").
+    var saturatingMicroseconds: Int64 {
+        let (micros, overflow) = components.seconds.multipliedReportingOverflow(by: 1_000_000)
+        if overflow { return components.seconds < 0 ? .min : .max }
+        let (sum, overflow2) = micros.addingReportingOverflow(components.attoseconds / 1_000_000_000_000)
+        return overflow2 ? .max : sum
     }
 }
 

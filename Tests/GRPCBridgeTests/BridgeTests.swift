@@ -11,7 +11,12 @@ struct BridgeTests {
         let log = EventLog()
         do {
             let fixture = try Fixture.start(log: log, maxMessageBytes: maxMessageBytes)
-            try await body(fixture, log)
+            do {
+                try await body(fixture, log)
+            } catch {
+                await fixture.server.shutdown(grace: .seconds(2))
+                throw error
+            }
             await fixture.server.shutdown(grace: .seconds(2))
         }
         try await eventually("bridge objects released (\(BridgeDiagnostics.live()))") { BridgeDiagnostics.live().isEmpty }
@@ -151,6 +156,27 @@ struct BridgeTests {
             let outcome = await call.result
             #expect(throws: ShoalError.self) { try outcome.get() }
             #expect(await log.contains("cancelled g1"))
+        }
+    }
+
+    @Test func illegalMetadataIsRefusedNotFatal() async throws {
+        try await withFixture { fixture, _ in
+            for bad in [("tenant", "café"), ("has space", "x"), ("", "x"), ("grpc-timeout", "1S"), ("k", "line\nbreak")] {
+                let error = await #expect(throws: ShoalError.self) {
+                    _ = try await fixture.channel.unary(method: Fixture.echo, request: [1], timeout: .seconds(5), metadata: [bad])
+                }
+                #expect(error?.code == .invalidArgument, "metadata \(bad)")
+            }
+            // The channel still works afterwards.
+            let reply = try await fixture.channel.unary(method: Fixture.echo, request: [1, 2])
+            #expect(reply == [2, 1])
+        }
+    }
+
+    @Test func hugeTimeoutsMeanNoDeadline() async throws {
+        try await withFixture { fixture, _ in
+            let reply = try await fixture.channel.unary(method: Fixture.echo, request: [7, 8], timeout: .seconds(Int64.max / 2))
+            #expect(reply == [8, 7])
         }
     }
 
