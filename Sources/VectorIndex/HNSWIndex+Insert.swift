@@ -27,7 +27,7 @@ extension HNSWIndex {
         let n = rows.count / dimension
         guard n > 0 else { return }
         try validate(id: firstId + UInt32(n - 1))
-        try validate(rows)
+        for x in rows where !x.isFinite { throw IndexError.nonFiniteValue }
         let baseBits = UInt(bitPattern: rows.baseAddress!)  // raw pointers are not Sendable; the caller's buffer outlives the call
         let dim = dimension
         // Insert the first point alone so every thread starts from an entry point.
