@@ -74,6 +74,7 @@ extension HNSWIndex {
         for id in 0..<limit {
             let state = store.states[id]
             guard state <= 2 else { throw IndexError.corruptImage("bad state") }
+            if state != NodeState.empty.rawValue { store.encode(UInt32(id)) }
             if state == NodeState.live.rawValue { live += 1 } else if state == NodeState.deleted.rawValue { dead += 1 }
             let level = Int(store.levels[id])
             if level > 0 && state != NodeState.empty.rawValue {

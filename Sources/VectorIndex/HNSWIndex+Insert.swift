@@ -53,6 +53,7 @@ extension HNSWIndex {
         let row = store.mutableVector(id)
         row.update(from: vector.baseAddress!, count: dimension)
         if metric == .cosine { normalize(UnsafeMutableBufferPointer(start: row, count: dimension)) }
+        store.encode(id)
         let level = levelFor(id)
         store.levels[Int(id)] = UInt8(level)
         store.freeUpper(id)

@@ -58,6 +58,8 @@ extension HNSWIndex {
         let tag = ctx.nextTag(limit: idLimit)
         let vectors = store.vectors
         let vstride = store.vectorStride
+        let rowBytes = dimension * 4
+        let batch = ctx.batch
         var computed = 0
         visited[Int(entry)] = tag
         var lower = Float.infinity
@@ -74,21 +76,21 @@ extension HNSWIndex {
             ctx.candidates.pop()
             let list = store.links(c, level: level)
             let n = Int(shoal_load_acquire_u32(list))
-            if n > 0 {
-                shoal_prefetch(visited + Int(shoal_load_acquire_u32(list + 1)))
-                shoal_prefetch(vectors + Int(shoal_load_acquire_u32(list + 1)) &* vstride)
-            }
+            // Pass 1: mark unvisited neighbours and prefetch their rows; pass 2: distances.
+            var fresh = 0
             for j in 0..<n {
                 let nb = shoal_load_acquire_u32(list + 1 + j)
-                if j + 1 < n {
-                    let next = Int(shoal_load_acquire_u32(list + 2 + j))
-                    shoal_prefetch(visited + next)
-                    shoal_prefetch(vectors + next &* vstride)
-                }
                 if visited[Int(nb)] == tag { continue }
                 visited[Int(nb)] = tag
+                batch[fresh] = nb
+                fresh &+= 1
+                let row = UnsafeRawPointer(vectors + Int(nb) &* vstride)
+                shoal_prefetch(row)
+                if rowBytes > 64 { shoal_prefetch(row + 64) }
+            }
+            for i in 0..<fresh {
+                let nb = batch[i]
                 let d = distance(q, UnsafePointer(vectors + Int(nb) &* vstride))
-                computed &+= 1
                 if ctx.results.count < ef || d < lower {
                     ctx.candidates.push(-d, nb)
                     if accept.accepts(nb) {
@@ -98,6 +100,7 @@ extension HNSWIndex {
                     }
                 }
             }
+            computed &+= fresh
         }
         return computed
     }

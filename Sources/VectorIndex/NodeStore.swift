@@ -37,10 +37,15 @@ final class NodeStore: VectorReader, @unchecked Sendable {
     let states: UnsafeMutablePointer<UInt8>
     /// Per node: address of a malloc'd block of `level * strideUpper` words, or 0.
     let upper: UnsafeMutablePointer<UInt64>
+    /// Optional int8 copy of the rows (`codeStride` bytes each) with a per-row scale and squared norm.
+    let codes: UnsafeMutablePointer<Int8>?
+    let codeScale: UnsafeMutablePointer<Float>?
+    let codeNorm: UnsafeMutablePointer<Float>?
+    let codeStride: Int
 
     private let regions: [(UnsafeMutableRawPointer, Int)]
 
-    init(dimension: Int, m: Int, capacity: Int) {
+    init(dimension: Int, m: Int, capacity: Int, quantized: Bool) {
         precondition(dimension > 0 && capacity > 0 && capacity <= Int(UInt32.max))
         self.dimension = dimension
         self.capacity = capacity
@@ -51,7 +56,9 @@ final class NodeStore: VectorReader, @unchecked Sendable {
             guard let p = shoal_reserve(bytes) else { fatalError("cannot reserve \(bytes) bytes of address space") }
             return p
         }
-        let sizes = [capacity * vectorStride * 4, capacity * stride0 * 4, capacity * 4, capacity, capacity, capacity * 8]
+        codeStride = quantized ? (dimension + 31) & ~31 : 0
+        var sizes = [capacity * vectorStride * 4, capacity * stride0 * 4, capacity * 4, capacity, capacity, capacity * 8]
+        if quantized { sizes += [capacity * codeStride, capacity * 4, capacity * 4] }
         let raw = sizes.map { reserve($0) }
         regions = Array(zip(raw, sizes))
         vectors = raw[0].bindMemory(to: Float.self, capacity: capacity * vectorStride)
@@ -60,6 +67,26 @@ final class NodeStore: VectorReader, @unchecked Sendable {
         levels = raw[3].bindMemory(to: UInt8.self, capacity: capacity)
         states = raw[4].bindMemory(to: UInt8.self, capacity: capacity)
         upper = raw[5].bindMemory(to: UInt64.self, capacity: capacity)
+        codes = quantized ? raw[6].bindMemory(to: Int8.self, capacity: capacity * codeStride) : nil
+        codeScale = quantized ? raw[7].bindMemory(to: Float.self, capacity: capacity) : nil
+        codeNorm = quantized ? raw[8].bindMemory(to: Float.self, capacity: capacity) : nil
+    }
+
+    /// Writes the int8 code of row `id` from its stored vector (no-op without a quantized copy).
+    func encode(_ id: UInt32) {
+        guard let codes, let codeScale, let codeNorm else { return }
+        let v = vector(id)
+        var maxAbs: Float = 0
+        var norm: Float = 0
+        for i in 0..<dimension {
+            maxAbs = max(maxAbs, abs(v[i]))
+            norm += v[i] * v[i]
+        }
+        let scale = maxAbs > 0 ? maxAbs / 127 : 1
+        let row = codes + Int(id) * codeStride
+        for i in 0..<dimension { row[i] = Int8((v[i] / scale).rounded()) }
+        codeScale[Int(id)] = scale
+        codeNorm[Int(id)] = norm
     }
 
     deinit {
@@ -141,6 +168,6 @@ final class NodeStore: VectorReader, @unchecked Sendable {
     /// Bytes used per stored vector by this layout (upper levels counted at their expected share).
     func bytesPerVector(m: Int) -> Double {
         let expectedUpper = Double(strideUpper * 4) / Double(m - 1) + 8  // one list per 1/(M-1) levels + malloc header
-        return Double(vectorStride * 4 + stride0 * 4 + 4 + 1 + 1 + 8) + expectedUpper
+        return Double(vectorStride * 4 + stride0 * 4 + 4 + 1 + 1 + 8 + (codeStride > 0 ? codeStride + 8 : 0)) + expectedUpper
     }
 }

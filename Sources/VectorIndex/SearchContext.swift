@@ -92,6 +92,8 @@ final class SearchContext {
     var candidates = PairHeap(capacity: 256)
     /// Highest id + 1 cleared on a tag wrap-around.
     var touchedLimit = 0
+    /// Unvisited neighbours of the node being expanded (their vectors are prefetched before any distance).
+    let batch = UnsafeMutablePointer<UInt32>.allocate(capacity: 1024)
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -102,6 +104,7 @@ final class SearchContext {
         shoal_unreserve(UnsafeMutableRawPointer(visited), capacity * 2)
         results.free()
         candidates.free()
+        batch.deallocate()
     }
 
     /// Starts a new search over ids below `limit`: returns a fresh tag.

@@ -19,6 +19,12 @@ float shoal_dot_scalar(const float *a, const float *b, size_t n);
 float shoal_l2sq_avx2(const float *a, const float *b, size_t n);
 float shoal_dot_avx2(const float *a, const float *b, size_t n);
 
+/// Dot product of a float query with an int8 code row (the caller multiplies by the row's scale).
+typedef float (*shoal_dot_i8_fn)(const float *q, const int8_t *code, size_t n);
+float shoal_dot_f32_i8_scalar(const float *q, const int8_t *code, size_t n);
+float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n);
+shoal_dot_i8_fn shoal_select_dot_i8(int allow_simd);
+
 /// Nonzero when the CPU (and OS) support AVX2 and FMA.
 int shoal_cpu_has_avx2_fma(void);
 
