@@ -1,6 +1,8 @@
 #include "CVectorKernels.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -127,3 +129,18 @@ void shoal_unreserve(void *p, size_t bytes) {
 }
 
 void shoal_yield(void) { sched_yield(); }
+
+struct shoal_mutex { pthread_mutex_t m; };
+
+shoal_mutex *shoal_mutex_create(void) {
+    shoal_mutex *m = malloc(sizeof *m);
+    if (m) pthread_mutex_init(&m->m, NULL);
+    return m;
+}
+void shoal_mutex_destroy(shoal_mutex *m) {
+    if (!m) return;
+    pthread_mutex_destroy(&m->m);
+    free(m);
+}
+void shoal_mutex_lock(shoal_mutex *m) { pthread_mutex_lock(&m->m); }
+void shoal_mutex_unlock(shoal_mutex *m) { pthread_mutex_unlock(&m->m); }

@@ -39,7 +39,7 @@ extension HNSWIndex {
     public func update(id: UInt32, vector: UnsafeBufferPointer<Float>) throws {
         try validate(id: id)
         try validate(vector)
-        try maintenance.withLock { _ in
+        try maintenance.withLock {
             switch store.state(id) {
             case .empty:
                 break
@@ -63,7 +63,7 @@ extension HNSWIndex {
     /// can be inserted again. Returns the number of ids reclaimed. Runs alongside searches and inserts.
     @discardableResult
     public func vacuum() -> Int {
-        maintenance.withLock { _ in
+        maintenance.withLock {
             let limit = UInt32(idLimit)
             let dead = (0..<limit).filter { store.state($0) == .deleted }
             if dead.isEmpty { return 0 }
@@ -112,7 +112,7 @@ extension HNSWIndex {
 
     /// Moves the entry point to a live node of the highest level when the current one is not live.
     func ensureLiveEntry() {
-        topLock.withLock { _ in
+        topLock.withLock {
             guard let (ep, _) = loadEntry(), !store.isLive(ep) else { return }
             var best: (UInt32, Int)?
             for x in 0..<UInt32(idLimit) where store.isLive(x) {

@@ -15,7 +15,7 @@ extension HNSWIndex {
 
     /// The graph image with its vectors. Call with no concurrent writers (searches are fine).
     public func serialize() -> [UInt8] {
-        maintenance.withLock { _ in
+        maintenance.withLock {
             let limit = idLimit
             var out: [UInt8] = []
             out.reserveCapacity(96 + limit * (2 + store.vectorStride * 4 + store.stride0 * 4 + 8) + 8)

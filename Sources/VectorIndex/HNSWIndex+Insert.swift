@@ -73,7 +73,7 @@ extension HNSWIndex {
     /// Connects a published node on every level it has.
     func link(_ id: UInt32, level: Int, ctx: SearchContext) {
         if loadEntry() == nil {
-            let placed = topLock.withLock { _ -> Bool in
+            let placed = topLock.withLock { () -> Bool in
                 if loadEntry() != nil { return false }
                 storeEntry(id, level: level)
                 return true
@@ -82,7 +82,7 @@ extension HNSWIndex {
         }
         let (_, top) = loadEntry()!
         if level > top {
-            topLock.withLock { _ in
+            topLock.withLock {
                 let (ep, top) = loadEntry()!
                 connect(id, level: level, from: ep, top: top, ctx: ctx)
                 if level > top { storeEntry(id, level: level) }

@@ -61,19 +61,26 @@ extension HNSWIndex {
         let rowBytes = dimension * 4
         let batch = ctx.batch
         var computed = 0
+        // Local copies: a class property costs a dynamic exclusivity check on every access.
+        var results = ctx.results
+        var candidates = ctx.candidates
+        defer {
+            ctx.results = results
+            ctx.candidates = candidates
+        }
         visited[Int(entry)] = tag
         var lower = Float.infinity
         if accept.accepts(entry) {
-            ctx.results.push(entryDistance, entry)
+            results.push(entryDistance, entry)
             lower = entryDistance
         }
-        ctx.candidates.push(-entryDistance, entry)
+        candidates.push(-entryDistance, entry)
         let restricts = accept.restricts
-        while !ctx.candidates.isEmpty {
-            let candDist = -ctx.candidates.topKey
-            if candDist > lower && (ctx.results.count >= ef || !restricts) { break }
-            let c = ctx.candidates.topId
-            ctx.candidates.pop()
+        while !candidates.isEmpty {
+            let candDist = -candidates.topKey
+            if candDist > lower && (results.count >= ef || !restricts) { break }
+            let c = candidates.topId
+            candidates.pop()
             let list = store.links(c, level: level)
             let n = Int(shoal_load_acquire_u32(list))
             // Pass 1: mark unvisited neighbours and prefetch their rows; pass 2: distances.
@@ -91,12 +98,12 @@ extension HNSWIndex {
             for i in 0..<fresh {
                 let nb = batch[i]
                 let d = distance(q, UnsafePointer(vectors + Int(nb) &* vstride))
-                if ctx.results.count < ef || d < lower {
-                    ctx.candidates.push(-d, nb)
+                if results.count < ef || d < lower {
+                    candidates.push(-d, nb)
                     if accept.accepts(nb) {
-                        ctx.results.push(d, nb)
-                        if ctx.results.count > ef { ctx.results.pop() }
-                        lower = ctx.results.topKey
+                        results.push(d, nb)
+                        if results.count > ef { results.pop() }
+                        lower = results.topKey
                     }
                 }
             }

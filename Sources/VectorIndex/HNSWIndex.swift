@@ -29,7 +29,7 @@ public final class HNSWIndex: @unchecked Sendable {
     /// Entry point: bit 63 set when present, bits 32..39 its level, low 32 bits its id.
     let entry = Atomic<UInt64>(0)
     /// Held by inserts that raise the top level and by entry-point changes.
-    let topLock = Mutex<Void>(())
+    let topLock = Lock()
     /// One more than the highest id ever inserted.
     let highWater = Atomic<UInt32>(0)
     let liveCount = Atomic<Int>(0)
@@ -37,7 +37,7 @@ public final class HNSWIndex: @unchecked Sendable {
     let pool: ContextPool
     let epochs = ReaderEpochs()
     /// Serialises vacuum and image writing against each other.
-    let maintenance = Mutex<Void>(())
+    let maintenance = Lock()
     /// Running estimate of distances per unit of ef in an unfiltered graph search (Float bits).
     let graphCostPerEf: Atomic<UInt32>
 

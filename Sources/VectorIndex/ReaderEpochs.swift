@@ -8,7 +8,7 @@ final class ReaderEpochs: Sendable {
     private let epoch = Atomic<UInt64>(0)
     private let even = Atomic<Int>(0)
     private let odd = Atomic<Int>(0)
-    private let writers = Mutex<Void>(())
+    private let writers = Lock()
 
     @inline(__always)
     private func counter(_ e: UInt64) -> Int { Int(e & 1) }
@@ -31,7 +31,7 @@ final class ReaderEpochs: Sendable {
 
     /// Waits until every reader that entered before this call has left. Must not be called while registered.
     func synchronize() {
-        writers.withLock { _ in
+        writers.withLock {
             let e = epoch.add(1, ordering: .sequentiallyConsistent).oldValue
             if e & 1 == 0 {
                 while even.load(ordering: .sequentiallyConsistent) != 0 { shoal_yield() }

@@ -123,25 +123,26 @@ final class SearchContext {
 }
 
 /// A lock-protected stack of reusable search contexts (held only while taking or returning one).
-final class ContextPool: Sendable {
-    private let free = Mutex<[UInt]>([])  // retained SearchContext addresses
+final class ContextPool: @unchecked Sendable {
+    private let lock = Lock()
+    private var free: [UInt] = []  // retained SearchContext addresses, guarded by `lock`
     private let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
 
     deinit {
-        free.withLock { list in
-            for p in list { Unmanaged<SearchContext>.fromOpaque(UnsafeRawPointer(bitPattern: p)!).release() }
+        do {
+            for p in free { Unmanaged<SearchContext>.fromOpaque(UnsafeRawPointer(bitPattern: p)!).release() }
         }
     }
 
     @inline(__always)
     func withContext<R>(_ body: (SearchContext) throws -> R) rethrows -> R {
-        let raw = free.withLock { $0.popLast() }
+        let raw = lock.withLock { free.popLast() }
         let ctx = raw.map { Unmanaged<SearchContext>.fromOpaque(UnsafeRawPointer(bitPattern: $0)!).takeRetainedValue() } ?? SearchContext(capacity: capacity)
         defer {
             let p = UInt(bitPattern: Unmanaged.passRetained(ctx).toOpaque())
-            free.withLock { $0.append(p) }
+            lock.withLock { free.append(p) }
         }
         return try body(ctx)
     }

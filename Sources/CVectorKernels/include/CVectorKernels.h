@@ -40,6 +40,13 @@ void shoal_unreserve(void *p, size_t bytes);
 /// Gives the CPU to another thread (sched_yield).
 void shoal_yield(void);
 
+/// A heap-allocated pthread mutex (visible to the thread sanitizer, unlike a raw futex).
+typedef struct shoal_mutex shoal_mutex;
+shoal_mutex *shoal_mutex_create(void);
+void shoal_mutex_destroy(shoal_mutex *m);
+void shoal_mutex_lock(shoal_mutex *m);
+void shoal_mutex_unlock(shoal_mutex *m);
+
 static inline void shoal_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 static inline uint32_t shoal_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
