@@ -59,19 +59,16 @@ extension HNSWIndex {
     /// row), keep the best `max(8k, 64)`, and re-rank those on their full vectors.
     func quantizedScan(_ q: UnsafePointer<Float>, k: Int, ids: some Sequence<UInt32>, filter: ((UInt32) -> Bool)?,
                        strategy: SearchStrategy) -> SearchResult {
-        let codes = store.codes!, scales = store.codeScale!, norms = store.codeNorm!
+        let rows = codeRows(q)!
         let keep = max(8 * k, 64)
         var heap = PairHeap(capacity: keep + 1)
         defer { heap.free() }
-        let qNorm = shoal_dot_scalar(q, q, dimension)
         let limit = UInt32(idLimit)
-        let stride = store.codeStride
         var computed = 0
         for id in ids {
             guard id < limit, store.isLive(id) else { continue }
             if let filter, !filter(id) { continue }
-            let dot = dotI8(q, codes + Int(id) &* stride, dimension) * scales[Int(id)]
-            let approx = metric == .l2 ? qNorm + norms[Int(id)] - 2 * dot : bias - dot
+            let approx = rows(id)
             computed &+= 1
             if heap.count < keep {
                 heap.push(approx, id)

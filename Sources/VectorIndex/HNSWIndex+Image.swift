@@ -5,8 +5,8 @@ import VectorCore
 /// then a 64-bit checksum of everything before it. Little-endian; loading is a few bulk copies.
 ///
 /// Header (all little-endian): magic "SHOALHNS", format u32, dimension u32, metric u8 (0 l2, 1 cosine,
-/// 2 ip), m u32, efConstruction u32, ef u32, seed u64, capacity u64, idLimit u32, entry u64,
-/// graph cost estimate u32. Sections: states [idLimit] u8, levels [idLimit] u8, vectors
+/// 2 ip), int8 copy u8 (0 auto, 1 on, 2 off), quantized traversal u8, m u32, efConstruction u32, ef u32, seed u64, capacity u64, idLimit u32, entry u64,
+/// graph cost estimate u32. The int8 copy is rebuilt from the vectors on load. Sections: states [idLimit] u8, levels [idLimit] u8, vectors
 /// [idLimit × vectorStride] f32, level-0 lists [idLimit × (1 + 2M)] u32, then for each id with level > 0,
 /// `level × (1 + M)` u32.
 extension HNSWIndex {
@@ -23,6 +23,8 @@ extension HNSWIndex {
             out.appendLE(Self.imageFormat)
             out.appendLE(UInt32(dimension))
             out.append(metric == .l2 ? 0 : metric == .cosine ? 1 : 2)
+            out.append(params.quantizedScan == nil ? 0 : params.quantizedScan! ? 1 : 2)
+            out.append(params.quantizedTraversal ? 1 : 0)
             out.appendLE(UInt32(params.m))
             out.appendLE(UInt32(params.efConstruction))
             out.appendLE(UInt32(params.ef))
@@ -54,6 +56,8 @@ extension HNSWIndex {
         let dimension = Int(try r.read(UInt32.self))
         let metricCode = try r.read(UInt8.self)
         guard metricCode <= 2 else { throw IndexError.corruptImage("unknown metric") }
+        let scanCode = try r.read(UInt8.self)
+        let traversal = try r.read(UInt8.self) != 0
         let metric: Metric = metricCode == 0 ? .l2 : metricCode == 1 ? .cosine : .innerProduct
         let m = Int(try r.read(UInt32.self))
         let efc = Int(try r.read(UInt32.self))
@@ -64,8 +68,9 @@ extension HNSWIndex {
         let entryWord = try r.read(UInt64.self)
         let cost = try r.read(UInt32.self)
         guard dimension > 0, m >= 2, m <= 128, limit <= capacity else { throw IndexError.corruptImage("bad header") }
-        self.init(dimension: dimension, metric: metric, params: HNSWParameters(m: m, efConstruction: efc, ef: ef, seed: seed),
-                  capacity: capacity)
+        let params = HNSWParameters(m: m, efConstruction: efc, ef: ef, seed: seed,
+                                    quantizedScan: scanCode == 0 ? nil : scanCode == 1, quantizedTraversal: traversal)
+        self.init(dimension: dimension, metric: metric, params: params, capacity: capacity)
         try r.copy(into: store.states, count: limit)
         try r.copy(into: store.levels, count: limit)
         try r.copy(into: store.vectors, count: limit * store.vectorStride)

@@ -106,7 +106,7 @@ extension HNSWIndex {
         }
         l = min(level, top)
         while l >= 0 {
-            _ = searchLayer(ctx, q, entry: cur, entryDistance: curDist, ef: params.efConstruction, level: l,
+            _ = searchLayer(ctx, floatRows(q), entry: cur, entryDistance: curDist, ef: params.efConstruction, level: l,
                             accept: AcceptLiveExcept(store: store, id: id))
             var found = drainAscending(ctx)
             if found.isEmpty { l -= 1; continue }

@@ -52,13 +52,10 @@ extension HNSWIndex {
     /// Beam search on one level from one entry point; leaves at most `ef` accepted nodes in `ctx.results`
     /// (a max-heap by distance) and returns the distances computed.
     @inline(__always)
-    func searchLayer<A: Acceptance>(_ ctx: SearchContext, _ q: UnsafePointer<Float>, entry: UInt32, entryDistance: Float,
-                                    ef: Int, level: Int, accept: A) -> Int {
+    func searchLayer<A: Acceptance, D: RowDistance>(_ ctx: SearchContext, _ dist: D, entry: UInt32, entryDistance: Float,
+                                                    ef: Int, level: Int, accept: A) -> Int {
         let visited = ctx.visited
         let tag = ctx.nextTag(limit: idLimit)
-        let vectors = store.vectors
-        let vstride = store.vectorStride
-        let rowBytes = dimension * 4
         let batch = ctx.batch
         var computed = 0
         // Local copies: a class property costs a dynamic exclusivity check on every access.
@@ -91,13 +88,11 @@ extension HNSWIndex {
                 visited[Int(nb)] = tag
                 batch[fresh] = nb
                 fresh &+= 1
-                let row = UnsafeRawPointer(vectors + Int(nb) &* vstride)
-                shoal_prefetch(row)
-                if rowBytes > 64 { shoal_prefetch(row + 64) }
+                dist.prefetch(nb)
             }
             for i in 0..<fresh {
                 let nb = batch[i]
-                let d = distance(q, UnsafePointer(vectors + Int(nb) &* vstride))
+                let d = dist(nb)
                 if results.count < ef || d < lower {
                     candidates.push(-d, nb)
                     if accept.accepts(nb) {
@@ -148,13 +143,17 @@ extension HNSWIndex {
         try query.withUnsafeBufferPointer { try graphSearch(query: $0, k: k, ef: ef, filter: filter) }
     }
 
-    public func graphSearch(query: UnsafeBufferPointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)? = nil) throws -> SearchResult {
+    /// `quantized` overrides `params.quantizedTraversal` for this walk (ignored without an int8 copy).
+    public func graphSearch(query: UnsafeBufferPointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)? = nil,
+                            quantized: Bool? = nil) throws -> SearchResult {
         try validate(query)
-        return withPrepared(query) { graphSearch($0, k: k, ef: max(ef, k), filter: filter) }
+        return withPrepared(query) { graphSearch($0, k: k, ef: max(ef, k), filter: filter, useCodes: quantized) }
     }
 
-    func graphSearch(_ q: UnsafePointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)?) -> SearchResult {
-        epochs.reading {
+    func graphSearch(_ q: UnsafePointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)?,
+                     useCodes: Bool? = nil) -> SearchResult {
+        let useCodes = useCodes ?? params.quantizedTraversal
+        return epochs.reading {
             guard let (ep, top) = loadEntry() else { return SearchResult(hits: [], strategy: .graph, distancesComputed: 0) }
             return pool.withContext { ctx in
                 var cur = ep
@@ -165,19 +164,36 @@ extension HNSWIndex {
                     greedy(q, &cur, &curDist, level: l, distances: &computed)
                     l -= 1
                 }
-                let strategy: SearchStrategy
-                if let filter {
-                    strategy = .graphFiltered
-                    computed += searchLayer(ctx, q, entry: cur, entryDistance: curDist, ef: ef, level: 0,
+                let strategy: SearchStrategy = filter == nil ? .graph : .graphFiltered
+                let restricts = filter != nil || deletedCount.load(ordering: .relaxed) > 0
+                let layer: Int
+                if useCodes, let codes = codeRows(q) {
+                    // Walk on int8 rows, then re-rank the ef survivors on full vectors.
+                    let entryDistance = codes(cur)
+                    if let filter {
+                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
                                             accept: AcceptFiltered(store: store, filter: filter))
-                } else {
-                    strategy = .graph
-                    let restricts = deletedCount.load(ordering: .relaxed) > 0
-                    let layer = searchLayer(ctx, q, entry: cur, entryDistance: curDist, ef: ef, level: 0,
+                    } else {
+                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
                                             accept: AcceptLive(store: store, restricts: restricts))
-                    computed += layer
+                    }
+                    var hits = drainAscending(ctx)
+                    for i in hits.indices { hits[i].distance = distance(q, hits[i].id) }
+                    hits.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
+                    computed += layer + hits.count
+                    if filter == nil { noteGraphCost(distances: layer, ef: ef) }
+                    return SearchResult(hits: Array(hits.prefix(k)), strategy: strategy, distancesComputed: computed)
+                }
+                let rows = floatRows(q)
+                if let filter {
+                    layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
+                                        accept: AcceptFiltered(store: store, filter: filter))
+                } else {
+                    layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
+                                        accept: AcceptLive(store: store, restricts: restricts))
                     noteGraphCost(distances: layer, ef: ef)
                 }
+                computed += layer
                 while ctx.results.count > k { ctx.results.pop() }
                 return SearchResult(hits: drainAscending(ctx), strategy: strategy, distancesComputed: computed)
             }

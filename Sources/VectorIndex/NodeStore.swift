@@ -37,11 +37,11 @@ final class NodeStore: VectorReader, @unchecked Sendable {
     let states: UnsafeMutablePointer<UInt8>
     /// Per node: address of a malloc'd block of `level * strideUpper` words, or 0.
     let upper: UnsafeMutablePointer<UInt64>
-    /// Optional int8 copy of the rows (`codeStride` bytes each) with a per-row scale and squared norm.
+    /// Optional int8 copy of the rows: each `codeStride`-byte row holds `dimension` codes, then at
+    /// `codeMetaOffset` the row's scale and its squared norm (Float), so one row is one or few cache lines.
     let codes: UnsafeMutablePointer<Int8>?
-    let codeScale: UnsafeMutablePointer<Float>?
-    let codeNorm: UnsafeMutablePointer<Float>?
     let codeStride: Int
+    let codeMetaOffset: Int
 
     private let regions: [(UnsafeMutableRawPointer, Int)]
 
@@ -56,9 +56,10 @@ final class NodeStore: VectorReader, @unchecked Sendable {
             guard let p = shoal_reserve(bytes) else { fatalError("cannot reserve \(bytes) bytes of address space") }
             return p
         }
-        codeStride = quantized ? (dimension + 31) & ~31 : 0
+        codeMetaOffset = (dimension + 3) & ~3
+        codeStride = quantized ? (codeMetaOffset + 8 + 15) & ~15 : 0
         var sizes = [capacity * vectorStride * 4, capacity * stride0 * 4, capacity * 4, capacity, capacity, capacity * 8]
-        if quantized { sizes += [capacity * codeStride, capacity * 4, capacity * 4] }
+        if quantized { sizes += [capacity * codeStride] }
         let raw = sizes.map { reserve($0) }
         regions = Array(zip(raw, sizes))
         vectors = raw[0].bindMemory(to: Float.self, capacity: capacity * vectorStride)
@@ -68,13 +69,11 @@ final class NodeStore: VectorReader, @unchecked Sendable {
         states = raw[4].bindMemory(to: UInt8.self, capacity: capacity)
         upper = raw[5].bindMemory(to: UInt64.self, capacity: capacity)
         codes = quantized ? raw[6].bindMemory(to: Int8.self, capacity: capacity * codeStride) : nil
-        codeScale = quantized ? raw[7].bindMemory(to: Float.self, capacity: capacity) : nil
-        codeNorm = quantized ? raw[8].bindMemory(to: Float.self, capacity: capacity) : nil
     }
 
     /// Writes the int8 code of row `id` from its stored vector (no-op without a quantized copy).
     func encode(_ id: UInt32) {
-        guard let codes, let codeScale, let codeNorm else { return }
+        guard let codes else { return }
         let v = vector(id)
         var maxAbs: Float = 0
         var norm: Float = 0
@@ -85,8 +84,9 @@ final class NodeStore: VectorReader, @unchecked Sendable {
         let scale = maxAbs > 0 ? maxAbs / 127 : 1
         let row = codes + Int(id) * codeStride
         for i in 0..<dimension { row[i] = Int8((v[i] / scale).rounded()) }
-        codeScale[Int(id)] = scale
-        codeNorm[Int(id)] = norm
+        let meta = UnsafeMutableRawPointer(row + codeMetaOffset)
+        meta.storeBytes(of: scale, as: Float.self)
+        meta.storeBytes(of: norm, toByteOffset: 4, as: Float.self)
     }
 
     deinit {
@@ -168,6 +168,6 @@ final class NodeStore: VectorReader, @unchecked Sendable {
     /// Bytes used per stored vector by this layout (upper levels counted at their expected share).
     func bytesPerVector(m: Int) -> Double {
         let expectedUpper = Double(strideUpper * 4) / Double(m - 1) + 8  // one list per 1/(M-1) levels + malloc header
-        return Double(vectorStride * 4 + stride0 * 4 + 4 + 1 + 1 + 8 + (codeStride > 0 ? codeStride + 8 : 0)) + expectedUpper
+        return Double(vectorStride * 4 + stride0 * 4 + 4 + 1 + 1 + 8 + codeStride) + expectedUpper
     }
 }

@@ -17,16 +17,20 @@ public struct HNSWParameters: Sendable, Hashable {
     /// heaps, visited set). The planner takes exact search when `matches * exactDistanceCost` is below the
     /// estimated graph cost. Measured on 128-d and 512-d data; see `SearchPlanner`.
     public var exactDistanceCost: Float
-    /// Keep an int8 copy of every vector (one scale per row) for exact scans: a scan reads a quarter of the
-    /// bytes, then re-ranks its best candidates on the full vectors. `nil` = on when dimension ≥ 256, where
-    /// exact scans are memory-bound. Costs `dimension + 8` bytes per vector.
+    /// Keep an int8 copy of every vector (one scale per row): exact scans read a quarter of the bytes, then
+    /// re-rank their best candidates on the full vectors. `nil` = on when dimension ≥ 256, where exact scans
+    /// are memory-bound. Costs about `dimension + 8` bytes per vector.
     public var quantizedScan: Bool?
+    /// Walk level 0 on the int8 copy (when there is one) and re-rank the `ef` survivors on full vectors.
+    public var quantizedTraversal: Bool
+    /// Cache lines of each neighbour's row prefetched before its distance is computed.
+    public var prefetchLines: Int
     /// Like `exactDistanceCost`, for a scan over the int8 copy.
     public var quantizedScanCost: Float
 
     public init(m: Int = 16, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 0x5EED_0F_5_4A1,
                 allowSIMD: Bool = true, exactDistanceCost: Float = 0.55, quantizedScan: Bool? = nil,
-                quantizedScanCost: Float = 0.2) {
+                quantizedScanCost: Float = 0.2, quantizedTraversal: Bool = false, prefetchLines: Int = 8) {
         precondition(m >= 2 && m <= 128, "m must be in 2...128")
         precondition(efConstruction >= 1 && ef >= 1)
         self.m = m
@@ -37,6 +41,8 @@ public struct HNSWParameters: Sendable, Hashable {
         self.exactDistanceCost = exactDistanceCost
         self.quantizedScan = quantizedScan
         self.quantizedScanCost = quantizedScanCost
+        self.quantizedTraversal = quantizedTraversal
+        self.prefetchLines = prefetchLines
     }
 
     /// Maximum links of a node on level 0.

@@ -17,6 +17,8 @@ struct IndexBench: AsyncParsableCommand {
     @Option(name: .customLong("filter-ef"), help: "ef for filtered searches (default: first ef reaching recall 0.95).") var filterEf: Int?
     @Option(help: "Timed passes over the queries per setting (median QPS).") var reps: Int = 3
     @Option(help: "Use at most this many queries.") var queries: Int?
+    @Option(help: "int8 copy of the vectors: auto (dimension ≥ 256), on, off.") var quantize: String = "auto"
+    @Flag(name: .customLong("quantized-traversal"), help: "Walk the graph on the int8 copy, re-rank on full vectors.") var quantizedTraversal = false
     @Flag(help: "Print JSON (the only output format).") var json = false
 
     func run() async throws {
@@ -36,7 +38,10 @@ struct IndexBench: AsyncParsableCommand {
         var out: [String: Any] = ["dataset": dir.lastPathComponent, "n": n, "dim": dim, "metric": metric.rawValue,
                                   "m": m, "ef_construction": efConstruction, "threads": threads, "queries": nq]
 
-        let params = HNSWParameters(m: m, efConstruction: efConstruction)
+        let params = HNSWParameters(m: m, efConstruction: efConstruction, quantizedScan: quantize == "auto" ? nil : quantize == "on",
+                                    quantizedTraversal: quantizedTraversal)
+        out["quantize"] = quantize
+        out["quantized_traversal"] = quantizedTraversal
         let index = HNSWIndex(dimension: dim, metric: metric, params: params, capacity: n)
         let t0 = Date()
         try base.floats.withUnsafeBufferPointer { try index.insert(contentsOf: $0, threads: threads) }
@@ -99,13 +104,17 @@ struct IndexBench: AsyncParsableCommand {
         var firstGood: Int?
         for e in efs {
             let auto = try timed { qi in try qs.row(qi) { try index.search(query: $0, k: k, ef: e) } }
-            let graph = try timed { qi in try qs.row(qi) { try index.graphSearch(query: $0, k: k, ef: e) } }
+            let graph = try timed { qi in try qs.row(qi) { try index.graphSearch(query: $0, k: k, ef: e, quantized: false) } }
+            let coded = quantize == "off" ? nil
+                : try timed { qi in try qs.row(qi) { try index.graphSearch(query: $0, k: k, ef: e, quantized: true) } }
             let r = recall(auto.hits, truth)
             if r >= 0.95 && firstGood == nil { firstGood = e }
             sweep.append(["ef": e, "recall_at_10": r, "qps": auto.qps, "p50_us": auto.p50, "p99_us": auto.p99,
                           "strategy": auto.strategies, "distances_per_query": auto.distances,
                           "graph_only": ["recall_at_10": recall(graph.hits, truth), "qps": graph.qps, "p50_us": graph.p50,
-                                         "p99_us": graph.p99, "distances_per_query": graph.distances]])
+                                         "p99_us": graph.p99, "distances_per_query": graph.distances],
+                          "graph_int8_walk": coded.map { ["recall_at_10": recall($0.hits, truth), "qps": $0.qps, "p50_us": $0.p50,
+                                                          "p99_us": $0.p99, "distances_per_query": $0.distances] } ?? [:]])
         }
         out["sweep"] = sweep
 
