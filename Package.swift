@@ -20,7 +20,9 @@ let package = Package(
         .target(name: "VectorCore"),
 
         // HNSW graph, exact search, distance kernels. No I/O.
-        .target(name: "VectorIndex", dependencies: ["VectorCore"]),
+        .target(name: "VectorIndex", dependencies: ["VectorCore", "CVectorKernels"]),
+        // Plain C: distance kernels with runtime AVX2/FMA dispatch, prefetch, atomics on raw memory.
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // RocksDB's C API, from the system (librocksdb-dev).
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),

@@ -1,1 +1,0 @@
-// The VectorIndex module: not written yet (see README's map and the open issues).

@@ -1,1 +1,0 @@
-// Tests for VectorIndex live here.
