@@ -1,22 +1,18 @@
-/// The key of an equality posting list: a scalar as `eq` compares it.
-/// Numbers go through `NumericKey`, so `3` and `3.0` are one key. Strings from
+/// The key of an equality posting list: a string or a bool. Strings from
 /// plain values and from string-list elements share keys, since `eq("a")`
-/// matches both.
+/// matches both. Numbers have no postings: `eq` on a number is a one-value
+/// slice of the sorted numbers (so a high-cardinality double field costs no
+/// hash entry per value).
 enum EqualityKey: Hashable, Sendable {
     case string(String)
     case bool(Bool)
-    case number(NumericKey)
 
-    /// Nil for values that `eq` can never match as an operand: string lists
-    /// and NaN.
+    /// Nil for numbers and string lists.
     init?(_ value: MetadataValue) {
         switch value {
         case .string(let s): self = .string(s)
         case .bool(let b): self = .bool(b)
-        case .int, .double:
-            guard let n = NumericKey(value) else { return nil }
-            self = .number(n)
-        case .stringList: return nil
+        case .int, .double, .stringList: return nil
         }
     }
 }
@@ -25,7 +21,7 @@ enum EqualityKey: Hashable, Sendable {
 struct FieldIndex: Sendable {
     /// Ids that have the field, whatever its value.
     var present = IdSet()
-    /// Ids per scalar value (per element for string lists).
+    /// Ids per string or bool value (per element for string lists).
     var postings: [EqualityKey: IdSet] = [:]
     /// Numeric values with their ids, sorted.
     var numbers = SortedNumericList()
@@ -58,11 +54,6 @@ struct FieldIndex: Sendable {
     private static func keys(of value: MetadataValue) -> [EqualityKey] {
         if case .stringList(let list) = value { return list.map { .string($0) } }
         return EqualityKey(value).map { [$0] } ?? []
-    }
-
-    /// The ids whose value `eq`-matches `operand`.
-    func matching(_ operand: MetadataValue) -> IdSet {
-        EqualityKey(operand).flatMap { postings[$0] } ?? IdSet()
     }
 
     func _checkInvariants() {

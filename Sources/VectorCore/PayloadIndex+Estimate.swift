@@ -7,10 +7,11 @@ extension PayloadIndex {
     /// binary searches plus a walk over chunk sizes per range, recursion over
     /// the tree.
     ///
-    /// - `eq`, `in`, `range`, `exists` are exact: posting-list sizes (summed
-    ///   over `in` values, which for string lists may count a point once per
-    ///   matching element, so capped at `count`), range counts by binary search,
-    ///   the field's presence count.
+    /// - `eq`, `range`, `exists` are exact: a string or bool posting list's
+    ///   size, a count of the sorted numbers between two binary searches (for
+    ///   a number's `eq` too), the field's presence count. `in` sums its
+    ///   values' `eq` counts, capped at `count` (a string list matching two
+    ///   values counts twice, as does `in [1, 1.0]`).
     /// - `ne`, `not_in`, `exists(false)`: `count` minus the above (exact when
     ///   that is).
     /// - `and`: the smallest child estimate (an upper bound when the children's
@@ -33,9 +34,9 @@ extension PayloadIndex {
     private func estimate(_ condition: Condition, field index: FieldIndex?) -> Int {
         switch condition {
         case .eq(let v):
-            return index?.matching(v).count ?? 0
+            return index.map { Self.equalCount(v, $0) } ?? 0
         case .ne(let v):
-            return count - (index?.matching(v).count ?? 0)
+            return count - (index.map { Self.equalCount(v, $0) } ?? 0)
         case .in(let vs):
             return inCount(vs, index)
         case .notIn(let vs):
@@ -51,6 +52,14 @@ extension PayloadIndex {
 
     private func inCount(_ values: [MetadataValue], _ index: FieldIndex?) -> Int {
         guard let index else { return 0 }
-        return Swift.min(count, values.reduce(0) { $0 + index.matching($1).count })
+        return Swift.min(count, values.reduce(0) { $0 + Self.equalCount($1, index) })
+    }
+
+    /// Exact size of `eq(operand)`: the posting list's, or the slice's.
+    private static func equalCount(_ operand: MetadataValue, _ index: FieldIndex) -> Int {
+        if let key = EqualityKey(operand) { return index.postings[key]?.count ?? 0 }
+        guard let n = NumericKey(operand) else { return 0 }
+        let (lo, hi) = index.numbers.equalRange(n)
+        return index.numbers.count(from: lo, to: hi)
     }
 }

@@ -44,13 +44,13 @@ extension PayloadIndex {
     private func evaluate(_ condition: Condition, field index: FieldIndex?) -> IdSet {
         switch condition {
         case .eq(let v):
-            return index?.matching(v) ?? IdSet()
+            return index.map { equal(to: v, in: $0) } ?? IdSet()
         case .ne(let v):
-            return live.subtracting(index?.matching(v) ?? IdSet())
+            return live.subtracting(index.map { equal(to: v, in: $0) } ?? IdSet())
         case .in(let vs):
-            return index.map { i in IdSet.union(of: vs.map { i.matching($0) }) } ?? IdSet()
+            return index.map { i in IdSet.union(of: vs.map { equal(to: $0, in: i) }) } ?? IdSet()
         case .notIn(let vs):
-            return live.subtracting(index.map { i in IdSet.union(of: vs.map { i.matching($0) }) } ?? IdSet())
+            return live.subtracting(index.map { i in IdSet.union(of: vs.map { equal(to: $0, in: i) }) } ?? IdSet())
         case .exists(true):
             return index?.present ?? IdSet()
         case .exists(false):
@@ -61,6 +61,15 @@ extension PayloadIndex {
             }
             return collect(index.numbers, from: lo, to: hi)
         }
+    }
+
+    /// The ids whose value `eq`-matches `operand`: a posting list for a string
+    /// or bool, a one-value slice of the sorted numbers for a number.
+    private func equal(to operand: MetadataValue, in index: FieldIndex) -> IdSet {
+        if let key = EqualityKey(operand) { return index.postings[key] ?? IdSet() }
+        guard let n = NumericKey(operand) else { return IdSet() }
+        let (lo, hi) = index.numbers.equalRange(n)
+        return collect(index.numbers, from: lo, to: hi)
     }
 
     /// The positions `lo..<hi` of the entries within both bounds; nil when a

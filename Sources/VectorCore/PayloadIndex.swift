@@ -5,10 +5,9 @@
 /// matches and a filtered graph walk.
 ///
 /// Per field it keeps: the ids that have the field (`exists`), equality
-/// postings (string, bool and number values, and each element of a string
-/// list; numbers under one key per value, so `3` and `3.0` share a posting
-/// list), and the numeric values sorted for ranges (ints and doubles in one
-/// exact order). It also keeps each point's metadata, to un-index it on
+/// postings for string and bool values (and each element of a string list),
+/// and the numeric values sorted (ints and doubles in one exact order, so
+/// `3` and `3.0` are neighbours) for ranges and numeric `eq`. It also keeps each point's metadata, to un-index it on
 /// replace or removal and to test few candidates directly.
 ///
 /// Not thread-safe: a class with mutable state and no lock. The owner (the

@@ -85,6 +85,11 @@ struct SortedNumericList: Sendable {
         return Position(chunk: c, index: chunks[c].partitionPoint { before($0.key) })
     }
 
+    /// The positions `lo..<hi` of the entries equal to `key`; their ids ascend.
+    func equalRange(_ key: NumericKey) -> (Position, Position) {
+        (firstPosition { $0 < key }, firstPosition { $0 <= key })
+    }
+
     var start: Position { Position(chunk: 0, index: 0) }
     var end: Position { Position(chunk: chunks.count, index: 0) }
 
