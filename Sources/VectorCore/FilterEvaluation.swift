@@ -6,15 +6,21 @@ extension Filter {
     /// mismatch is `false`. Recursion depth is the filter's depth, so call it
     /// on validated filters (depth ≤ `FilterLimits.maxDepth`).
     public func matches(_ metadata: Metadata) -> Bool {
+        matches { metadata[$0] }
+    }
+
+    /// `matches(_:)` for metadata kept in another shape: `valueOf(field)` is
+    /// the point's value of `field`, nil when it lacks the field.
+    public func matches(valueOf: (String) -> MetadataValue?) -> Bool {
         switch self {
         case .condition(let field, let condition):
-            condition.matches(metadata[field])
+            condition.matches(valueOf(field))
         case .and(let children):
-            children.allSatisfy { $0.matches(metadata) }
+            children.allSatisfy { $0.matches(valueOf: valueOf) }
         case .or(let children):
-            children.contains { $0.matches(metadata) }
+            children.contains { $0.matches(valueOf: valueOf) }
         case .not(let child):
-            !child.matches(metadata)
+            !child.matches(valueOf: valueOf)
         }
     }
 }

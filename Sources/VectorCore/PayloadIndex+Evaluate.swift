@@ -31,7 +31,7 @@ extension PayloadIndex {
         for next in ordered.dropFirst() {
             if result.isEmpty { break }
             if result.count * 8 < next.estimate {
-                result = result.filter { next.filter.matches(liveMetadata($0)) }
+                result = result.filter { liveMatches($0, next.filter) }
             } else {
                 result = result.intersection(evaluate(next.filter))
             }
