@@ -91,6 +91,8 @@ import VectorCore
             .field("d", .between(1, 20)),
             .and([.field("d", .lt(20.5)), .field("tags", .eq("even")), .field("i", .ne(4))]),
             .or([.field("tags", .in(["odd", "nope"])), .field("i", .range(lower: .init(7, inclusive: false), upper: nil))]),
+            // 50 candidates against a child estimated at ~4,000: tested point by point.
+            .and([.field("d", .eq(0.25)), .not(.field("tags", .eq("odd")))]),
         ]
         for f in fixed {
             #expect(index.evaluate(f) == Self.oracle(f, model), "\(f)")
