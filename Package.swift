@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "VectorCore", "VectorIndex", "VectorStorage", "ShoalProto", "ShoalRPC", "GRPCBridge",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .target(

@@ -3,27 +3,52 @@ import GRPCBridge
 import Logging
 import ShoalProto
 import ShoalRPC
+import Synchronization
 import VectorCore
+import VectorIndex
+import VectorStorage
 
-/// The `shoal.v1.Shard` service of one node. Today it answers Health; replicas,
-/// writes and search arrive with the shard-node issue.
+/// The `shoal.v1.Shard` service of one node: replica lifecycle, versioned writes,
+/// get, search, count, paged snapshot scans, stats and health.
 public final class NodeService: Sendable {
     public let name: String
     public let nodeID: String
+    public let store: ShardStore
     private let started = ContinuousClock.now
     private let logger: Logger
+    private let scans: ScanSessions
 
     /// - Parameters:
-    ///   - dataDirectory: the node's folder; its stable id is kept in `node-id` there.
-    public init(name: String, dataDirectory: URL, logger: Logger) throws {
+    ///   - dataDirectory: the node's folder; its stable id is kept in `node-id` there,
+    ///     its RocksDB in `rocksdb/`.
+    public init(name: String, dataDirectory: URL, options: ShardStore.Options = .init(), logger: Logger) throws {
         self.name = name
         self.logger = logger
         self.nodeID = try Self.loadOrCreateID(in: dataDirectory)
+        self.store = try ShardStore(directory: dataDirectory, options: options, logger: logger)
+        self.scans = ScanSessions(store: store)
     }
 
     public func register(on server: Server) throws {
         try server.register(ShardRPC.health) { [self] _, _ in health() }
+        try server.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
+        try server.register(ShardRPC.dropReplica) { [self] request, _ in
+            try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(try replicaRef(request.replica)) }
+        }
+        try server.register(ShardRPC.writeBatch) { [self] request, _ in try await writeBatch(request) }
+        try server.register(ShardRPC.get) { [self] request, _ in try get(request) }
+        try server.register(ShardRPC.search) { [self] request, _ in try search(request) }
+        try server.register(ShardRPC.count) { [self] request, _ in
+            let replica = try store.replica(try replicaRef(request.replica))
+            let filter = request.hasFilter ? try Filter(proto: request.filter) : nil
+            return Shoal_V1_ReplicaCountResponse.with { $0.count = UInt64(replica.count(filter)) }
+        }
+        try server.register(ShardRPC.scan) { [self] request, _ in try scans.page(request) }
+        try server.register(ShardRPC.stats) { [self] request, _ in try stats(request) }
     }
+
+    /// Finishes queued writes, stops indexing, saves graph images.
+    public func close() { store.close() }
 
     func health() -> Shoal_V1_HealthResponse {
         var reply = Shoal_V1_HealthResponse()
@@ -31,9 +56,107 @@ public final class NodeService: Sendable {
         reply.nodeName = name
         reply.status = .serving
         let up = ContinuousClock.now - started
-        reply.uptimeMs = UInt64(up.components.seconds) * 1000 + UInt64(up.components.attoseconds / 1_000_000_000_000_000)
+        reply.uptimeMs = UInt64(up.seconds * 1000)
         reply.version = ShoalVersion.current
         return reply
+    }
+
+    private func createReplica(_ request: Shoal_V1_CreateReplicaRequest) throws -> Shoal_V1_CreateReplicaResponse {
+        guard !request.config.name.isEmpty else { throw ShoalError(.invalidArgument, "config.name (the collection) is empty") }
+        let config = try ReplicaConfig(proto: request.config)
+        let ref = ReplicaRef(collection: request.config.name, shard: request.shardID)
+        let created = try store.createReplica(ref, config: config)
+        return Shoal_V1_CreateReplicaResponse.with { $0.created = created }
+    }
+
+    private func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
+        let replica = try store.replica(try replicaRef(request.replica))
+        let ops = try decodeOps(request, config: replica.config)
+        let outcome = try await store.write(ops, to: replica)
+        return Shoal_V1_WriteBatchResponse.with {
+            $0.applied = UInt32(outcome.applied)
+            $0.ignoredStale = UInt32(outcome.ignored)
+            $0.sequence = outcome.sequence
+        }
+    }
+
+    private func get(_ request: Shoal_V1_ReplicaGetRequest) throws -> Shoal_V1_ReplicaGetResponse {
+        let replica = try store.replica(try replicaRef(request.replica))
+        guard request.ids.count <= ShardLimits.maxGetIDs else {
+            throw ShoalError(.resourceExhausted, "get takes at most \(ShardLimits.maxGetIDs) ids, got \(request.ids.count)")
+        }
+        for (i, id) in request.ids.enumerated() { try validateID(id, at: "ids[\(i)]") }
+        let (found, missing) = try replica.get(request.ids, includeTombstones: request.includeTombstones)
+        return Shoal_V1_ReplicaGetResponse.with { reply in
+            reply.missingIds = missing
+            reply.points = found.map { id, record, point in
+                versionedPoint(id: id, record: record, point: point, vector: request.includeVector, metadata: request.includeMetadata)
+            }
+        }
+    }
+
+    private func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
+        let replica = try store.replica(try replicaRef(request.replica))
+        guard (1...UInt32(ShardLimits.maxK)).contains(request.k) else {
+            throw ShoalError(.invalidArgument, "k must be 1…\(ShardLimits.maxK), got \(request.k)")
+        }
+        guard request.ef <= UInt32(ShardLimits.maxEf) else {
+            throw ShoalError(.invalidArgument, "ef must be at most \(ShardLimits.maxEf), got \(request.ef)")
+        }
+        let query = try validateVector(request.vector, config: replica.config, at: "vector")
+        let filter = request.hasFilter ? try Filter(proto: request.filter) : nil
+        let k = Int(request.k)
+        let ef = max(k, request.ef == 0 ? replica.config.hnsw.ef : Int(request.ef))
+        let result = try replica.search(query: query, k: k, ef: ef, filter: filter, exact: request.exact)
+        let metric = replica.config.metric
+        let payloads = try hitPayloads(result.hits, replica: replica, vector: request.includeVector, metadata: request.includeMetadata)
+        return Shoal_V1_ReplicaSearchResponse.with { reply in
+            reply.strategy = result.strategy.proto
+            reply.distancesComputed = UInt64(result.distancesComputed)
+            reply.unindexedScanned = UInt64(result.unindexedScanned)
+            reply.hits = zip(result.hits, payloads).map { hit, payload in
+                Shoal_V1_ScoredPoint.with {
+                    $0.id = hit.externalID
+                    $0.distance = hit.distance
+                    $0.score = metric.wireScore(distance: hit.distance)
+                    if let point = payload {
+                        if request.includeVector { $0.vector = point.vector }
+                        if request.includeMetadata { $0.metadata = encodeMetadata(point.metadata) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Vectors and metadata of hits, read only when asked for.
+    private func hitPayloads(_ hits: [ReplicaHit], replica: Replica, vector: Bool, metadata: Bool) throws -> [PointRecord?] {
+        guard vector || metadata else { return hits.map { _ in nil } }
+        let keys = hits.map { Keys.point(replica.number, $0.internalID) }
+        return try replica.db.multiGet(keys).map { bytes in try bytes.map { try PointRecord(decoding: $0) } }
+    }
+
+    private func stats(_ request: Shoal_V1_StatsRequest) throws -> Shoal_V1_StatsResponse {
+        let refs = request.hasReplica ? [try replicaRef(request.replica)] : store.replicaRefs.sorted { ($0.collection, $0.shard) < ($1.collection, $1.shard) }
+        let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
+        return try Shoal_V1_StatsResponse.with { reply in
+            reply.nodeID = nodeID
+            reply.replicas = try refs.map { ref in
+                let replica = try store.replica(ref)
+                let s = replica.stats()
+                return Shoal_V1_ReplicaStats.with {
+                    $0.replica = Shoal_V1_ReplicaRef.with { $0.collection = ref.collection; $0.shardID = ref.shard }
+                    $0.points = UInt64(s.points)
+                    $0.tombstones = UInt64(s.tombstones)
+                    $0.bytesOnDisk = (try? replica.db.approximateSize(prefix: Keys.replica(replica.number))).map { UInt64($0) } ?? 0
+                    $0.indexedPoints = UInt64(s.indexedPoints)
+                    $0.indexingLag = UInt64(s.pendingPoints)
+                    $0.sequence = s.sequence
+                    $0.imageSequence = s.imageSequence
+                    $0.imageAgeMs = s.imageTimeMs == 0 ? 0 : nowMs - min(nowMs, s.imageTimeMs)
+                    $0.maxVersion = s.maxVersion
+                }
+            }
+        }
     }
 
     /// A node keeps one id for life, written once into its data folder.
@@ -47,5 +170,27 @@ public final class NodeService: Sendable {
         let id = UUID().uuidString.lowercased()
         try Data(id.utf8).write(to: file, options: .atomic)
         return id
+    }
+}
+
+func versionedPoint(id: String, record: IdRecord, point: PointRecord?, vector: Bool, metadata: Bool) -> Shoal_V1_VersionedPoint {
+    Shoal_V1_VersionedPoint.with {
+        $0.version = record.version
+        $0.tombstone = record.deleted
+        $0.point.id = id
+        if let point {
+            if vector { $0.point.vector = point.vector }
+            if metadata { $0.point.metadata = encodeMetadata(point.metadata) }
+        }
+    }
+}
+
+extension SearchStrategy {
+    var proto: Shoal_V1_SearchStrategy {
+        switch self {
+        case .graph: .hnsw
+        case .graphFiltered: .hnswFiltered
+        case .exact, .exactFiltered: .exact
+        }
     }
 }

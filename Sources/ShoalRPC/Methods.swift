@@ -9,3 +9,14 @@ public enum ShardRPC {
 public enum AdminRPC {
     public static let health = RPC<Shoal_V1_HealthRequest, Shoal_V1_HealthResponse>("/shoal.v1.Admin/Health")
 }
+
+extension ShardRPC {
+    public static let createReplica = RPC<Shoal_V1_CreateReplicaRequest, Shoal_V1_CreateReplicaResponse>("/shoal.v1.Shard/CreateReplica")
+    public static let dropReplica = RPC<Shoal_V1_DropReplicaRequest, Shoal_V1_DropReplicaResponse>("/shoal.v1.Shard/DropReplica")
+    public static let writeBatch = RPC<Shoal_V1_WriteBatchRequest, Shoal_V1_WriteBatchResponse>("/shoal.v1.Shard/WriteBatch")
+    public static let get = RPC<Shoal_V1_ReplicaGetRequest, Shoal_V1_ReplicaGetResponse>("/shoal.v1.Shard/Get")
+    public static let search = RPC<Shoal_V1_ReplicaSearchRequest, Shoal_V1_ReplicaSearchResponse>("/shoal.v1.Shard/Search")
+    public static let count = RPC<Shoal_V1_ReplicaCountRequest, Shoal_V1_ReplicaCountResponse>("/shoal.v1.Shard/Count")
+    public static let scan = RPC<Shoal_V1_ScanRequest, Shoal_V1_ScanResponse>("/shoal.v1.Shard/Scan")
+    public static let stats = RPC<Shoal_V1_StatsRequest, Shoal_V1_StatsResponse>("/shoal.v1.Shard/Stats")
+}

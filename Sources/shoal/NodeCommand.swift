@@ -18,12 +18,19 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The node's data folder.") var data = "./shoal-data/node"
     @Option(help: "A name for logs and Health (default: the listen address).") var name: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Flag(help: "Acknowledge writes before the WAL is fsynced (faster; a machine crash can lose the last writes).") var noSync = false
+    @Option(help: "Refresh a replica's graph image after this many changed points.") var imageEveryPoints = 50_000
+    @Flag(help: .hidden) var pauseIndexing = false
     @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal.node", level: logLevel)
-        let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), logger: logger)
+        var options = ShardStore.Options()
+        options.sync = !noSync
+        options.imageEveryPoints = imageEveryPoints
+        options.indexingPaused = pauseIndexing
+        let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
         let server = try Server()
         try service.register(on: server)
         let bound = try server.start(host: host, port: port)
@@ -32,6 +39,7 @@ struct NodeCommand: AsyncParsableCommand {
         let signal = await waitForTermination()
         logger.info("node shutting down", metadata: ["signal": "\(signal)"])
         await server.shutdown(grace: .seconds(10))
+        service.close()
         logger.info("node stopped")
     }
 }

@@ -28,7 +28,7 @@ def wait_for(condition, timeout, what):
 class Node:
     """A `shoal node` process on 127.0.0.1 with a port it picked (port 0)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra_args=()):
         self.dir = directory
         self.port_file = os.path.join(directory, "port")
         self.log_path = os.path.join(directory, "log")
@@ -37,7 +37,7 @@ class Node:
             os.remove(self.port_file)  # a restart must not read the previous run's port
         self.proc = subprocess.Popen(
             [shoal_bin(), "node", "--listen", "127.0.0.1:0", "--data", os.path.join(directory, "data"),
-             "--name", "test-node", "--port-file", self.port_file],
+             "--name", "test-node", "--port-file", self.port_file, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         port = wait_for(self._read_port, 30, "the node's port file")
         self.address = f"127.0.0.1:{port}"
@@ -51,6 +51,12 @@ class Node:
         except (FileNotFoundError, ValueError):
             return 0
 
+    def kill(self):
+        """SIGKILL: no clean shutdown, no final graph image."""
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -59,7 +65,8 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 @pytest.fixture

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import VectorCore
+import VectorStorage
+
+/// The node's one writer. Client batches queue here; the committer thread takes
+/// everything queued, resolves versions in arrival order, writes it all as one
+/// RocksDB batch (one WAL append, one fsync: group commit), then makes it visible
+/// and acknowledges each batch. Nothing is acknowledged before RocksDB has it.
+final class Committer: @unchecked Sendable {
+    // @unchecked: `queue` and `stopping` are guarded by `monitor`.
+    struct Outcome: Sendable {
+        var applied: Int
+        var ignored: Int
+        var sequence: UInt64
+    }
+
+    private struct Job {
+        var replica: Replica
+        var ops: [WriteOp]
+        var done: @Sendable (Result<Outcome, ShoalError>) -> Void
+    }
+
+    private let db: Database
+    private let sync: Bool
+    private let logger: Logger
+    private let monitor = Monitor()
+    private var queue: [Job] = []
+    private var stopping = false
+    private var stopped = false
+    /// Largest group: bounds memory and the latency of the first batch in it.
+    private let maxJobsPerGroup = 512
+
+    init(db: Database, sync: Bool, logger: Logger) {
+        self.db = db
+        self.sync = sync
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "shoal-committer"
+        thread.start()
+    }
+
+    func submit(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Outcome {
+        let result: Result<Outcome, ShoalError> = await withCheckedContinuation { continuation in
+            let job = Job(replica: replica, ops: ops) { continuation.resume(returning: $0) }
+            let accepted = monitor.locked {
+                guard !stopping else { return false }
+                queue.append(job)
+                monitor.signal()
+                return true
+            }
+            if !accepted { continuation.resume(returning: .failure(ShoalError(.unavailable, "the node is shutting down"))) }
+        }
+        return try result.get()
+    }
+
+    /// Commits what is queued, then stops the thread.
+    func stop() {
+        monitor.locked {
+            stopping = true
+            monitor.signal()
+            while !stopped { monitor.wait(seconds: 0.1) }
+        }
+    }
+
+    private func run() {
+        while true {
+            let jobs: [Job] = monitor.locked {
+                while queue.isEmpty && !stopping { monitor.wait(seconds: 1) }
+                let taken = Array(queue.prefix(maxJobsPerGroup))
+                queue.removeFirst(taken.count)
+                return taken
+            }
+            if jobs.isEmpty {
+                monitor.locked {
+                    stopped = true
+                    monitor.signal()
+                }
+                return
+            }
+            commit(jobs)
+        }
+    }
+
+    private func commit(_ jobs: [Job]) {
+        let batch = WriteBatch()
+        var overlays: [ObjectIdentifier: [String: IdRecord]] = [:]
+        var sequences: [ObjectIdentifier: UInt64] = [:]
+        var staged: [(job: Job, changes: [StagedChange], ignored: Int, sequence: UInt64)] = []
+        var answered = Set<Int>()  // jobs already failed individually
+        do {
+            for (i, job) in jobs.enumerated() {
+                let key = ObjectIdentifier(job.replica)
+                if job.replica.dropped {
+                    job.done(.failure(ShoalError(.notFound, "replica \(job.replica.ref) was dropped")))
+                    answered.insert(i)
+                    continue
+                }
+                let sequence = (sequences[key] ?? job.replica.committedSequence) + 1
+                var overlay = overlays[key] ?? [:]
+                let (changes, ignored) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
+                overlays[key] = overlay
+                if !changes.isEmpty { sequences[key] = sequence }
+                staged.append((job, changes, ignored, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
+            }
+            if batch.count > 0 { try db.write(batch, sync: sync) }
+        } catch {
+            logger.error("write batch failed; nothing in it was acknowledged", metadata: ["error": "\(error)", "batches": "\(jobs.count)"])
+            for (i, job) in jobs.enumerated() where !answered.contains(i) {
+                job.done(.failure(ShoalError(.unavailable, "storage write failed: \(error)")))
+            }
+            return
+        }
+        for entry in staged {
+            if !entry.changes.isEmpty { entry.job.replica.apply(entry.changes, sequence: entry.sequence) }
+            entry.job.done(.success(Outcome(applied: entry.changes.count, ignored: entry.ignored, sequence: entry.sequence)))
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import VectorCore
+import VectorStorage
+
+/// The persisted HNSW graph of a replica, in 4 MiB chunks under the replica's prefix,
+/// with a header naming the replica write sequence it covers and a checksum.
+///
+///     header: u64 sequence, u64 length, u32 chunks, u64 FNV-1a(bytes), u64 unix ms
+enum GraphImage {
+    static let chunkSize = 4 << 20
+
+    struct Header {
+        var sequence: UInt64
+        var length: UInt64
+        var chunks: UInt32
+        var checksum: UInt64
+        var timeMs: UInt64
+    }
+
+    static func write(_ bytes: [UInt8], sequence: UInt64, replica: UInt32, db: Database) throws {
+        let batch = WriteBatch()
+        try batch.deletePrefix(Keys.imageChunkPrefix(replica))
+        var chunks: UInt32 = 0
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + chunkSize, bytes.count)
+            bytes.withUnsafeBytes { raw in
+                batch.put(Keys.imageChunk(replica, chunks), bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<end]))
+            }
+            chunks += 1
+            offset = end
+        }
+        var header = [UInt8]()
+        header.appendBigEndian(sequence)
+        header.appendBigEndian(UInt64(bytes.count))
+        header.appendBigEndian(chunks)
+        header.appendBigEndian(fnv1a(bytes))
+        header.appendBigEndian(UInt64(Date().timeIntervalSince1970 * 1000))
+        batch.put(Keys.imageHeader(replica), header)
+        try db.write(batch, sync: false)  // a cache of the points: losing it costs a rebuild, never data
+    }
+
+    /// The image and its header, or nil if there is none. Throws if it is damaged.
+    static func read(replica: UInt32, db: Database) throws -> (Header, [UInt8])? {
+        guard let raw = try db.get(Keys.imageHeader(replica)) else { return nil }
+        guard raw.count == 36 else { throw ShoalError(.dataLoss, "graph image header of \(raw.count) bytes") }
+        let header = Header(
+            sequence: raw.readBigEndian(at: 0), length: raw.readBigEndian(at: 8), chunks: raw.readBigEndian(at: 16),
+            checksum: raw.readBigEndian(at: 20), timeMs: raw.readBigEndian(at: 28))
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(Int(header.length))
+        for chunk in 0..<header.chunks {
+            guard let part = try db.get(Keys.imageChunk(replica, chunk)) else {
+                throw ShoalError(.dataLoss, "graph image chunk \(chunk) of \(header.chunks) is missing")
+            }
+            bytes.append(contentsOf: part)
+        }
+        guard bytes.count == Int(header.length), fnv1a(bytes) == header.checksum else {
+            throw ShoalError(.dataLoss, "graph image checksum or length mismatch")
+        }
+        return (header, bytes)
+    }
+
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            hash ^= UInt64(b)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}

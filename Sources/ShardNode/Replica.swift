@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import Synchronization
+import VectorCore
+import VectorIndex
+import VectorStorage
+
+/// The collection settings a replica needs.
+public struct ReplicaConfig: Sendable, Equatable {
+    public var dimension: Int
+    public var metric: Metric
+    public var hnsw: HNSWParameters
+    public init(dimension: Int, metric: Metric, hnsw: HNSWParameters = HNSWParameters()) {
+        self.dimension = dimension
+        self.metric = metric
+        self.hnsw = hnsw
+    }
+}
+
+/// One write of a batch, validated, with its version.
+enum WriteOp {
+    case upsert(id: String, vector: [Float], metadata: Metadata, version: UInt64)
+    case delete(id: String, version: UInt64)
+
+    var id: String {
+        switch self {
+        case .upsert(let id, _, _, _), .delete(let id, _): id
+        }
+    }
+
+    var version: UInt64 {
+        switch self {
+        case .upsert(_, _, _, let v), .delete(_, let v): v
+        }
+    }
+}
+
+/// A change staged for one id by the committer, applied to memory once RocksDB has it.
+struct StagedChange {
+    var externalID: String
+    var record: IdRecord
+    var previous: IdRecord?
+    var vector: [Float]?
+    var metadata: Metadata?
+}
+
+/// A vector written but not yet in the graph: searched exactly until the indexer has it.
+struct PendingVector {
+    var vector: [Float]
+    var sequence: UInt64
+}
+
+/// One shard replica on a node: points persisted in the node's RocksDB (the source of
+/// truth), an HNSW graph over them built in the background, and a payload index.
+///
+/// Writes are staged and committed by the node's `Committer` (one thread, group commit),
+/// then applied here under the write lock; searches hold the read lock for their whole
+/// duration and see every acknowledged write: indexed points through the graph, the
+/// not-yet-indexed tail (`pending`) by exact scan.
+final class Replica: @unchecked Sendable {
+    // @unchecked: mutable state below is guarded by `lock` (written only by the committer
+    // and indexer threads, under the write lock); `nextInternalID` is committer-only.
+    let ref: ReplicaRef
+    let number: UInt32
+    let config: ReplicaConfig
+    let db: Database
+    let logger: Logger
+    let lock = RWLock()
+
+    var index: HNSWIndex
+    var ids: [String: IdRecord] = [:]
+    var externalIDs: [UInt32: String] = [:]
+    let payload = PayloadIndex()
+    var pending: [UInt32: PendingVector] = [:]
+    /// Deletes applied to memory whose internal id the graph still holds.
+    var unindexedDeletes = 0
+    var liveCount = 0
+    var tombstoneCount = 0
+    var committedSequence: UInt64 = 0
+    var maxVersion: UInt64 = 0
+    var dropped = false
+
+    /// Committer-only.
+    var nextInternalID: UInt32 = 0
+
+    let indexedSequence = Atomic<UInt64>(0)
+    let imageSequence = Atomic<UInt64>(0)
+    let imageTimeMs = Atomic<UInt64>(0)
+    private(set) var indexer: Indexer!
+
+    init(ref: ReplicaRef, number: UInt32, config: ReplicaConfig, db: Database, logger: Logger, capacity: Int) {
+        self.ref = ref
+        self.number = number
+        self.config = config
+        self.db = db
+        var logger = logger
+        logger[metadataKey: "replica"] = "\(ref)"
+        self.logger = logger
+        self.index = HNSWIndex(dimension: config.dimension, metric: config.metric, params: config.hnsw, capacity: capacity)
+        self.indexer = Indexer(replica: self)
+    }
+
+    // MARK: committer side
+
+    /// Stages `ops` (one client batch at `sequence`) into `batch`. Versions decide: a write
+    /// whose version is not newer than the stored one is ignored. `overlay` carries the
+    /// records staged earlier in the same group commit.
+    func stage(_ ops: [WriteOp], sequence: UInt64, overlay: inout [String: IdRecord], into batch: WriteBatch) throws
+        -> (changes: [StagedChange], ignored: Int)
+    {
+        var changes: [StagedChange] = []
+        var ignored = 0
+        for op in ops {
+            let current = overlay[op.id] ?? ids[op.id]
+            if let current, op.version <= current.version {
+                ignored += 1
+                continue
+            }
+            let record: IdRecord
+            var change = StagedChange(externalID: op.id, record: IdRecord(internalID: 0, version: 0, sequence: 0, deleted: false), previous: current)
+            switch op {
+            case .upsert(let id, let vector, let metadata, let version):
+                let internalID: UInt32
+                if let current, !current.deleted {
+                    internalID = current.internalID
+                } else {
+                    internalID = nextInternalID
+                    nextInternalID += 1
+                }
+                record = IdRecord(internalID: internalID, version: version, sequence: sequence, deleted: false)
+                batch.put(Keys.point(number, internalID), try PointRecord(vector: vector, id: id, metadata: metadata).encoded())
+                change.vector = vector
+                change.metadata = metadata
+            case .delete(_, let version):
+                if let current, !current.deleted {
+                    batch.delete(Keys.point(number, current.internalID))
+                    record = IdRecord(internalID: current.internalID, version: version, sequence: sequence, deleted: true)
+                } else {
+                    record = IdRecord(internalID: IdRecord.noInternalID, version: version, sequence: sequence, deleted: true)
+                }
+            }
+            change.record = record
+            batch.put(Keys.id(number, op.id), record.encoded())
+            overlay[op.id] = record
+            changes.append(change)
+        }
+        return (changes, ignored)
+    }
+
+    /// Makes committed changes visible (write lock) and hands them to the indexer.
+    func apply(_ changes: [StagedChange], sequence: UInt64) {
+        var work: [IndexWork] = []
+        lock.write {
+            for change in changes {
+                let previousLive = change.previous.flatMap { $0.deleted ? nil : $0.internalID }
+                if change.record.deleted {
+                    if let old = previousLive {
+                        payload.remove(old)
+                        pending[old] = nil
+                        externalIDs[old] = nil
+                        liveCount -= 1
+                        unindexedDeletes += 1
+                        work.append(.delete(old))
+                    }
+                    if change.previous?.deleted != true { tombstoneCount += 1 }
+                } else {
+                    let internalID = change.record.internalID
+                    if previousLive == nil {
+                        liveCount += 1
+                        if change.previous?.deleted == true { tombstoneCount -= 1 }
+                        externalIDs[internalID] = change.externalID
+                    }
+                    payload.set(internalID, change.metadata ?? [:])
+                    pending[internalID] = PendingVector(vector: change.vector ?? [], sequence: sequence)
+                    work.append(.upsert(internalID, sequence))
+                }
+                ids[change.externalID] = change.record
+                maxVersion = max(maxVersion, change.record.version)
+            }
+            committedSequence = sequence
+        }
+        indexer.enqueue(IndexBatch(sequence: sequence, items: work))
+    }
+
+    // MARK: reads
+
+    /// Points by external id, with versions; tombstones if asked.
+    func get(_ externalIDs: [String], includeTombstones: Bool) throws -> (found: [(String, IdRecord, PointRecord?)], missing: [String]) {
+        let records = lock.read { externalIDs.map { ($0, ids[$0]) } }
+        var found: [(String, IdRecord, PointRecord?)] = []
+        var missing: [String] = []
+        let liveKeys = records.compactMap { _, r in r.flatMap { $0.deleted ? nil : Keys.point(number, $0.internalID) } }
+        var values = try db.multiGet(liveKeys).makeIterator()
+        for (id, record) in records {
+            guard let record else {
+                missing.append(id)
+                continue
+            }
+            if record.deleted {
+                if includeTombstones { found.append((id, record, nil)) } else { missing.append(id) }
+                continue
+            }
+            guard let bytes = values.next() ?? nil else {
+                missing.append(id)  // deleted between the two reads
+                continue
+            }
+            found.append((id, record, try PointRecord(decoding: bytes)))
+        }
+        return (found, missing)
+    }
+
+    func count(_ filter: Filter?) -> Int {
+        lock.read { filter.map { payload.evaluate($0).count } ?? liveCount }
+    }
+
+    func stats() -> ReplicaStatsSnapshot {
+        lock.read {
+            ReplicaStatsSnapshot(
+                points: liveCount, tombstones: tombstoneCount, indexedPoints: index.count,
+                pendingPoints: pending.count, sequence: committedSequence,
+                indexedSequence: indexedSequence.load(ordering: .relaxed),
+                imageSequence: imageSequence.load(ordering: .relaxed),
+                imageTimeMs: imageTimeMs.load(ordering: .relaxed), maxVersion: maxVersion)
+        }
+    }
+}
+
+struct ReplicaStatsSnapshot {
+    var points: Int
+    var tombstones: Int
+    var indexedPoints: Int
+    var pendingPoints: Int
+    var sequence: UInt64
+    var indexedSequence: UInt64
+    var imageSequence: UInt64
+    var imageTimeMs: UInt64
+    var maxVersion: UInt64
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+import ShoalProto
+import Synchronization
+import VectorCore
+import VectorIndex
+import VectorStorage
+
+/// Everything a node stores: one RocksDB for all its replicas, the replicas
+/// themselves, and the committer that writes for them.
+public final class ShardStore: Sendable {
+    public struct Options: Sendable {
+        /// fsync the WAL before acknowledging a write (group commit shares it).
+        public var sync = true
+        /// Address space reserved per replica graph, in points.
+        public var replicaCapacity = 1 << 22
+        /// Graph image refresh: after this many changed points.
+        public var imageEveryPoints = 50_000
+        /// Tests only: the indexer takes no work, so every write stays in the exact-scanned tail.
+        public var indexingPaused = false
+        public init() {}
+    }
+
+    let db: Database
+    let logger: Logger
+    let options: Options
+    private let committer: Committer
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var replicas: [ReplicaRef: Replica] = [:]
+        var nextNumber: UInt32 = 0
+    }
+
+    public init(directory: URL, options: Options = Options(), logger: Logger) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.db = try Database(path: directory.appendingPathComponent("rocksdb").path)
+        self.logger = logger
+        self.options = options
+        self.committer = Committer(db: db, sync: options.sync, logger: logger)
+        try loadCatalog()
+    }
+
+    /// Loads every replica in the catalog (graph image + replay of later writes).
+    private func loadCatalog() throws {
+        var entries: [(ReplicaRef, UInt32, ReplicaConfig)] = []
+        try db.forEach(prefix: [Keys.catalogTag]) { key, value in
+            var decoder = KeyDecoder(Array(key))
+            _ = try decoder.readTag()
+            let ref = ReplicaRef(collection: try decoder.readString(), shard: try decoder.readUInt32())
+            let (number, config) = try Self.decodeCatalog(Array(value))
+            entries.append((ref, number, config))
+            return true
+        }
+        for (ref, number, config) in entries {
+            let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
+            replica.indexer.imageEveryPoints = options.imageEveryPoints
+            replica.indexer.paused = options.indexingPaused
+            try replica.load()
+            replica.indexer.start()
+            state.withLock {
+                $0.replicas[ref] = replica
+                $0.nextNumber = max($0.nextNumber, number + 1)
+            }
+        }
+    }
+
+    public var replicaRefs: [ReplicaRef] { state.withLock { Array($0.replicas.keys) } }
+
+    func replica(_ ref: ReplicaRef) throws(ShoalError) -> Replica {
+        guard let replica = state.withLock({ $0.replicas[ref] }) else {
+            throw ShoalError(.notFound, "replica \(ref) does not exist on this node")
+        }
+        return replica
+    }
+
+    /// Creates an empty replica. Creating one that exists with the same config is a
+    /// no-op (returns false); with another config it is ALREADY_EXISTS.
+    @discardableResult
+    public func createReplica(_ ref: ReplicaRef, config: ReplicaConfig) throws -> Bool {
+        try state.withLock { state in
+            if let existing = state.replicas[ref] {
+                guard existing.config == config else {
+                    throw ShoalError(.alreadyExists, "replica \(ref) exists with dimension \(existing.config.dimension), metric \(existing.config.metric)")
+                }
+                return false
+            }
+            let number = state.nextNumber
+            try db.put(Keys.catalog(ref), Self.encodeCatalog(number, config), sync: true)
+            let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
+            replica.indexer.imageEveryPoints = options.imageEveryPoints
+            replica.indexer.paused = options.indexingPaused
+            replica.indexer.start()
+            state.replicas[ref] = replica
+            state.nextNumber += 1
+            logger.info("replica created", metadata: ["replica": "\(ref)", "dimension": "\(config.dimension)", "metric": "\(config.metric)"])
+            return true
+        }
+    }
+
+    /// Drops a replica and all its data. Returns false if it did not exist.
+    @discardableResult
+    public func dropReplica(_ ref: ReplicaRef) throws -> Bool {
+        guard let replica = state.withLock({ $0.replicas.removeValue(forKey: ref) }) else { return false }
+        replica.lock.write { replica.dropped = true }
+        replica.indexer.stop(persist: false)
+        let batch = WriteBatch()
+        batch.delete(Keys.catalog(ref))
+        try batch.deletePrefix(Keys.replica(replica.number))
+        try db.write(batch, sync: true)
+        logger.info("replica dropped", metadata: ["replica": "\(ref)"])
+        return true
+    }
+
+    func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {
+        try await committer.submit(ops, to: replica)
+    }
+
+    /// Waits until every replica's graph has caught up with its writes (benchmarks, tests).
+    public func waitUntilIndexed(timeout: Duration) -> Bool {
+        let replicas = state.withLock { Array($0.replicas.values) }
+        return replicas.allSatisfy { $0.indexer.waitUntilIdle(timeout: timeout) }
+    }
+
+    /// Finishes queued writes, stops indexing and saves each graph image.
+    public func close() {
+        committer.stop()
+        let replicas = state.withLock { Array($0.replicas.values) }
+        for replica in replicas { replica.indexer.stop(persist: true) }
+    }
+
+    static func encodeCatalog(_ number: UInt32, _ config: ReplicaConfig) throws -> [UInt8] {
+        var proto = Shoal_V1_CollectionConfig()
+        proto.dimension = UInt32(config.dimension)
+        proto.metric = config.metric.proto
+        proto.hnsw.m = UInt32(config.hnsw.m)
+        proto.hnsw.efConstruction = UInt32(config.hnsw.efConstruction)
+        proto.hnsw.ef = UInt32(config.hnsw.ef)
+        var out = [UInt8]()
+        out.appendBigEndian(number)
+        out.append(contentsOf: try proto.serializedBytes() as [UInt8])
+        return out
+    }
+
+    static func decodeCatalog(_ bytes: [UInt8]) throws -> (UInt32, ReplicaConfig) {
+        guard bytes.count >= 4 else { throw ShoalError(.dataLoss, "catalog record of \(bytes.count) bytes") }
+        let proto = try Shoal_V1_CollectionConfig(serializedBytes: Array(bytes[4...]))
+        let config = try ReplicaConfig(proto: proto)
+        return (bytes.readBigEndian(at: 0), config)
+    }
+}
+
+extension ReplicaConfig {
+    /// From a wire config: dimension 1…65,536, a known metric, HNSW parameters in range
+    /// (zeros mean the defaults M=16, ef_construction=200, ef=64).
+    init(proto: Shoal_V1_CollectionConfig) throws(ShoalError) {
+        guard (1...65_536).contains(proto.dimension) else {
+            throw ShoalError(.invalidArgument, "dimension must be 1…65536, got \(proto.dimension)")
+        }
+        var hnsw = HNSWParameters()
+        if proto.hnsw.m != 0 {
+            guard (2...128).contains(proto.hnsw.m) else { throw ShoalError(.invalidArgument, "hnsw.m must be 2…128, got \(proto.hnsw.m)") }
+            hnsw.m = Int(proto.hnsw.m)
+        }
+        if proto.hnsw.efConstruction != 0 {
+            guard (4...4096).contains(proto.hnsw.efConstruction) else {
+                throw ShoalError(.invalidArgument, "hnsw.ef_construction must be 4…4096, got \(proto.hnsw.efConstruction)")
+            }
+            hnsw.efConstruction = Int(proto.hnsw.efConstruction)
+        }
+        if proto.hnsw.ef != 0 {
+            guard (1...100_000).contains(proto.hnsw.ef) else { throw ShoalError(.invalidArgument, "hnsw.ef must be 1…100000, got \(proto.hnsw.ef)") }
+            hnsw.ef = Int(proto.hnsw.ef)
+        }
+        self.init(dimension: Int(proto.dimension), metric: try Metric(proto: proto.metric), hnsw: hnsw)
+    }
+}
