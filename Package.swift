@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "shoal-bench",
             dependencies: [
-                "VectorCore", "VectorIndex", "GRPCBridge", "ShoalProto",
+                "VectorCore", "VectorIndex", "GRPCBridge", "ShoalProto", "ShoalRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,6 +92,10 @@ let package = Package(
         .testTarget(name: "VectorCoreTests", dependencies: ["VectorCore"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorCore", "VectorIndex"]),
         .testTarget(name: "VectorStorageTests", dependencies: ["VectorCore", "VectorStorage"]),
+        .testTarget(
+            name: "ShardNodeTests",
+            dependencies: ["ShardNode", "VectorCore", "VectorStorage", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "GRPCBridgeTests", dependencies: ["VectorCore", "GRPCBridge", "ShoalProto"]),
         .testTarget(name: "ShoalProtoTests", dependencies: ["ShoalProto"]),
     ],

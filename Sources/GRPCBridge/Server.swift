@@ -31,6 +31,7 @@ public final class Server: @unchecked Sendable {
     // (enforced by the bridge, which refuses registration afterwards) and then only read.
     private let raw: OpaquePointer
     private var handlers: [MethodHandler] = []
+    private let isShutDown = Atomic<Bool>(false)
 
     /// - Parameter maxMessageBytes: the largest request or response; larger requests
     ///   are refused with RESOURCE_EXHAUSTED before reaching a handler.
@@ -44,6 +45,10 @@ public final class Server: @unchecked Sendable {
     }
 
     deinit {
+        if isShutDown.load(ordering: .acquiring) {
+            sg_server_destroy(raw)  // nothing left in flight: returns at once
+            return
+        }
         // Destroying a server that was not shut down cancels its calls and blocks until
         // their handlers return; handlers need the cooperative pool, so never block it.
         let raw = UncheckedPointer(raw)
@@ -83,6 +88,7 @@ public final class Server: @unchecked Sendable {
         // The bridge blocks until handlers finish, and handlers run on the cooperative pool:
         // wait on a thread of our own, never on a pool thread.
         await runBlocking { sg_server_shutdown(raw.pointer, ms) }
+        isShutDown.store(true, ordering: .releasing)
     }
 }
 

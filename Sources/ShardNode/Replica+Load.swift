@@ -8,11 +8,11 @@ extension Replica {
     /// Rebuilds the replica's memory from RocksDB: the graph from its image (or from
     /// scratch if the image is missing or damaged, which is logged), then every point
     /// written after the image goes to the pending tail for the indexer to replay.
-    func load() throws {
+    func load(useImage: Bool = true) throws {
         let start = ContinuousClock.now
         var imageSequence: UInt64 = 0
         do {
-            if let (header, bytes) = try GraphImage.read(replica: number, db: db) {
+            if useImage, let (header, bytes) = try GraphImage.read(replica: number, db: db) {
                 let loaded = try HNSWIndex(image: bytes)
                 guard loaded.dimension == config.dimension, loaded.metric == config.metric else {
                     throw ShoalError(.dataLoss, "graph image is for dimension \(loaded.dimension) \(loaded.metric)")

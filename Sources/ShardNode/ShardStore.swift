@@ -16,6 +16,8 @@ public final class ShardStore: Sendable {
         public var replicaCapacity = 1 << 22
         /// Graph image refresh: after this many changed points.
         public var imageEveryPoints = 50_000
+        /// Benchmarks only: load without the graph images (rebuild every graph).
+        public var ignoreImages = false
         /// Tests only: the indexer takes no work, so every write stays in the exact-scanned tail.
         public var indexingPaused = false
         public init() {}
@@ -56,7 +58,7 @@ public final class ShardStore: Sendable {
             let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
             replica.indexer.imageEveryPoints = options.imageEveryPoints
             replica.indexer.paused = options.indexingPaused
-            try replica.load()
+            try replica.load(useImage: !options.ignoreImages)
             replica.indexer.start()
             state.withLock {
                 $0.replicas[ref] = replica

@@ -21,6 +21,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: "Acknowledge writes before the WAL is fsynced (faster; a machine crash can lose the last writes).") var noSync = false
     @Option(help: "Refresh a replica's graph image after this many changed points.") var imageEveryPoints = 50_000
     @Flag(help: .hidden) var pauseIndexing = false
+    @Flag(help: .hidden) var ignoreImages = false
     @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
 
     func run() async throws {
@@ -30,6 +31,7 @@ struct NodeCommand: AsyncParsableCommand {
         options.sync = !noSync
         options.imageEveryPoints = imageEveryPoints
         options.indexingPaused = pauseIndexing
+        options.ignoreImages = ignoreImages
         let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
         let server = try Server()
         try service.register(on: server)
