@@ -12,11 +12,11 @@ import VectorCore
 ///   node, no node holds two replicas of one shard).
 public struct ClusterState: Sendable, Equatable, Codable {
     /// Bumped on every change; 0 for a new cluster.
-    public private(set) var epoch: UInt64
+    public internal(set) var epoch: UInt64
     /// Nodes by id.
-    public private(set) var nodes: [String: NodeInfo]
+    public internal(set) var nodes: [String: NodeInfo]
     /// Collections by name, each with its shard placement.
-    public private(set) var collections: [String: CollectionState]
+    public internal(set) var collections: [String: CollectionState]
 
     /// An empty cluster at epoch 0.
     public init() {
