@@ -40,7 +40,7 @@ public final class ClusterStateStore: Sendable {
 
     /// The persisted state, or nil if none was ever saved.
     public func load() throws(ClusterStateStoreError) -> ClusterState? {
-        if try FileIO.readIfExists(tempPath) != nil {
+        if FileIO.exists(tempPath) {
             logger.warning("removing a cluster state save that did not finish", metadata: ["path": "\(tempPath)"])
             try FileIO.removeIfExists(tempPath)
         }

@@ -28,6 +28,9 @@ enum FileIO {
         }
     }
 
+    /// True when `path` exists.
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
     /// Creates or truncates `path`, writes `bytes`, fsyncs and closes it.
     static func writeAndSync(_ path: String, _ bytes: [UInt8]) throws(ClusterStateStoreError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
