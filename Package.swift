@@ -98,6 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "GRPCBridgeTests", dependencies: ["VectorCore", "GRPCBridge", "ShoalProto"]),
         .testTarget(name: "ShoalProtoTests", dependencies: ["ShoalProto"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "VectorCore", "ShoalProto", "ShoalRPC"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -1,0 +1,306 @@
+"""The Shoal client: collections of points and k-nearest-neighbour search.
+
+Example::
+
+    import shoal
+    client = shoal.Client("127.0.0.1:7100")
+    col = client.create_collection("faces", dimension=512, metric="cosine", shards=6)
+    col.upsert(ids=["a", "b"], vectors=vectors, metadatas=[{"label": 3}, {"label": 4}])
+    hits = col.search(vectors[0], k=10, where={"label": 3})
+    hits[0].id, hits[0].score, hits[0].distance, hits[0].metadata
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import grpc
+import numpy as np
+
+from shoal.v1 import types_pb2, vector_store_pb2, vector_store_pb2_grpc
+
+from .errors import from_rpc_error
+from .filters import where_to_filter
+from .values import as_matrix, as_vector, metadata_from_proto, metadata_to_proto
+
+__all__ = ["Client", "Collection", "CollectionInfo", "Hit", "Point",
+           "MAX_BATCH_POINTS", "MAX_BATCH_BYTES", "MAX_IDS_PER_CALL", "MAX_SEARCHES_PER_CALL"]
+
+#: An upsert is split into calls of at most this many points ...
+MAX_BATCH_POINTS = 1000
+#: ... and at most this many bytes of encoded points (the server's message limit is larger).
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+#: Get and Delete send at most this many ids per call.
+MAX_IDS_PER_CALL = 1000
+#: SearchBatch sends at most this many searches per call (the protocol's limit).
+MAX_SEARCHES_PER_CALL = 1000
+
+_METRICS = {"cosine": types_pb2.COSINE, "cos": types_pb2.COSINE, "l2": types_pb2.L2, "euclidean": types_pb2.L2,
+            "ip": types_pb2.IP, "dot": types_pb2.IP, "inner_product": types_pb2.IP}
+_METRIC_NAMES = {types_pb2.COSINE: "cosine", types_pb2.L2: "l2", types_pb2.IP: "ip"}
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection's configuration, with the server's defaults resolved."""
+    name: str
+    dimension: int
+    metric: str
+    shards: int
+    replication_factor: int
+    m: int
+    ef_construction: int
+    ef: int
+
+    @classmethod
+    def from_proto(cls, config):
+        return cls(config.name, config.dimension, _METRIC_NAMES.get(config.metric, "unspecified"),
+                   config.shard_count, config.replication_factor, config.hnsw.m, config.hnsw.ef_construction,
+                   config.hnsw.ef)
+
+
+@dataclass
+class Hit:
+    """One search result. ``score``: higher is more similar; ``distance``: lower is."""
+    id: str
+    score: float
+    distance: float
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    vector: Optional[np.ndarray] = None
+
+
+@dataclass
+class Point:
+    """A stored point, as returned by ``Collection.get``."""
+    id: str
+    vector: Optional[np.ndarray] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+
+class Client:
+    """A connection to a Shoal coordinator (or ``shoal serve``).
+
+    ``timeout`` (seconds) is the deadline of every call. Use as a context
+    manager, or call ``close()``.
+    """
+
+    def __init__(self, address="127.0.0.1:7100", timeout=30.0, channel=None, options=None):
+        self.address = address
+        self.timeout = timeout
+        opts = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+        self._channel = channel or grpc.insecure_channel(address, options=opts + list(options or []))
+        self._stub = vector_store_pb2_grpc.VectorStoreStub(self._channel)
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method, request):
+        try:
+            return getattr(self._stub, method)(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def create_collection(self, name, dimension, metric="cosine", shards=0, replication_factor=0,
+                          m=0, ef_construction=0, ef=0):
+        """Creates a collection. 0 means the server's default (shards: from the node count)."""
+        if metric not in _METRICS:
+            raise ValueError(f"metric {metric!r}: expected one of 'cosine', 'l2', 'ip'")
+        for label, value in (("dimension", dimension), ("shards", shards), ("replication_factor", replication_factor),
+                             ("m", m), ("ef_construction", ef_construction), ("ef", ef)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{label} must be a non-negative int, got {value!r}")
+        config = types_pb2.CollectionConfig(
+            name=name, dimension=dimension, metric=_METRICS[metric], shard_count=shards,
+            replication_factor=replication_factor,
+            hnsw=types_pb2.HnswParams(m=m, ef_construction=ef_construction, ef=ef))
+        reply = self._call("CreateCollection", vector_store_pb2.CreateCollectionRequest(config=config))
+        return Collection(self, CollectionInfo.from_proto(reply.config))
+
+    def get_collection(self, name):
+        """The collection ``name``; NotFoundError if there is none."""
+        reply = self._call("DescribeCollection", vector_store_pb2.DescribeCollectionRequest(name=name))
+        return Collection(self, CollectionInfo.from_proto(reply.config))
+
+    def get_or_create_collection(self, name, dimension, **kwargs):
+        """The collection ``name``, created with these settings if missing."""
+        from .errors import NotFoundError
+        try:
+            return self.get_collection(name)
+        except NotFoundError:
+            return self.create_collection(name, dimension, **kwargs)
+
+    def list_collections(self):
+        """Every collection, ordered by name."""
+        reply = self._call("ListCollections", vector_store_pb2.ListCollectionsRequest())
+        return [Collection(self, CollectionInfo.from_proto(c)) for c in reply.collections]
+
+    def delete_collection(self, name):
+        """Deletes a collection and its points; NotFoundError if there is none."""
+        self._call("DeleteCollection", vector_store_pb2.DeleteCollectionRequest(name=name))
+
+
+class Collection:
+    """A handle on one collection. Obtain it from a ``Client``."""
+
+    def __init__(self, client, info):
+        self._client = client
+        self.info = info
+
+    name = property(lambda self: self.info.name)
+    dimension = property(lambda self: self.info.dimension)
+    metric = property(lambda self: self.info.metric)
+
+    def __repr__(self):
+        return f"Collection({self.info})"
+
+    def _call(self, method, request):
+        return self._client._call(method, request)
+
+    def describe(self):
+        """``{"info", "point_count", "shards": [{"shard_id", "point_count", "replicas": [...]}]}``."""
+        reply = self._call("DescribeCollection", vector_store_pb2.DescribeCollectionRequest(name=self.name))
+        self.info = CollectionInfo.from_proto(reply.config)
+        shards = [{"shard_id": s.shard_id, "point_count": s.point_count,
+                   "replicas": [{"node_id": r.node_id, "address": r.address,
+                                 "state": types_pb2.ReplicaState.Name(r.state), "point_count": r.point_count}
+                                for r in s.replicas]} for s in reply.shards]
+        return {"info": self.info, "point_count": reply.point_count, "shards": shards}
+
+    def upsert(self, ids, vectors, metadatas=None):
+        """Inserts or replaces points; returns how many were written.
+
+        Everything is validated before the first call (ValueError). Large
+        inputs go in several calls (≤ MAX_BATCH_POINTS points and about
+        ≤ MAX_BATCH_BYTES each); each call is atomic, the whole is not: if a
+        later call fails, the earlier ones stay written (an upsert can simply
+        be retried).
+        """
+        points = self._points(ids, vectors, metadatas)
+        written = 0  # no points: no call
+        for batch in split_points(points):
+            request = vector_store_pb2.UpsertRequest(collection=self.name, points=batch)
+            written += self._call("Upsert", request).upserted
+        return written
+
+    def _points(self, ids, vectors, metadatas):
+        ids = _ids(ids)
+        if not ids:
+            return []
+        matrix = as_matrix(vectors, count=len(ids), dimension=self.dimension or None)
+        if metadatas is None:
+            metadatas = [None] * len(ids)
+        metadatas = list(metadatas)
+        if len(metadatas) != len(ids):
+            raise ValueError(f"metadatas: {len(metadatas)} entries for {len(ids)} ids")
+        seen = set()
+        for i in ids:
+            if i in seen:
+                raise ValueError(f"ids: {i!r} appears twice in one upsert")
+            seen.add(i)
+        return [types_pb2.Point(id=i, vector=matrix[n], metadata=metadata_to_proto(metadatas[n], f"metadatas[{n}]"))
+                for n, i in enumerate(ids)]
+
+    def search(self, vector, k=10, where=None, exact=False, ef=None, offset=0,
+               include_metadata=True, include_vector=False, allow_partial=False):
+        """The ``k`` nearest points to ``vector`` under ``where``, best first."""
+        request = self._search_request(vector, k, where, exact, ef, offset, include_metadata, include_vector,
+                                       allow_partial)
+        return [_hit(h) for h in self._call("Search", request).hits]
+
+    def search_batch(self, vectors, k=10, where=None, exact=False, ef=None, offset=0,
+                     include_metadata=True, include_vector=False, allow_partial=False):
+        """One ``search`` per row of ``vectors`` (same k and filter); a list of hit lists."""
+        if len(vectors) == 0:
+            return []
+        matrix = as_matrix(vectors, dimension=self.dimension or None)
+        requests = [self._search_request(row, k, where, exact, ef, offset, include_metadata, include_vector,
+                                         allow_partial) for row in matrix]
+        results = []
+        for start in range(0, len(requests), MAX_SEARCHES_PER_CALL):
+            batch = vector_store_pb2.SearchBatchRequest(searches=requests[start:start + MAX_SEARCHES_PER_CALL])
+            results += [[_hit(h) for h in r.hits] for r in self._call("SearchBatch", batch).results]
+        return results
+
+    def _search_request(self, vector, k, where, exact, ef, offset, include_metadata, include_vector, allow_partial):
+        _positive_int(k, "k")
+        _positive_int(offset, "offset", allow_zero=True)
+        if ef is not None:
+            _positive_int(ef, "ef")
+        request = vector_store_pb2.SearchRequest(
+            collection=self.name, vector=as_vector(vector, dimension=self.dimension or None), k=k, exact=bool(exact),
+            offset=offset, include_metadata=include_metadata, include_vector=include_vector,
+            allow_partial=allow_partial)
+        if ef is not None:
+            request.ef = ef
+        filt = where_to_filter(where)
+        if filt is not None:
+            request.filter.CopyFrom(filt)
+        return request
+
+    def get(self, ids, include_vector=True, include_metadata=True):
+        """The points with these ids that exist, in the order asked for."""
+        ids = _ids(ids)
+        points = []
+        for start in range(0, len(ids), MAX_IDS_PER_CALL):
+            request = vector_store_pb2.GetRequest(collection=self.name, ids=ids[start:start + MAX_IDS_PER_CALL],
+                                                  include_vector=include_vector, include_metadata=include_metadata)
+            for p in self._call("Get", request).points:
+                vector = np.array(p.vector, dtype=np.float32) if include_vector else None
+                points.append(Point(p.id, vector, metadata_from_proto(p.metadata)))
+        return points
+
+    def delete(self, ids):
+        """Deletes points by id; returns how many existed."""
+        ids = _ids(ids)
+        deleted = 0
+        for start in range(0, len(ids), MAX_IDS_PER_CALL):
+            request = vector_store_pb2.DeleteRequest(collection=self.name, ids=ids[start:start + MAX_IDS_PER_CALL])
+            deleted += self._call("Delete", request).deleted
+        return deleted
+
+    def count(self, where=None):
+        """Live points, optionally under a filter."""
+        request = vector_store_pb2.CountRequest(collection=self.name)
+        filt = where_to_filter(where)
+        if filt is not None:
+            request.filter.CopyFrom(filt)
+        return self._call("Count", request).count
+
+
+def split_points(points, max_points=MAX_BATCH_POINTS, max_bytes=MAX_BATCH_BYTES):
+    """Consecutive batches of ``points`` with ≤ max_points each and ≤ max_bytes
+    of encoded points each (a single larger point goes alone)."""
+    batch, size = [], 0
+    for point in points:
+        point_size = point.ByteSize() + 8  # field tag and length prefix, generously
+        if batch and (len(batch) == max_points or size + point_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(point)
+        size += point_size
+    if batch:
+        yield batch
+
+
+def _ids(ids):
+    if isinstance(ids, str):
+        raise ValueError("ids: expected a list of ids, got a single string")
+    ids = list(ids)
+    for n, i in enumerate(ids):
+        if not isinstance(i, str) or not i:
+            raise ValueError(f"ids[{n}]: ids are non-empty strings, got {i!r}")
+    return ids
+
+
+def _positive_int(value, name, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be {'a non-negative' if allow_zero else 'a positive'} int, got {value!r}")
+
+
+def _hit(h):
+    vector = np.array(h.vector, dtype=np.float32) if len(h.vector) else None
+    return Hit(h.id, h.score, h.distance, metadata_from_proto(h.metadata), vector)

@@ -1,0 +1,92 @@
+import VectorCore
+
+/// The changes a coordinator makes to its cluster state. Each validates its
+/// input, throws `ShoalError` (nothing changed) or applies the change and
+/// bumps `epoch` by one.
+extension ClusterState {
+    /// Adds a node in state `.up`. ALREADY_EXISTS if the id is known
+    /// (including a removed node: ids are never reused).
+    public mutating func addNode(id: String, address: String) throws(ShoalError) {
+        guard !id.isEmpty, !address.isEmpty else { throw .invalidArgument("a node needs an id and an address") }
+        guard nodes[id] == nil else { throw ShoalError(.alreadyExists, "node \(id) is already in the cluster") }
+        nodes[id] = NodeInfo(id: id, address: address)
+        epoch += 1
+    }
+
+    /// Sets a known node's state. `.removed` requires that it holds no replicas
+    /// (FAILED_PRECONDITION otherwise: drain it first).
+    public mutating func setNodeState(_ id: String, _ state: NodeState) throws(ShoalError) {
+        guard nodes[id] != nil else { throw .notFound("no node \(id)") }
+        if state == .removed, let held = replicaCounts[id], held > 0 {
+            throw ShoalError(.failedPrecondition, "node \(id) still holds \(held) replicas: drain it first")
+        }
+        nodes[id]!.state = state
+        epoch += 1
+    }
+
+    /// Adds a collection with the given placement (see `PlacementPlanner`).
+    public mutating func addCollection(_ config: CollectionConfig, shards: [ShardAssignment]) throws(ShoalError) {
+        guard collections[config.name] == nil else {
+            throw ShoalError(.alreadyExists, "collection \(config.name) already exists")
+        }
+        var next = self
+        next.collections[config.name] = CollectionState(config: config, shards: shards)
+        try next.validate()
+        next.epoch += 1
+        self = next
+    }
+
+    /// Removes a collection. NOT_FOUND if unknown.
+    public mutating func removeCollection(_ name: String) throws(ShoalError) {
+        guard collections.removeValue(forKey: name) != nil else { throw .notFound("no collection \(name)") }
+        epoch += 1
+    }
+
+    /// Replaces the replicas of one shard (a move step).
+    public mutating func setReplicas(collection: String, shard: UInt32, _ replicas: [Replica]) throws(ShoalError) {
+        guard let state = collections[collection] else { throw .notFound("no collection \(collection)") }
+        guard shard < state.config.shardCount else {
+            throw .invalidArgument("collection \(collection) has no shard \(shard) (it has \(state.config.shardCount))")
+        }
+        var next = self
+        next.collections[collection]!.shards[Int(shard)].replicas = replicas
+        try next.validate()
+        next.epoch += 1
+        self = next
+    }
+
+    /// Checks the invariants listed on `ClusterState`; the error names the
+    /// first broken one. Run on every loaded state and after every change.
+    public func validate() throws(ShoalError) {
+        for (id, node) in nodes where node.id != id {
+            throw .internal("node entry \(id) carries id \(node.id)")
+        }
+        for (name, collection) in collections {
+            let config = collection.config
+            guard config.name == name, config.shardCount > 0, config.dimension > 0 else {
+                throw .invalidArgument("collection \(name): bad configuration \(config)")
+            }
+            guard collection.shards.count == Int(config.shardCount) else {
+                throw .invalidArgument("collection \(name) has \(collection.shards.count) shard entries, not \(config.shardCount)")
+            }
+            for (i, shard) in collection.shards.enumerated() {
+                try Self.validate(shard, index: i, of: name, nodes: nodes)
+            }
+        }
+    }
+
+    private static func validate(_ shard: ShardAssignment, index: Int, of name: String, nodes: [String: NodeInfo]) throws(ShoalError) {
+        guard shard.shardId == UInt32(index) else {
+            throw .invalidArgument("collection \(name): entry \(index) is shard \(shard.shardId)")
+        }
+        var seen = Set<String>()
+        for replica in shard.replicas {
+            guard let node = nodes[replica.nodeId], node.state != .removed else {
+                throw .invalidArgument("collection \(name) shard \(index): replica on unknown or removed node \(replica.nodeId)")
+            }
+            guard seen.insert(replica.nodeId).inserted else {
+                throw .invalidArgument("collection \(name) shard \(index): two replicas on node \(replica.nodeId)")
+            }
+        }
+    }
+}

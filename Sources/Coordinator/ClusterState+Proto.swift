@@ -1,0 +1,123 @@
+import ShoalProto
+import VectorCore
+
+extension CollectionConfig {
+    /// Largest vector dimension a collection may have.
+    public static let maxDimension: UInt32 = 65536
+    /// Largest shard count a collection may ask for.
+    public static let maxShardCount: UInt32 = 1024
+    /// Accepted HNSW `m` (the index's own bounds).
+    public static let hnswMRange: ClosedRange<UInt32> = 2...128
+    /// Largest `ef_construction` and `ef`.
+    public static let maxEf: UInt32 = 10000
+
+    /// The configuration a CreateCollection request asks for, validated and
+    /// with every 0 resolved: shard count from `liveNodes`
+    /// (`PlacementPlanner.defaultShardCount`), replication factor 1, HNSW
+    /// parameters from `HNSWConfig()`. INVALID_ARGUMENT names the bad field.
+    public init(resolving proto: Shoal_V1_CollectionConfig, liveNodes: Int) throws(ShoalError) {
+        try Self.validateName(proto.name)
+        guard (1...Self.maxDimension).contains(proto.dimension) else {
+            throw .invalidArgument("dimension \(proto.dimension) is out of range 1...\(Self.maxDimension)")
+        }
+        guard let metric = Metric(proto: proto.metric) else {
+            throw .invalidArgument("metric is required: COSINE, L2 or IP")
+        }
+        guard proto.shardCount <= Self.maxShardCount else {
+            throw .invalidArgument("shard_count \(proto.shardCount) is over \(Self.maxShardCount)")
+        }
+        let defaults = HNSWConfig()
+        let hnsw = HNSWConfig(
+            m: proto.hnsw.m == 0 ? defaults.m : proto.hnsw.m,
+            efConstruction: proto.hnsw.efConstruction == 0 ? defaults.efConstruction : proto.hnsw.efConstruction,
+            ef: proto.hnsw.ef == 0 ? defaults.ef : proto.hnsw.ef)
+        guard Self.hnswMRange.contains(hnsw.m) else {
+            throw .invalidArgument("hnsw.m \(hnsw.m) is out of range \(Self.hnswMRange)")
+        }
+        guard hnsw.efConstruction <= Self.maxEf, hnsw.ef <= Self.maxEf else {
+            throw .invalidArgument("hnsw.ef_construction and hnsw.ef must be at most \(Self.maxEf)")
+        }
+        self.init(
+            name: proto.name, dimension: proto.dimension, metric: metric,
+            shardCount: proto.shardCount == 0 ? PlacementPlanner.defaultShardCount(liveNodes: liveNodes) : proto.shardCount,
+            replicationFactor: max(1, proto.replicationFactor), hnsw: hnsw)
+    }
+
+    /// A collection name: 1...128 characters of `[A-Za-z0-9_-]`.
+    public static func validateName(_ name: String) throws(ShoalError) {
+        let ok = !name.isEmpty && name.utf8.count <= 128 && name.utf8.allSatisfy { c in
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+        guard ok else {
+            throw .invalidArgument("collection name \(name.debugDescription): use 1 to 128 characters of A-Z a-z 0-9 _ -")
+        }
+    }
+
+    /// The wire form (every field resolved).
+    public var proto: Shoal_V1_CollectionConfig {
+        var p = Shoal_V1_CollectionConfig()
+        p.name = name
+        p.dimension = dimension
+        p.metric = metric.proto
+        p.shardCount = shardCount
+        p.replicationFactor = replicationFactor
+        p.hnsw.m = hnsw.m
+        p.hnsw.efConstruction = hnsw.efConstruction
+        p.hnsw.ef = hnsw.ef
+        return p
+    }
+}
+
+extension Metric {
+    /// The metric of a wire value; nil for UNSPECIFIED or an unknown value.
+    public init?(proto: Shoal_V1_Metric) {
+        switch proto {
+        case .cosine: self = .cosine
+        case .l2: self = .l2
+        case .ip: self = .innerProduct
+        default: return nil
+        }
+    }
+
+    public var proto: Shoal_V1_Metric {
+        switch self {
+        case .cosine: .cosine
+        case .l2: .l2
+        case .innerProduct: .ip
+        }
+    }
+}
+
+extension ReplicaState {
+    public var proto: Shoal_V1_ReplicaState {
+        switch self {
+        case .ready: .ready
+        case .catchingUp: .catchingUp
+        case .retiring: .retiring
+        }
+    }
+}
+
+extension ClusterState {
+    /// The shard placement of a collection as DescribeCollection and ShardMap
+    /// report it, ordered by shard id, with node addresses filled in; point
+    /// counts are left 0 for the caller to fill from node statistics. Nil for
+    /// an unknown collection.
+    public func shardPlacements(of collection: String) -> [Shoal_V1_ShardPlacement]? {
+        guard let state = collections[collection] else { return nil }
+        return state.shards.map { shard in
+            var p = Shoal_V1_ShardPlacement()
+            p.collection = collection
+            p.shardID = shard.shardId
+            p.replicas = shard.replicas.map { replica in
+                var r = Shoal_V1_ReplicaPlacement()
+                r.nodeID = replica.nodeId
+                r.address = nodes[replica.nodeId]?.address ?? ""
+                r.state = replica.state.proto
+                return r
+            }
+            return p
+        }
+    }
+}

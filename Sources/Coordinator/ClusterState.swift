@@ -1,0 +1,151 @@
+import VectorCore
+
+/// Everything the coordinator must remember across restarts: the nodes, the
+/// collections and where every shard replica lives. A value type, persisted
+/// by `ClusterStateStore` as JSON (`Codable`, sorted keys) behind a checksum.
+///
+/// Contract:
+/// - `epoch` grows by one with every change made through the mutating
+///   methods below; a store never replaces a state with one of a lower epoch;
+/// - `validate()` holds after every mutating method that did not throw
+///   (every shard has its `shardCount` entries, every replica names a known
+///   node, no node holds two replicas of one shard).
+public struct ClusterState: Sendable, Equatable, Codable {
+    /// Bumped on every change; 0 for a new cluster.
+    public internal(set) var epoch: UInt64
+    /// Nodes by id.
+    public internal(set) var nodes: [String: NodeInfo]
+    /// Collections by name, each with its shard placement.
+    public internal(set) var collections: [String: CollectionState]
+
+    /// An empty cluster at epoch 0.
+    public init() {
+        epoch = 0
+        nodes = [:]
+        collections = [:]
+    }
+
+    /// The nodes that can take new replicas (state `.up`), ordered by id.
+    public var liveNodes: [NodeInfo] {
+        nodes.values.filter { $0.state == .up }.sorted { $0.id < $1.id }
+    }
+
+    /// Replicas per node over every collection (nodes without any are absent).
+    public var replicaCounts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for collection in collections.values {
+            for shard in collection.shards {
+                for replica in shard.replicas { counts[replica.nodeId, default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+}
+
+/// One node of the cluster.
+public struct NodeInfo: Sendable, Hashable, Codable {
+    /// Stable id (the node's `HealthResponse.node_id`).
+    public var id: String
+    /// gRPC address, `host:port`.
+    public var address: String
+    public var state: NodeState
+
+    public init(id: String, address: String, state: NodeState = .up) {
+        self.id = id
+        self.address = address
+        self.state = state
+    }
+}
+
+/// A node's lifecycle state.
+public enum NodeState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Serves, and may take new replicas.
+    case up
+    /// Serves its replicas while they move away; takes no new ones.
+    case draining
+    /// Left the cluster; holds no replicas. Kept so its id is not reused.
+    case removed
+}
+
+/// A collection's fixed configuration (the twin of `shoal.v1.CollectionConfig`,
+/// with every default resolved).
+public struct CollectionConfig: Sendable, Hashable, Codable {
+    public var name: String
+    public var dimension: UInt32
+    public var metric: Metric
+    public var shardCount: UInt32
+    public var replicationFactor: UInt32
+    public var hnsw: HNSWConfig
+
+    public init(
+        name: String, dimension: UInt32, metric: Metric, shardCount: UInt32,
+        replicationFactor: UInt32 = 1, hnsw: HNSWConfig = HNSWConfig()
+    ) {
+        self.name = name
+        self.dimension = dimension
+        self.metric = metric
+        self.shardCount = shardCount
+        self.replicationFactor = replicationFactor
+        self.hnsw = hnsw
+    }
+}
+
+/// HNSW parameters of a collection (resolved: never 0).
+public struct HNSWConfig: Sendable, Hashable, Codable {
+    public var m: UInt32
+    public var efConstruction: UInt32
+    public var ef: UInt32
+
+    public init(m: UInt32 = 16, efConstruction: UInt32 = 200, ef: UInt32 = 64) {
+        self.m = m
+        self.efConstruction = efConstruction
+        self.ef = ef
+    }
+}
+
+/// A collection's configuration and shard placement.
+public struct CollectionState: Sendable, Hashable, Codable {
+    public var config: CollectionConfig
+    /// `shards[i]` is shard `i`; exactly `config.shardCount` entries.
+    public var shards: [ShardAssignment]
+
+    public init(config: CollectionConfig, shards: [ShardAssignment]) {
+        self.config = config
+        self.shards = shards
+    }
+}
+
+/// The replicas of one shard.
+public struct ShardAssignment: Sendable, Hashable, Codable {
+    public var shardId: UInt32
+    public var replicas: [Replica]
+
+    public init(shardId: UInt32, replicas: [Replica]) {
+        self.shardId = shardId
+        self.replicas = replicas
+    }
+
+    /// The replicas that serve reads.
+    public var readable: [Replica] { replicas.filter { $0.state == .ready } }
+}
+
+/// One replica of a shard on a node.
+public struct Replica: Sendable, Hashable, Codable {
+    public var nodeId: String
+    public var state: ReplicaState
+
+    public init(nodeId: String, state: ReplicaState = .ready) {
+        self.nodeId = nodeId
+        self.state = state
+    }
+}
+
+/// A replica's role (the twin of `shoal.v1.ReplicaState`).
+public enum ReplicaState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Serves reads and receives writes.
+    case ready
+    /// A move target: receives writes, copies the source, serves no reads.
+    case catchingUp = "catching_up"
+    /// A move source after reads switched away: receives writes until dropped.
+    case retiring
+}

@@ -1,1 +1,0 @@
-// The Coordinator module: not written yet (see README's map and the open issues).
