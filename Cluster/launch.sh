@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Starts a local Shoal cluster on loopback: N shard nodes, one data and log folder
-# each under RUN_DIR, and waits until every process answers Health.
+# Starts a local Shoal cluster on loopback: a coordinator and N shard nodes, one
+# data and log folder each under RUN_DIR, and waits until every process answers
+# Health.
 #
 #   Cluster/launch.sh [--nodes N] [--base-port P] [--dir RUN_DIR]
 #
-# Ports: the coordinator will take P; node i (1..N) listens on P+i.
-# (The coordinator is not written yet: this starts the nodes only.)
-# Safe to run twice: nodes already running from RUN_DIR are left alone.
+# Ports: the coordinator listens on P (clients connect there); node i (1..N) on P+i.
+# Safe to run twice: processes already running from RUN_DIR are left alone.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,20 +50,39 @@ for i in $(seq 1 "$nodes"); do
   echo "127.0.0.1:$port" >"$dir/address"
 done
 
-# Wait until every node answers Health (poll with a timeout).
-deadline=$((SECONDS + ${SHOAL_LAUNCH_TIMEOUT:-60}))
-for i in $(seq 1 "$nodes"); do
-  dir="$run_dir/node$i"
+# Wait until a process answers Health (poll with a timeout).
+wait_healthy() {  # wait_healthy NAME
+  local dir="$run_dir/$1"
+  local deadline=$((SECONDS + ${SHOAL_LAUNCH_TIMEOUT:-120}))
   until "$SHOAL_BIN" health --target "$(cat "$dir/address")" --timeout 1 >/dev/null 2>&1; do
     if ! alive "$dir/pid"; then
-      echo "launch.sh: node$i exited; its log:" >&2; tail -20 "$dir/log" >&2; exit 1
+      echo "launch.sh: $1 exited; its log:" >&2; tail -20 "$dir/log" >&2; exit 1
     fi
-    if [ $SECONDS -ge $deadline ]; then echo "launch.sh: node$i not healthy in time" >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then echo "launch.sh: $1 not healthy in time" >&2; exit 1; fi
     sleep 0.2
   done
+}
+node_list=""
+for i in $(seq 1 "$nodes"); do
+  wait_healthy "node$i"
+  node_list="$node_list${node_list:+,}$(cat "$run_dir/node$i/address")"
 done
 
-echo "Shoal nodes are up ($nodes):"
-for i in $(seq 1 "$nodes"); do echo "  node$i  $(cat "$run_dir/node$i/address")  log: $run_dir/node$i/log"; done
-echo "Check one:   $SHOAL_BIN health --target $(cat "$run_dir/node1/address")"
-echo "Stop them:   Cluster/stop.sh --dir $run_dir"
+dir="$run_dir/coordinator"
+mkdir -p "$dir/data"
+if alive "$dir/pid"; then
+  echo "launch.sh: coordinator already running (pid $(cat "$dir/pid"))"
+else
+  nohup "$SHOAL_BIN" coordinator --listen "127.0.0.1:$base_port" --nodes "$node_list" --data "$dir/data" \
+    >>"$dir/log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+  echo "127.0.0.1:$base_port" >"$dir/address"
+fi
+wait_healthy coordinator
+
+echo "Shoal is up: coordinator 127.0.0.1:$base_port, $nodes nodes"
+echo "  coordinator  $(cat "$run_dir/coordinator/address")  log: $run_dir/coordinator/log"
+for i in $(seq 1 "$nodes"); do echo "  node$i        $(cat "$run_dir/node$i/address")  log: $run_dir/node$i/log"; done
+echo "Python:      import shoal; client = shoal.Client(\"127.0.0.1:$base_port\")   (pip install -e Clients/python)"
+echo "Check it:    $SHOAL_BIN health --target 127.0.0.1:$base_port"
+echo "Stop it:     Cluster/stop.sh --dir $run_dir"

@@ -17,7 +17,8 @@ done
 [ -d "$run_dir" ] || { echo "stop.sh: nothing to stop in $run_dir"; exit 0; }
 
 pids=()
-for pidfile in "$run_dir"/*/pid; do
+# The coordinator first, so it stops routing before the nodes go.
+for pidfile in "$run_dir"/coordinator/pid "$run_dir"/node*/pid; do
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" && pids+=("$pid"); fi

@@ -1,4 +1,5 @@
 import ShoalProto
+import ShoalRPC
 import VectorCore
 
 extension CollectionConfig {
@@ -20,7 +21,7 @@ extension CollectionConfig {
         guard (1...Self.maxDimension).contains(proto.dimension) else {
             throw .invalidArgument("dimension \(proto.dimension) is out of range 1...\(Self.maxDimension)")
         }
-        guard let metric = Metric(proto: proto.metric) else {
+        guard let metric = try? Metric(proto: proto.metric) else {
             throw .invalidArgument("metric is required: COSINE, L2 or IP")
         }
         guard proto.shardCount <= Self.maxShardCount else {
@@ -66,26 +67,6 @@ extension CollectionConfig {
         p.hnsw.efConstruction = hnsw.efConstruction
         p.hnsw.ef = hnsw.ef
         return p
-    }
-}
-
-extension Metric {
-    /// The metric of a wire value; nil for UNSPECIFIED or an unknown value.
-    public init?(proto: Shoal_V1_Metric) {
-        switch proto {
-        case .cosine: self = .cosine
-        case .l2: self = .l2
-        case .ip: self = .innerProduct
-        default: return nil
-        }
-    }
-
-    public var proto: Shoal_V1_Metric {
-        switch self {
-        case .cosine: .cosine
-        case .l2: .l2
-        case .innerProduct: .ip
-        }
     }
 }
 

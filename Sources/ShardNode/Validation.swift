@@ -5,7 +5,7 @@ import VectorCore
 /// Limits of the Shard service; each breach is a clear status and changes nothing.
 public enum ShardLimits {
     public static let maxOpsPerBatch = 10_000
-    public static let maxIDBytes = 1024
+    public static let maxIDBytes = PointValidation.maxIDBytes
     public static let maxK = 10_000
     public static let maxEf = 100_000
     public static let maxPageSize = 10_000
@@ -18,26 +18,11 @@ func replicaRef(_ proto: Shoal_V1_ReplicaRef) throws(ShoalError) -> ReplicaRef {
 }
 
 func validateID(_ id: String, at place: @autoclosure () -> String) throws(ShoalError) {
-    if id.isEmpty { throw ShoalError(.invalidArgument, "\(place()): the point id is empty") }
-    if id.utf8.count > ShardLimits.maxIDBytes {
-        throw ShoalError(.invalidArgument, "\(place()): the point id is \(id.utf8.count) bytes, more than \(ShardLimits.maxIDBytes)")
-    }
+    try PointValidation.validateID(id, at: place())
 }
 
-/// Checks dimension and finiteness; for cosine, refuses zero vectors and returns the unit vector.
 func validateVector(_ vector: [Float], config: ReplicaConfig, at place: @autoclosure () -> String) throws(ShoalError) -> [Float] {
-    guard vector.count == config.dimension else {
-        throw ShoalError(.invalidArgument, "\(place()): vector has dimension \(vector.count), the collection has \(config.dimension)")
-    }
-    var norm: Float = 0
-    for (i, x) in vector.enumerated() {
-        guard x.isFinite else { throw ShoalError(.invalidArgument, "\(place()): vector[\(i)] is \(x), values must be finite") }
-        norm += x * x
-    }
-    guard config.metric == .cosine else { return vector }
-    guard norm > 0, norm.isFinite else { throw ShoalError(.invalidArgument, "\(place()): a zero vector has no cosine direction") }
-    let scale = 1 / norm.squareRoot()
-    return vector.map { $0 * scale }
+    try PointValidation.validateVector(vector, dimension: config.dimension, metric: config.metric, at: place())
 }
 
 /// Decodes and validates a whole write batch; any bad op rejects the batch.

@@ -20,3 +20,17 @@ extension ShardRPC {
     public static let scan = RPC<Shoal_V1_ScanRequest, Shoal_V1_ScanResponse>("/shoal.v1.Shard/Scan")
     public static let stats = RPC<Shoal_V1_StatsRequest, Shoal_V1_StatsResponse>("/shoal.v1.Shard/Stats")
 }
+
+/// The public `shoal.v1.VectorStore` service. See Protos/shoal/v1/vector_store.proto.
+public enum VectorStoreRPC {
+    public static let createCollection = RPC<Shoal_V1_CreateCollectionRequest, Shoal_V1_CreateCollectionResponse>("/shoal.v1.VectorStore/CreateCollection")
+    public static let deleteCollection = RPC<Shoal_V1_DeleteCollectionRequest, Shoal_V1_DeleteCollectionResponse>("/shoal.v1.VectorStore/DeleteCollection")
+    public static let listCollections = RPC<Shoal_V1_ListCollectionsRequest, Shoal_V1_ListCollectionsResponse>("/shoal.v1.VectorStore/ListCollections")
+    public static let describeCollection = RPC<Shoal_V1_DescribeCollectionRequest, Shoal_V1_DescribeCollectionResponse>("/shoal.v1.VectorStore/DescribeCollection")
+    public static let upsert = RPC<Shoal_V1_UpsertRequest, Shoal_V1_UpsertResponse>("/shoal.v1.VectorStore/Upsert")
+    public static let delete = RPC<Shoal_V1_DeleteRequest, Shoal_V1_DeleteResponse>("/shoal.v1.VectorStore/Delete")
+    public static let get = RPC<Shoal_V1_GetRequest, Shoal_V1_GetResponse>("/shoal.v1.VectorStore/Get")
+    public static let search = RPC<Shoal_V1_SearchRequest, Shoal_V1_SearchResponse>("/shoal.v1.VectorStore/Search")
+    public static let searchBatch = RPC<Shoal_V1_SearchBatchRequest, Shoal_V1_SearchBatchResponse>("/shoal.v1.VectorStore/SearchBatch")
+    public static let count = RPC<Shoal_V1_CountRequest, Shoal_V1_CountResponse>("/shoal.v1.VectorStore/Count")
+}

@@ -9,7 +9,7 @@ import VectorCore
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
-        abstract: "Check that a Shoal process is serving (exit 0) or not (exit 1).",
+        abstract: "Check that a Shoal node or coordinator is serving (exit 0) or not (exit 1).",
         discussion: """
             Examples:
               shoal health --target 127.0.0.1:7101
@@ -24,7 +24,12 @@ struct HealthCommand: AsyncParsableCommand {
         let channel = try Channel(target: target)
         let reply: Shoal_V1_HealthResponse
         do {
-            reply = try await channel.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .milliseconds(Int(timeout * 1000)))
+            let limit = Duration.milliseconds(Int(timeout * 1000))
+            do {
+                reply = try await channel.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: limit)
+            } catch let error as ShoalError where error.code == .unimplemented {
+                reply = try await channel.call(AdminRPC.health, Shoal_V1_HealthRequest(), timeout: limit)  // a coordinator
+            }
         } catch let error as ShoalError {
             printError("\(target): \(error)")
             throw ExitCode(1)

@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import ShoalProto
+import ShoalRPC
+import Synchronization
+import VectorCore
+
+/// Owns the cluster state: changes go through this actor one at a time and are
+/// persisted before they take effect; readers take `snapshot`, a copy.
+public actor ClusterController {
+    private let store: ClusterStateStore
+    private let logger: Logger
+    let nodes: NodeDirectory
+    private nonisolated let current: Mutex<ClusterState>
+
+    public init(store: ClusterStateStore, nodes: NodeDirectory, logger: Logger) throws {
+        self.store = store
+        self.nodes = nodes
+        self.logger = logger
+        let loaded = try store.load() ?? ClusterState()
+        self.current = Mutex(loaded)
+    }
+
+    /// The state as of now (a value: later changes do not affect it).
+    public nonisolated var snapshot: ClusterState { current.withLock { $0 } }
+
+    private func commit(_ change: (inout ClusterState) throws(ShoalError) -> Void) throws {
+        var next = snapshot
+        try change(&next)
+        try store.save(next)
+        current.withLock { $0 = next }
+    }
+
+    /// Registers the node at `address` (learning its id from Health), unless known.
+    public func join(address: String, timeout: Duration) async throws -> NodeInfo {
+        if let known = snapshot.nodes.values.first(where: { $0.address == address }) { return known }
+        let transport = try nodes.transport(for: address)
+        let deadline = ContinuousClock.now + timeout
+        var lastError: any Error = ShoalError(.unavailable, "node \(address) did not answer")
+        while ContinuousClock.now < deadline {
+            do {
+                let health = try await transport.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(2))
+                if let existing = snapshot.nodes[health.nodeID] {
+                    if existing.address != address {
+                        try commit { state throws(ShoalError) in state.nodes[health.nodeID]?.address = address }
+                        logger.info("node moved", metadata: ["node": "\(health.nodeID)", "address": "\(address)"])
+                    }
+                    return snapshot.nodes[health.nodeID]!
+                }
+                try commit { state throws(ShoalError) in try state.addNode(id: health.nodeID, address: address) }
+                logger.info("node joined", metadata: ["node": "\(health.nodeID)", "address": "\(address)"])
+                return snapshot.nodes[health.nodeID]!
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        throw lastError
+    }
+
+    /// Creates the collection's replicas on their nodes, then records it. If any node
+    /// fails, the replicas already made are dropped and nothing is recorded.
+    public func createCollection(_ request: Shoal_V1_CollectionConfig) async throws -> CollectionConfig {
+        let state = snapshot
+        let config = try CollectionConfig(resolving: request, liveNodes: state.liveNodes.count)
+        if state.collections[config.name] != nil {
+            throw ShoalError(.alreadyExists, "collection \(config.name) already exists")
+        }
+        let shards = try PlacementPlanner.plan(
+            shardCount: config.shardCount, replicationFactor: config.replicationFactor,
+            nodes: Array(state.nodes.values), load: state.replicaCounts)
+        var created: [(String, UInt32)] = []
+        do {
+            for shard in shards {
+                for replica in shard.replicas {
+                    let address = state.nodes[replica.nodeId]?.address ?? ""
+                    _ = try await nodes.transport(for: address).call(ShardRPC.createReplica, .with {
+                        $0.config = config.proto
+                        $0.shardID = shard.shardId
+                    }, timeout: .seconds(30))
+                    created.append((address, shard.shardId))
+                }
+            }
+        } catch {
+            for (address, shard) in created {
+                _ = try? await nodes.transport(for: address).call(ShardRPC.dropReplica, .with {
+                    $0.replica = .with { $0.collection = config.name; $0.shardID = shard }
+                }, timeout: .seconds(30))
+            }
+            throw ShoalError(.unavailable, "could not create collection \(config.name): \(error)")
+        }
+        try commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
+        logger.info("collection created", metadata: ["collection": "\(config.name)", "shards": "\(config.shardCount)", "dimension": "\(config.dimension)"])
+        return config
+    }
+
+    /// Forgets the collection, then drops its replicas (a node that is down keeps an
+    /// orphan replica, which nothing reads; it is logged).
+    public func deleteCollection(_ name: String) async throws {
+        guard let collection = snapshot.collections[name] else { throw ShoalError(.notFound, "collection \(name) does not exist") }
+        let nodesByID = snapshot.nodes
+        try commit { state throws(ShoalError) in try state.removeCollection(name) }
+        for shard in collection.shards {
+            for replica in shard.replicas {
+                do {
+                    _ = try await nodes.transport(for: nodesByID[replica.nodeId]?.address ?? "").call(ShardRPC.dropReplica, .with {
+                        $0.replica = .with { $0.collection = name; $0.shardID = shard.shardId }
+                    }, timeout: .seconds(30))
+                } catch {
+                    logger.warning("could not drop a replica of a deleted collection", metadata: [
+                        "collection": "\(name)", "shard": "\(shard.shardId)", "node": "\(replica.nodeId)", "error": "\(error)",
+                    ])
+                }
+            }
+        }
+        logger.info("collection deleted", metadata: ["collection": "\(name)"])
+    }
+}

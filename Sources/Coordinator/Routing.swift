@@ -1,0 +1,53 @@
+import ShoalProto
+import VectorCore
+
+/// Where a collection's shards live, resolved from one state snapshot.
+struct CollectionRoute: Sendable {
+    let config: CollectionConfig
+    let router: ShardRouter
+    /// Per shard: the replica that serves reads.
+    let readers: [ShardTarget]
+    /// Per shard: every replica that takes writes.
+    let writers: [[ShardTarget]]
+
+    init(_ name: String, in state: ClusterState) throws(ShoalError) {
+        guard let collection = state.collections[name] else {
+            throw ShoalError(.notFound, "collection \"\(name)\" does not exist")
+        }
+        config = collection.config
+        router = ShardRouter(shardCount: collection.config.shardCount)
+        var readers: [ShardTarget] = []
+        var writers: [[ShardTarget]] = []
+        for shard in collection.shards.sorted(by: { $0.shardId < $1.shardId }) {
+            let targets = shard.replicas.map { replica in
+                ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name)
+            }
+            guard let reader = shard.readable.first.flatMap({ r in targets.first { $0.nodeID == r.nodeId } }) else {
+                throw ShoalError(.unavailable, "shard \(shard.shardId) of \(name) has no readable replica")
+            }
+            readers.append(reader)
+            writers.append(targets.filter { t in shard.replicas.contains { $0.nodeId == t.nodeID && $0.state != .retiring } })
+        }
+        self.readers = readers
+        self.writers = writers
+    }
+
+    var dimension: Int { Int(config.dimension) }
+}
+
+/// One replica of one shard, addressed.
+struct ShardTarget: Sendable, CustomStringConvertible {
+    let shard: UInt32
+    let nodeID: String
+    let address: String
+    let collection: String
+
+    var ref: Shoal_V1_ReplicaRef {
+        .with {
+            $0.collection = collection
+            $0.shardID = shard
+        }
+    }
+
+    var description: String { "shard \(shard) (node \(nodeID) at \(address))" }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import GRPCBridge
+import Logging
+import ShoalProto
+import ShoalRPC
+import VectorCore
+
+/// The public `shoal.v1.VectorStore` service: validates once, routes writes by id
+/// hash with a version from the hybrid logical clock, fans reads out to one replica
+/// of every shard under the caller's deadline, and merges.
+public final class VectorStoreService: Sendable {
+    public static let maxPointsPerUpsert = 10_000
+    public static let maxSearchesPerBatch = 1_000
+    static let defaultTimeout: Duration = .seconds(30)
+
+    let cluster: ClusterController
+    let clock: HybridLogicalClock
+    let logger: Logger
+
+    public init(cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), logger: Logger) {
+        self.cluster = cluster
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func register(on server: Server) throws {
+        try server.register(VectorStoreRPC.createCollection) { [self] request, _ in
+            guard request.hasConfig else { throw ShoalError(.invalidArgument, "config is required") }
+            let config = try await cluster.createCollection(request.config)
+            return .with { $0.config = config.proto }
+        }
+        try server.register(VectorStoreRPC.deleteCollection) { [self] request, _ in
+            try await cluster.deleteCollection(request.name)
+            return Shoal_V1_DeleteCollectionResponse()
+        }
+        try server.register(VectorStoreRPC.listCollections) { [self] _, _ in
+            .with { $0.collections = cluster.snapshot.collections.values.map(\.config.proto).sorted { $0.name < $1.name } }
+        }
+        try server.register(VectorStoreRPC.describeCollection) { [self] request, call in try await describe(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.upsert) { [self] request, call in try await upsert(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.delete) { [self] request, call in try await delete(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.get) { [self] request, call in try await get(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.search) { [self] request, call in
+            try await search(try SearchPlan(request, state: cluster.snapshot), deadline: call.deadline)
+        }
+        try server.register(VectorStoreRPC.searchBatch) { [self] request, call in try await searchBatch(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.count) { [self] request, call in try await count(request, deadline: call.deadline) }
+    }
+
+    // MARK: writes
+
+    private func upsert(_ request: Shoal_V1_UpsertRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_UpsertResponse {
+        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+        guard request.points.count <= Self.maxPointsPerUpsert else {
+            throw ShoalError(.resourceExhausted, "an upsert holds at most \(Self.maxPointsPerUpsert) points, got \(request.points.count); split it")
+        }
+        var seen = Set<String>()
+        var points = request.points
+        for i in points.indices {
+            let place = "points[\(i)]"
+            try PointValidation.validateID(points[i].id, at: place)
+            guard seen.insert(points[i].id).inserted else {
+                throw ShoalError(.invalidArgument, "\(place): id \"\(points[i].id)\" appears twice in one upsert")
+            }
+            points[i].vector = try PointValidation.validateVector(
+                points[i].vector, dimension: route.dimension, metric: route.config.metric, at: "\(place) (id \"\(points[i].id)\")")
+            do throws(ShoalError) { _ = try decodeMetadata(points[i].metadata) } catch {
+                throw ShoalError(.invalidArgument, "\(place) (id \"\(points[i].id)\"): \(error.message)")
+            }
+        }
+        let version = clock.next().rawValue
+        let byShard = route.router.partition(points) { $0.id }
+        try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
+            points.map { point in Shoal_V1_WriteOp.with { $0.version = version; $0.upsert = point } }
+        }
+        return .with { $0.upserted = UInt64(points.count) }
+    }
+
+    private func delete(_ request: Shoal_V1_DeleteRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DeleteResponse {
+        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+        guard request.ids.count <= Self.maxPointsPerUpsert else {
+            throw ShoalError(.resourceExhausted, "a delete holds at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
+        }
+        for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
+        let version = clock.next().rawValue
+        let byShard = route.router.partition(request.ids) { $0 }
+        try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
+            ids.map { id in Shoal_V1_WriteOp.with { $0.version = version; $0.deleteID = id } }
+        }
+        return .with { $0.deleted = UInt64(request.ids.count) }
+    }
+
+    /// Sends each shard its part to every replica that takes writes; all must succeed.
+    private func writeToShards<Item: Sendable>(
+        _ route: CollectionRoute, byShard: [[Item]], deadline: ContinuousClock.Instant?,
+        ops: @escaping @Sendable ([Item]) -> [Shoal_V1_WriteOp]
+    ) async throws {
+        let nodes = cluster.nodes
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (shard, items) in byShard.enumerated() where !items.isEmpty {
+                for target in route.writers[shard] {
+                    group.addTask {
+                        let request = Shoal_V1_WriteBatchRequest.with {
+                            $0.replica = target.ref
+                            $0.ops = ops(items)
+                        }
+                        _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    // MARK: reads
+
+    private func get(_ request: Shoal_V1_GetRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
+        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+        guard request.ids.count <= Self.maxPointsPerUpsert else {
+            throw ShoalError(.resourceExhausted, "get takes at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
+        }
+        for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
+        let nodes = cluster.nodes
+        let byShard = route.router.partition(request.ids) { $0 }
+        let found = try await withThrowingTaskGroup(of: Shoal_V1_ReplicaGetResponse.self) { group in
+            for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
+                let target = route.readers[shard]
+                group.addTask {
+                    try await Self.call(target, nodes: nodes, deadline: deadline) {
+                        try await $0.call(ShardRPC.get, .with {
+                            $0.replica = target.ref
+                            $0.ids = ids
+                            $0.includeVector = request.includeVector
+                            $0.includeMetadata = request.includeMetadata
+                        }, timeout: $1)
+                    }
+                }
+            }
+            var points: [String: Shoal_V1_Point] = [:]
+            for try await reply in group { for p in reply.points { points[p.point.id] = p.point } }
+            return points
+        }
+        return .with { reply in
+            reply.points = request.ids.compactMap { found[$0] }
+            reply.missingIds = request.ids.filter { found[$0] == nil }
+        }
+    }
+
+    func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
+        let nodes = cluster.nodes
+        let outcomes = await withTaskGroup(of: (UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>).self) { group in
+            for target in plan.route.readers {
+                group.addTask {
+                    let request = plan.shardRequest(for: target)
+                    do {
+                        return (target.shard, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.search, request, timeout: $1)
+                        }))
+                    } catch let error as ShoalError {
+                        return (target.shard, .failure(error))
+                    } catch {
+                        return (target.shard, .failure(ShoalError(.internal, "\(target): \(error)")))
+                    }
+                }
+            }
+            var all: [(UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>)] = []
+            for await outcome in group { all.append(outcome) }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        var lists: [[Shoal_V1_ScoredPoint]] = []
+        var missing: [UInt32] = []
+        for (shard, outcome) in outcomes {
+            switch outcome {
+            case .success(let reply): lists.append(reply.hits)
+            case .failure(let error):
+                guard plan.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+                missing.append(shard)
+            }
+        }
+        let merged = TopKMerge.merge(lists, k: plan.k, offset: plan.offset)
+        return .with {
+            $0.hits = merged
+            $0.partial = !missing.isEmpty
+            $0.missingShards = missing
+        }
+    }
+
+    private func searchBatch(_ request: Shoal_V1_SearchBatchRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
+        guard request.searches.count <= Self.maxSearchesPerBatch else {
+            throw ShoalError(.resourceExhausted, "a search batch holds at most \(Self.maxSearchesPerBatch) searches, got \(request.searches.count)")
+        }
+        let state = cluster.snapshot
+        var plans: [SearchPlan] = []
+        for (i, search) in request.searches.enumerated() {
+            do throws(ShoalError) { plans.append(try SearchPlan(search, state: state)) } catch {
+                throw ShoalError(error.code, "searches[\(i)]: \(error.message)")
+            }
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, Shoal_V1_SearchResponse).self) { group in
+            for (i, plan) in plans.enumerated() {
+                group.addTask { (i, try await self.search(plan, deadline: deadline)) }
+            }
+            var out = [Shoal_V1_SearchResponse](repeating: .init(), count: plans.count)
+            for try await (i, result) in group { out[i] = result }
+            return out
+        }
+        return .with { $0.results = results }
+    }
+
+    private func count(_ request: Shoal_V1_CountRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
+        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+        if request.hasFilter { _ = try Filter(proto: request.filter) }
+        let nodes = cluster.nodes
+        var total: UInt64 = 0
+        var missing: [UInt32] = []
+        try await withThrowingTaskGroup(of: (UInt32, Result<UInt64, ShoalError>).self) { group in
+            for target in route.readers {
+                group.addTask {
+                    do {
+                        let reply = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.count, .with {
+                                $0.replica = target.ref
+                                if request.hasFilter { $0.filter = request.filter }
+                            }, timeout: $1)
+                        }
+                        return (target.shard, .success(reply.count))
+                    } catch let error as ShoalError {
+                        return (target.shard, .failure(error))
+                    }
+                }
+            }
+            for try await (shard, outcome) in group {
+                switch outcome {
+                case .success(let n): total += n
+                case .failure(let error):
+                    guard request.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+                    missing.append(shard)
+                }
+            }
+        }
+        return .with {
+            $0.count = total
+            $0.partial = !missing.isEmpty
+            $0.missingShards = missing.sorted()
+        }
+    }
+
+    private func describe(_ request: Shoal_V1_DescribeCollectionRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
+        let state = cluster.snapshot
+        let route = try CollectionRoute(request.name, in: state)
+        var placements = state.shardPlacements(of: request.name) ?? []
+        let nodes = cluster.nodes
+        for i in placements.indices {
+            let target = route.readers[Int(placements[i].shardID)]
+            placements[i].pointCount = (try? await Self.call(target, nodes: nodes, deadline: deadline) {
+                try await $0.call(ShardRPC.count, .with { $0.replica = target.ref }, timeout: $1)
+            })?.count ?? 0
+        }
+        return .with {
+            $0.config = route.config.proto
+            $0.shards = placements
+            $0.pointCount = placements.reduce(0) { $0 + $1.pointCount }
+        }
+    }
+
+    /// One call to one shard replica under the caller's deadline. A failure becomes
+    /// UNAVAILABLE (or the deadline) naming the shard and node; argument errors pass through.
+    static func call<R: Sendable>(
+        _ target: ShardTarget, nodes: NodeDirectory, deadline: ContinuousClock.Instant?,
+        _ body: @Sendable (any UnaryTransport, Duration) async throws -> R
+    ) async throws(ShoalError) -> R {
+        let timeout = deadline.map { $0 - ContinuousClock.now } ?? defaultTimeout
+        guard timeout > .zero else { throw ShoalError(.deadlineExceeded, "the deadline passed before \(target) was asked") }
+        do {
+            return try await body(try nodes.transport(for: target.address), timeout)
+        } catch let error as ShoalError {
+            switch error.code {
+            case .invalidArgument, .notFound, .alreadyExists, .resourceExhausted, .failedPrecondition:
+                throw error
+            case .deadlineExceeded:
+                throw ShoalError(.deadlineExceeded, "\(target) did not answer in time")
+            default:
+                throw ShoalError(.unavailable, "\(target) is unavailable: \(error)")
+            }
+        } catch {
+            throw ShoalError(.unavailable, "\(target) is unavailable: \(error)")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import GRPCBridge
+import Logging
+import ShardNode
+
+/// `shoal serve`: the embedded default, a coordinator and one node in one process.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run Shoal in one process: coordinator and one shard node (data in ./shoal-data).",
+        discussion: """
+            Example:
+              shoal serve                      # 127.0.0.1:7100, data in ./shoal-data
+              shoal serve --listen 0.0.0.0:7100 --data /var/lib/shoal
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:7100"
+    @Option(help: "Data folder.") var data = "./shoal-data"
+    @Option(help: "Log level.") var logLevel = "info"
+    @Option(help: "Write the bound port to this file once serving.") var portFile: String?
+
+    func run() async throws {
+        let (host, port) = try parseAddress(listen)
+        let logger = makeLogger(label: "shoal", level: logLevel)
+        let root = URL(fileURLWithPath: data)
+        let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), logger: logger)
+        let runtime = try CoordinatorRuntime(dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger)
+        let server = try Server()
+        try node.register(on: server)
+        try runtime.register(on: server)
+        let bound = try server.start(host: host, port: port)
+        // The coordinator reaches its own node over loopback, like any other node.
+        let self_ = host == "0.0.0.0" || host == "::" ? "127.0.0.1:\(bound)" : "\(host):\(bound)"
+        await runtime.join([self_], timeout: .seconds(10), logger: logger)
+        if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }
+        logger.info("shoal serving", metadata: ["address": "\(host):\(bound)", "data": "\(data)"])
+        let signal = await waitForTermination()
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        await server.shutdown(grace: .seconds(10))
+        node.close()
+        logger.info("stopped")
+    }
+}
