@@ -67,7 +67,7 @@ extension Replica {
                 guard let record = ids[point.id], !record.deleted, let sequence = liveInternal[record.internalID] else { return true }
                 payload.set(record.internalID, point.metadata)
                 if sequence > imageSequence || !index.contains(id: record.internalID) {
-                    pending[record.internalID] = PendingVector(vector: point.vector, sequence: sequence)
+                    pending[record.internalID] = PendingVector(point.vector, index: index, sequence: sequence)
                     replay.append(.upsert(record.internalID, sequence))
                 }
                 return true

@@ -31,7 +31,7 @@ extension Replica {
             var hits = graphHits.compactMap { hit in
                 externalIDs[hit.id].map { ReplicaHit(internalID: hit.id, externalID: $0, distance: hit.distance) }
             }
-            let scanned = scanPending(query: query, matching: matching, into: &hits)
+            let scanned = scanPending(query: index.prepared(query), matching: matching, into: &hits)
             hits.sort { ($0.distance, $0.externalID) < ($1.distance, $1.externalID) }
             if hits.count > k { hits.removeLast(hits.count - k) }
             return ReplicaSearchResult(hits: hits, strategy: strategy, distancesComputed: computed + scanned, unindexedScanned: scanned)
@@ -70,24 +70,8 @@ extension Replica {
             if let matching, !matching.contains(internalID) { continue }
             guard let externalID = externalIDs[internalID] else { continue }
             scanned += 1
-            hits.append(ReplicaHit(internalID: internalID, externalID: externalID, distance: distance(query, entry.vector)))
+            hits.append(ReplicaHit(internalID: internalID, externalID: externalID, distance: index.distance(prepared: query, entry.prepared)))
         }
         return scanned
-    }
-
-    /// The index's distance for this metric (vectors of cosine collections are unit length).
-    func distance(_ a: [Float], _ b: [Float]) -> Float {
-        var dot: Float = 0
-        var sq: Float = 0
-        for i in 0..<a.count {
-            dot += a[i] * b[i]
-            let d = a[i] - b[i]
-            sq += d * d
-        }
-        switch config.metric {
-        case .l2: return sq
-        case .cosine: return 1 - dot
-        case .innerProduct: return -dot
-        }
     }
 }

@@ -46,8 +46,18 @@ struct StagedChange {
 
 /// A vector written but not yet in the graph: searched exactly until the indexer has it.
 struct PendingVector {
+    /// As written (what the indexer inserts).
     var vector: [Float]
+    /// As the index would store it (what the exact scan compares), so a point ranks the
+    /// same before and after the graph has it.
+    var prepared: [Float]
     var sequence: UInt64
+
+    init(_ vector: [Float], index: HNSWIndex, sequence: UInt64) {
+        self.vector = vector
+        self.prepared = index.prepared(vector)
+        self.sequence = sequence
+    }
 }
 
 /// One shard replica on a node: points persisted in the node's RocksDB (the source of
@@ -171,7 +181,7 @@ final class Replica: @unchecked Sendable {
                         externalIDs[internalID] = change.externalID
                     }
                     payload.set(internalID, change.metadata ?? [:])
-                    pending[internalID] = PendingVector(vector: change.vector ?? [], sequence: sequence)
+                    pending[internalID] = PendingVector(change.vector ?? [], index: index, sequence: sequence)
                     work.append(.upsert(internalID, sequence))
                 }
                 ids[change.externalID] = change.record

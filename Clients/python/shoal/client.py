@@ -209,7 +209,7 @@ class Collection:
         """The ``k`` nearest points to ``vector`` under ``where``, best first."""
         request = self._search_request(vector, k, where, exact, ef, offset, include_metadata, include_vector,
                                        allow_partial)
-        return [_hit(h) for h in self._call("Search", request).hits]
+        return _hits(self._call("Search", request))
 
     def search_batch(self, vectors, k=10, where=None, exact=False, ef=None, offset=0,
                      include_metadata=True, include_vector=False, allow_partial=False):
@@ -222,7 +222,7 @@ class Collection:
         results = []
         for start in range(0, len(requests), MAX_SEARCHES_PER_CALL):
             batch = vector_store_pb2.SearchBatchRequest(searches=requests[start:start + MAX_SEARCHES_PER_CALL])
-            results += [[_hit(h) for h in r.hits] for r in self._call("SearchBatch", batch).results]
+            results += [_hits(r) for r in self._call("SearchBatch", batch).results]
         return results
 
     def _search_request(self, vector, k, where, exact, ef, offset, include_metadata, include_vector, allow_partial):
@@ -299,6 +299,20 @@ def _ids(ids):
 def _positive_int(value, name, allow_zero=False):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
         raise ValueError(f"{name} must be {'a non-negative' if allow_zero else 'a positive'} int, got {value!r}")
+
+
+class Hits(list):
+    """Search hits, best first. ``partial`` is True when ``allow_partial`` let the
+    search answer without some shards; ``missing_shards`` names them."""
+
+    def __init__(self, hits, partial=False, missing_shards=()):
+        super().__init__(hits)
+        self.partial = partial
+        self.missing_shards = list(missing_shards)
+
+
+def _hits(response):
+    return Hits([_hit(h) for h in response.hits], response.partial, response.missing_shards)
 
 
 def _hit(h):
