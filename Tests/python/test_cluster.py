@@ -138,6 +138,35 @@ def test_bad_input_through_the_public_api(faces, cluster):
     assert sorted(c.name for c in faces["client"].list_collections()) == ["faces", "faces-one-shard"]
 
 
+def test_cli_collections_and_search(faces, cluster):
+    import json
+    shoal_bin = os.environ["SHOAL_BIN"]
+    run = lambda *args: subprocess.run([shoal_bin, *args, "--coordinator", cluster.address], capture_output=True, text=True, timeout=60)
+    out = run("collections")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["COLLECTION", "DIMENSION", "METRIC", "SHARDS", "POINTS"]
+    assert lines[1].split() == ["faces", "512", "cosine", "6", str(len(faces["base"]))]
+    listed = json.loads(run("collections", "--json").stdout)
+    assert {c["name"]: c["points"] for c in listed} == {"faces": len(faces["base"]), "faces-one-shard": len(faces["base"])}
+    q = faces["base"][17]
+    out = run("search", "--collection", "faces", "--vector", ",".join(map(str, q.tolist())), "--k", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)["hits"]
+    assert hits[0]["id"] == "face-17" and hits[0]["metadata"]["label"] == int(faces["labels"][17]) and len(hits) == 3
+    table = run("search", "--collection", "faces", "--vector", ",".join(map(str, q.tolist())), "--k", "2")
+    assert table.stdout.splitlines()[0].split() == ["#", "ID", "SCORE", "DISTANCE", "METADATA"]
+    assert table.stdout.splitlines()[1].split()[1] == "face-17"
+    missing = run("search", "--collection", "nope", "--vector", "1,2")
+    assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr and "nope" in missing.stderr
+    wrong = run("search", "--collection", "faces", "--vector", "1,2")
+    assert wrong.returncode == 2 and "dimension 2" in wrong.stderr
+    usage = run("search", "--collection", "faces")
+    assert usage.returncode != 0 and "--vector" in usage.stderr
+    down = subprocess.run([shoal_bin, "collections", "--coordinator", "127.0.0.1:1", "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
+
+
 def test_node_failure_fails_fast_or_returns_partial_results(faces, cluster):
     col, q = faces["col"], faces["queries"][0]
     full = [h.id for h in col.search(q, k=10, exact=True)]

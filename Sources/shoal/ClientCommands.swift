@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import GRPCBridge
+import ShoalProto
+import ShoalRPC
+import VectorCore
+
+/// Options shared by the commands that talk to a coordinator.
+struct CoordinatorAddress: ParsableArguments {
+    @Option(name: .customLong("coordinator"), help: "HOST:PORT of the coordinator (the launch script's default).")
+    var address = "127.0.0.1:7100"
+    @Option(help: "Seconds to wait for an answer.") var timeout: Double = 30
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {
+        do {
+            return try await Channel(target: address).call(rpc, request, timeout: .milliseconds(Int(timeout * 1000)))
+        } catch let error as ShoalError {
+            printError("shoal: \(address): \(error)")
+            throw ExitCode(error.code == .notFound || error.code == .invalidArgument ? 2 : 1)
+        }
+    }
+}
+
+/// `shoal collections`: the collections, their shape and size.
+struct CollectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collections",
+        abstract: "List the collections with their dimension, metric, shards and points.",
+        discussion: """
+            Examples:
+              shoal collections
+              shoal collections --coordinator 127.0.0.1:7100 --json
+            """)
+
+    @OptionGroup var coordinator: CoordinatorAddress
+
+    func run() async throws {
+        let list = try await coordinator.call(VectorStoreRPC.listCollections, Shoal_V1_ListCollectionsRequest())
+        var rows: [[String]] = []
+        var objects: [[String: Any]] = []
+        for config in list.collections {
+            let described = try await coordinator.call(VectorStoreRPC.describeCollection, .with { $0.name = config.name })
+            let metric = (try? Metric(proto: config.metric))?.rawValue ?? "?"
+            rows.append([config.name, "\(config.dimension)", metric, "\(config.shardCount)", "\(described.pointCount)"])
+            objects.append(["name": config.name, "dimension": config.dimension, "metric": metric,
+                            "shards": config.shardCount, "points": described.pointCount])
+        }
+        if coordinator.json {
+            printJSON(objects)
+        } else if rows.isEmpty {
+            print("no collections")
+        } else {
+            printTable(["COLLECTION", "DIMENSION", "METRIC", "SHARDS", "POINTS"], rows)
+        }
+    }
+}
+
+/// `shoal search`: the nearest points to one vector.
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search a collection for the nearest points to a vector.",
+        discussion: """
+            Examples:
+              shoal search --collection faces --vector 0.1,0.2,0.3,0.4 --k 5
+              shoal search --collection faces --vector-file query.json --exact --json
+            """)
+
+    @OptionGroup var coordinator: CoordinatorAddress
+    @Option(help: "The collection.") var collection: String
+    @Option(help: "The query, comma-separated numbers.") var vector: String?
+    @Option(help: "A file holding the query as a JSON array of numbers.") var vectorFile: String?
+    @Option(help: "How many results.") var k: UInt32 = 10
+    @Option(help: "HNSW beam width (default: the collection's).") var ef: UInt32?
+    @Flag(help: "Exact search on every shard.") var exact = false
+    @Flag(help: "Answer with the shards that respond if some do not.") var allowPartial = false
+
+    func validate() throws {
+        if (vector == nil) == (vectorFile == nil) { throw ValidationError("give exactly one of --vector or --vector-file") }
+    }
+
+    func run() async throws {
+        let query: [Float]
+        if let vector {
+            let parts = vector.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.allSatisfy({ $0 != nil }), !parts.isEmpty else { throw ValidationError("--vector must be comma-separated numbers") }
+            query = parts.map { $0! }
+        } else {
+            let data = try Data(contentsOf: URL(fileURLWithPath: vectorFile!))
+            guard let numbers = try JSONSerialization.jsonObject(with: data) as? [NSNumber], !numbers.isEmpty else {
+                throw ValidationError("\(vectorFile!) must hold a JSON array of numbers")
+            }
+            query = numbers.map { $0.floatValue }
+        }
+        let reply = try await coordinator.call(VectorStoreRPC.search, .with {
+            $0.collection = collection
+            $0.vector = query
+            $0.k = k
+            if let ef { $0.ef = ef }
+            $0.exact = exact
+            $0.allowPartial = allowPartial
+            $0.includeMetadata = true
+        })
+        if coordinator.json {
+            printJSON([
+                "hits": reply.hits.map { hit in
+                    ["id": hit.id, "score": hit.score, "distance": hit.distance,
+                     "metadata": hit.metadata.mapValues(jsonValue)] as [String: Any]
+                },
+                "partial": reply.partial, "missing_shards": reply.missingShards,
+            ])
+            return
+        }
+        let rows = reply.hits.enumerated().map { i, hit in
+            ["\(i + 1)", hit.id, String(format: "%.4f", hit.score), String(format: "%.4f", hit.distance),
+             hit.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\(describe($0.value))" }.joined(separator: " ")]
+        }
+        if rows.isEmpty { print("no results") } else { printTable(["#", "ID", "SCORE", "DISTANCE", "METADATA"], rows) }
+        if reply.partial { print("partial: shards \(reply.missingShards.map(String.init).joined(separator: ", ")) did not answer") }
+    }
+}
+
+private func jsonValue(_ value: Shoal_V1_Value) -> Any {
+    switch value.kind {
+    case .stringValue(let s): s
+    case .intValue(let i): i
+    case .doubleValue(let d): d
+    case .boolValue(let b): b
+    case .stringList(let l): l.values
+    case nil: NSNull()
+    }
+}
+
+private func describe(_ value: Shoal_V1_Value) -> String {
+    switch value.kind {
+    case .stringList(let l): "[" + l.values.joined(separator: ",") + "]"
+    default: "\(jsonValue(value))"
+    }
+}
+
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
+    for row in [header] + rows {
+        print(row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+            .joined(separator: "  "))
+    }
+}
+
+func printJSON(_ object: Any) {
+    if let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
