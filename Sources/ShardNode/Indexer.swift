@@ -71,6 +71,9 @@ final class Indexer: @unchecked Sendable {
     }
 
     private func run() {
+        // Graph building yields to ingest and search: writes are acknowledged at the
+        // RocksDB commit and searchable at once, so the graph may fall behind for a while.
+        lowerThreadPriority(by: 10)
         while true {
             let batches: [IndexBatch] = monitor.locked {
                 while (queue.isEmpty || paused) && !stopping { monitor.wait(seconds: 1) }
@@ -148,4 +151,14 @@ final class Indexer: @unchecked Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// Raises this thread's nice value (Linux threads have their own).
+func lowerThreadPriority(by amount: Int32) {
+    #if os(Linux)
+    // The thread id, from /proc/thread-self -> "<pid>/task/<tid>" (gettid is not imported).
+    guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"),
+          let tid = link.split(separator: "/").last.flatMap({ id_t($0) }) else { return }
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, amount)
+    #endif
 }
