@@ -34,49 +34,36 @@ extension Replica {
         let idPrefix = Keys.idPrefix(number)
         var liveInternal: [UInt32: UInt64] = [:]  // internal id -> sequence
         var maxInternal: Int64 = -1
-        var loadError: (any Error)?
         try db.forEach(prefix: idPrefix) { key, value in
-            do {
-                let record = try IdRecord(decoding: Array(value))
-                let externalID = try Keys.externalID(fromIdKey: Array(key), prefixLength: idPrefix.count)
-                ids[externalID] = record
-                committedSequence = max(committedSequence, record.sequence)
-                maxVersion = max(maxVersion, record.version)
-                if record.internalID != IdRecord.noInternalID { maxInternal = max(maxInternal, Int64(record.internalID)) }
-                if record.deleted {
-                    tombstoneCount += 1
-                } else {
-                    liveInternal[record.internalID] = record.sequence
-                    externalIDs[record.internalID] = externalID
-                }
-                return true
-            } catch {
-                loadError = error
-                return false
+            let record = try IdRecord(decoding: Array(value))
+            let externalID = try Keys.externalID(fromIdKey: Array(key), prefixLength: idPrefix.count)
+            ids[externalID] = record
+            committedSequence = max(committedSequence, record.sequence)
+            maxVersion = max(maxVersion, record.version)
+            if record.internalID != IdRecord.noInternalID { maxInternal = max(maxInternal, Int64(record.internalID)) }
+            if record.deleted {
+                tombstoneCount += 1
+            } else {
+                liveInternal[record.internalID] = record.sequence
+                externalIDs[record.internalID] = externalID
             }
+            return true
         }
-        if let loadError { throw loadError }
         nextInternalID = UInt32(maxInternal + 1)
         liveCount = liveInternal.count
 
         // Points: metadata for the payload index; vectors written after the image for the graph.
         var replay: [IndexWork] = []
         try db.forEach(prefix: Keys.pointPrefix(number)) { _, value in
-            do {
-                let point = try PointRecord(decoding: Array(value))
-                guard let record = ids[point.id], !record.deleted, let sequence = liveInternal[record.internalID] else { return true }
-                payload.set(record.internalID, point.metadata)
-                if sequence > imageSequence || !index.contains(id: record.internalID) {
-                    pending[record.internalID] = PendingVector(point.vector, index: index, sequence: sequence)
-                    replay.append(.upsert(record.internalID, sequence))
-                }
-                return true
-            } catch {
-                loadError = error
-                return false
+            let point = try PointRecord(decoding: Array(value))
+            guard let record = ids[point.id], !record.deleted, let sequence = liveInternal[record.internalID] else { return true }
+            payload.set(record.internalID, point.metadata)
+            if sequence > imageSequence || !index.contains(id: record.internalID) {
+                pending[record.internalID] = PendingVector(point.vector, index: index, sequence: sequence)
+                replay.append(.upsert(record.internalID, sequence))
             }
+            return true
         }
-        if let loadError { throw loadError }
 
         // Graph nodes that are no longer live (deleted or replaced after the image).
         for id in 0..<UInt32(index.idLimit) where index.contains(id: id) && liveInternal[id] == nil {
