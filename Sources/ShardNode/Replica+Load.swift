@@ -10,29 +10,16 @@ extension Replica {
     /// written after the image goes to the pending tail for the indexer to replay.
     func load(useImage: Bool = true) throws {
         let start = ContinuousClock.now
-        var imageSequence: UInt64 = 0
-        do {
-            if useImage, let (header, bytes) = try GraphImage.read(replica: number, db: db) {
-                let loaded = try HNSWIndex(image: bytes)
-                guard loaded.dimension == config.dimension, loaded.metric == config.metric else {
-                    throw ShoalError(.dataLoss, "graph image is for dimension \(loaded.dimension) \(loaded.metric)")
-                }
-                index = loaded
-                imageSequence = header.sequence
-                self.imageSequence.store(header.sequence, ordering: .relaxed)
-                imageTimeMs.store(header.timeMs, ordering: .relaxed)
-            } else {
-                logger.info("no graph image: building the graph from the stored points")
-            }
-        } catch {
-            logger.warning("graph image unusable, rebuilding the graph from the stored points", metadata: ["error": "\(error)"])
-            index = HNSWIndex(dimension: config.dimension, metric: config.metric, params: config.hnsw, capacity: index.capacity)
-            imageSequence = 0
-        }
-
+        // The graph image loads on a thread of its own while the id records are scanned.
+        let image = ImageLoad(replica: self, useImage: useImage)
+        image.start()
         // Id records: versions, tombstones, the live internal ids and the write sequence.
         let idPrefix = Keys.idPrefix(number)
+        let expected = Int(min(db.estimatedKeyCount / 2, 50_000_000))
+        ids.reserveCapacity(expected)
+        externalIDs.reserveCapacity(expected)
         var liveInternal: [UInt32: UInt64] = [:]  // internal id -> sequence
+        liveInternal.reserveCapacity(expected)
         var maxInternal: Int64 = -1
         try db.forEach(prefix: idPrefix) { key, value in
             let record = try IdRecord(decoding: Array(value))
@@ -51,16 +38,19 @@ extension Replica {
         }
         nextInternalID = UInt32(maxInternal + 1)
         liveCount = liveInternal.count
+        let imageSequence = image.finish()
 
         // Points: metadata for the payload index; vectors written after the image for the graph.
         var replay: [IndexWork] = []
-        try db.forEach(prefix: Keys.pointPrefix(number)) { _, value in
-            let point = try PointRecord(decoding: Array(value))
-            guard let record = ids[point.id], !record.deleted, let sequence = liveInternal[record.internalID] else { return true }
-            payload.set(record.internalID, point.metadata)
-            if sequence > imageSequence || !index.contains(id: record.internalID) {
-                pending[record.internalID] = PendingVector(point.vector, index: index, sequence: sequence)
-                replay.append(.upsert(record.internalID, sequence))
+        let pointPrefix = Keys.pointPrefix(number)
+        try db.forEach(prefix: pointPrefix) { key, value in
+            var decoder = KeyDecoder(Array(key[pointPrefix.count...]))
+            let internalID = try decoder.readUInt32()
+            guard let sequence = liveInternal[internalID] else { return true }
+            payload.set(internalID, try PointRecord.decodeMetadata(value))
+            if sequence > imageSequence || !index.contains(id: internalID) {
+                pending[internalID] = PendingVector(try PointRecord.decodeVector(value), index: index, sequence: sequence)
+                replay.append(.upsert(internalID, sequence))
             }
             return true
         }
@@ -77,5 +67,55 @@ extension Replica {
             "to_replay": "\(replay.count)", "sequence": "\(committedSequence)", "image_sequence": "\(imageSequence)",
             "seconds": "\((ContinuousClock.now - start).seconds)",
         ])
+    }
+}
+
+/// Reads and decodes a replica's graph image on its own thread; `finish` installs
+/// it (or a fresh graph if it is missing or damaged, which is logged) and returns
+/// the sequence it covers.
+private final class ImageLoad: @unchecked Sendable {
+    // @unchecked: `result` is written by the thread before `done` is signalled and read after.
+    private let replica: Replica
+    private let useImage: Bool
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<(GraphImage.Header, HNSWIndex)?, any Error> = .success(nil)
+
+    init(replica: Replica, useImage: Bool) {
+        self.replica = replica
+        self.useImage = useImage
+    }
+
+    func start() {
+        guard useImage else {
+            done.signal()
+            return
+        }
+        Thread { [self] in
+            result = Result {
+                guard let (header, bytes) = try GraphImage.read(replica: replica.number, db: replica.db) else { return nil }
+                let loaded = try HNSWIndex(image: bytes)
+                guard loaded.dimension == replica.config.dimension, loaded.metric == replica.config.metric else {
+                    throw ShoalError(.dataLoss, "graph image is for dimension \(loaded.dimension) \(loaded.metric)")
+                }
+                return (header, loaded)
+            }
+            done.signal()
+        }.start()
+    }
+
+    func finish() -> UInt64 {
+        done.wait()
+        switch result {
+        case .success(let (header, index)?):
+            replica.index = index
+            replica.imageSequence.store(header.sequence, ordering: .relaxed)
+            replica.imageTimeMs.store(header.timeMs, ordering: .relaxed)
+            return header.sequence
+        case .success(nil):
+            replica.logger.info("no graph image: building the graph from the stored points")
+        case .failure(let error):
+            replica.logger.warning("graph image unusable, rebuilding the graph from the stored points", metadata: ["error": "\(error)"])
+        }
+        return 0
     }
 }

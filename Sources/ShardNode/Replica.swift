@@ -138,7 +138,7 @@ final class Replica: @unchecked Sendable {
                     nextInternalID += 1
                 }
                 record = IdRecord(internalID: internalID, version: version, sequence: sequence, deleted: false)
-                batch.put(Keys.point(number, internalID), try PointRecord(vector: vector, id: id, metadata: metadata).encoded())
+                batch.put(Keys.point(number, internalID), PointRecord(vector: vector, id: id, metadata: metadata).encoded())
                 change.vector = vector
                 change.metadata = metadata
             case .delete(_, let version):

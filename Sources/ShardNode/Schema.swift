@@ -109,24 +109,11 @@ struct IdRecord: Equatable {
     }
 }
 
-/// A stored point: `[u32 dimension][dimension × f32 little-endian][Shoal_V1_Point with id and metadata]`.
-/// The vector is kept raw so loading a million points does not go through protobuf.
+/// A stored point (layout in `RecordCoding`).
 struct PointRecord {
     var vector: [Float]
     var id: String
     var metadata: Metadata
-
-    func encoded() throws -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(4 + vector.count * 4 + id.utf8.count + 16)
-        out.appendBigEndian(UInt32(vector.count))
-        vector.withUnsafeBytes { out.append(contentsOf: $0) }
-        var rest = Shoal_V1_Point()
-        rest.id = id
-        rest.metadata = encodeMetadata(metadata)
-        out.append(contentsOf: try rest.serializedBytes() as [UInt8])
-        return out
-    }
 
     init(vector: [Float], id: String, metadata: Metadata) {
         self.vector = vector
@@ -134,17 +121,28 @@ struct PointRecord {
         self.metadata = metadata
     }
 
+    func encoded() -> [UInt8] { RecordCoding.encodePoint(vector: vector, id: id, metadata: metadata) }
+
     init(decoding bytes: [UInt8]) throws {
-        guard bytes.count >= 4 else { throw ShoalError(.dataLoss, "point record of \(bytes.count) bytes") }
-        let dimension = Int(bytes.readBigEndian(at: 0) as UInt32)
-        let end = 4 + dimension * 4
-        guard bytes.count >= end else { throw ShoalError(.dataLoss, "point record shorter than its vector") }
-        vector = bytes.withUnsafeBytes { raw in
-            Array(UnsafeRawBufferPointer(rebasing: raw[4..<end]).bindMemory(to: Float.self))
+        (vector, id, metadata) = try bytes.withUnsafeBytes { raw in
+            var reader = RecordCoding.Reader(raw)
+            let vector = try reader.vector(copy: true)!
+            return (vector, try reader.string(lengthBytes: 2), try reader.metadata())
         }
-        let rest = try Shoal_V1_Point(serializedBytes: Array(bytes[end...]))
-        id = rest.id
-        metadata = try decodeMetadata(rest.metadata)
+    }
+
+    /// Only the metadata, without copying the vector (recovery needs the vector only
+    /// for points the graph image does not cover).
+    static func decodeMetadata(_ bytes: UnsafeRawBufferPointer) throws(ShoalError) -> Metadata {
+        var reader = RecordCoding.Reader(bytes)
+        _ = try reader.vector(copy: false)
+        _ = try reader.take(Int(try reader.integer(UInt16.self)))
+        return try reader.metadata()
+    }
+
+    static func decodeVector(_ bytes: UnsafeRawBufferPointer) throws(ShoalError) -> [Float] {
+        var reader = RecordCoding.Reader(bytes)
+        return try reader.vector(copy: true)!
     }
 }
 
