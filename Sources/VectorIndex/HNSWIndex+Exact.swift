@@ -59,22 +59,23 @@ extension HNSWIndex {
     /// row), keep the best `max(8k, 64)`, and re-rank those on their full vectors.
     func quantizedScan(_ q: UnsafePointer<Float>, k: Int, ids: some Sequence<UInt32>, filter: ((UInt32) -> Bool)?,
                        strategy: SearchStrategy) -> SearchResult {
-        let rows = codeRows(q)!
         let keep = max(8 * k, 64)
         var heap = PairHeap(capacity: keep + 1)
         defer { heap.free() }
         let limit = UInt32(idLimit)
         var computed = 0
-        for id in ids {
-            guard id < limit, store.isLive(id) else { continue }
-            if let filter, !filter(id) { continue }
-            let approx = rows(id)
-            computed &+= 1
-            if heap.count < keep {
-                heap.push(approx, id)
-            } else if approx < heap.topKey {
-                heap.pop()
-                heap.push(approx, id)
+        _ = withCodeRows(q) { rows in
+            for id in ids {
+                guard id < limit, store.isLive(id) else { continue }
+                if let filter, !filter(id) { continue }
+                let approx = rows(id)
+                computed &+= 1
+                if heap.count < keep {
+                    heap.push(approx, id)
+                } else if approx < heap.topKey {
+                    heap.pop()
+                    heap.push(approx, id)
+                }
             }
         }
         var hits: [SearchHit] = []

@@ -95,6 +95,12 @@ extension HNSWIndex {
         entry.store(entryWord, ordering: .releasing)
     }
 
+    /// The int8 dot product kernel (tests compare the SIMD one with the scalar reference).
+    static func _dotInt8(_ a: [Int8], _ b: [Int8], simd: Bool) -> Int32 {
+        let f = shoal_select_dot_i8i8(simd ? 1 : 0)!
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { f(x.baseAddress!, $0.baseAddress!, min(a.count, b.count)) } }
+    }
+
     /// The kernel family in use: "avx2+fma" or "scalar".
     public static func kernelName(allowSIMD: Bool) -> String {
         allowSIMD && shoal_cpu_has_avx2_fma() != 0 ? "avx2+fma" : "scalar"

@@ -103,6 +103,8 @@ extension HNSWIndex {
                 }
             }
             computed &+= fresh
+            // The next expansion reads this list: start loading it now.
+            if !candidates.isEmpty { shoal_prefetch(store.links(candidates.topId, level: level)) }
         }
         return computed
     }
@@ -167,21 +169,24 @@ extension HNSWIndex {
                 let strategy: SearchStrategy = filter == nil ? .graph : .graphFiltered
                 let restricts = filter != nil || deletedCount.load(ordering: .relaxed) > 0
                 let layer: Int
-                if useCodes, let codes = codeRows(q) {
+                if useCodes, let coded = withCodeRows(q, { codes -> (Int, [SearchHit]) in
                     // Walk on int8 rows, then re-rank the ef survivors on full vectors.
                     let entryDistance = codes(cur)
+                    let walked: Int
                     if let filter {
-                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
-                                            accept: AcceptFiltered(store: store, filter: filter))
+                        walked = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
+                                             accept: AcceptFiltered(store: store, filter: filter))
                     } else {
-                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
-                                            accept: AcceptLive(store: store, restricts: restricts))
+                        walked = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
+                                             accept: AcceptLive(store: store, restricts: restricts))
                     }
-                    var hits = drainAscending(ctx)
+                    return (walked, drainAscending(ctx))
+                }) {
+                    var hits = coded.1
                     for i in hits.indices { hits[i].distance = distance(q, hits[i].id) }
                     hits.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
-                    computed += layer + hits.count
-                    if filter == nil { noteGraphCost(distances: layer, ef: ef) }
+                    computed += coded.0 + hits.count
+                    if filter == nil { noteGraphCost(distances: coded.0, ef: ef) }
                     return SearchResult(hits: Array(hits.prefix(k)), strategy: strategy, distancesComputed: computed)
                 }
                 let rows = floatRows(q)
