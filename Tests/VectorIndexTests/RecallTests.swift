@@ -9,6 +9,7 @@ import VectorCore
     func graphRecallAgainstExact(metric: Metric) throws {
         let index = try Self.data.build(metric: metric)
         #expect(index.count == 3000)
+        index._checkInvariants()
         let approx = try Self.data.queries.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
         let exact = try Self.data.queries.map { try index.exactSearch(query: $0, k: 10) }
         #expect(approx.allSatisfy { $0.strategy == .graph && $0.hits.count == 10 })
