@@ -157,6 +157,37 @@ shoal_dot_i8i8_fn shoal_select_dot_i8i8(int allow_simd) {
     return allow_simd && shoal_cpu_has_avx2_fma() ? shoal_dot_i8i8_avx2 : shoal_dot_i8i8_scalar;
 }
 
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void scan_codes_avx2(const int8_t *q, float q_scale, float q_norm,
+                                                              const int8_t *rows, size_t stride, size_t len, size_t count,
+                                                              int l2, float bias, float *out) {
+    for (size_t i = 0; i < count; i++) {
+        const int8_t *row = rows + i * stride;
+        float meta[2];
+        __builtin_memcpy(meta, row + len, sizeof meta);
+        float d = (float)shoal_dot_i8i8_avx2(q, row, len) * q_scale * meta[0];
+        out[i] = l2 ? q_norm + meta[1] - 2.0f * d : bias - d;
+    }
+}
+#endif
+
+void shoal_scan_codes(const int8_t *q, float q_scale, float q_norm, const int8_t *rows, size_t stride, size_t len,
+                      size_t count, int l2, float bias, float *out, int allow_simd) {
+#if defined(__x86_64__)
+    if (allow_simd && shoal_cpu_has_avx2_fma()) {
+        scan_codes_avx2(q, q_scale, q_norm, rows, stride, len, count, l2, bias, out);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < count; i++) {
+        const int8_t *row = rows + i * stride;
+        float meta[2];
+        __builtin_memcpy(meta, row + len, sizeof meta);
+        float d = (float)shoal_dot_i8i8_scalar(q, row, len) * q_scale * meta[0];
+        out[i] = l2 ? q_norm + meta[1] - 2.0f * d : bias - d;
+    }
+}
+
 void *shoal_reserve(size_t bytes) {
     if (bytes == 0) bytes = 4096;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
