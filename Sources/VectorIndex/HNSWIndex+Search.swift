@@ -154,7 +154,7 @@ extension HNSWIndex {
 
     func graphSearch(_ q: UnsafePointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)?,
                      useCodes: Bool? = nil) -> SearchResult {
-        let useCodes = useCodes ?? params.quantizedTraversal
+        let useCodes = useCodes ?? params.quantizedTraversal ?? true  // only taken when the int8 copy exists
         return epochs.reading {
             guard let (ep, top) = loadEntry() else { return SearchResult(hits: [], strategy: .graph, distancesComputed: 0) }
             return pool.withContext { ctx in

@@ -18,7 +18,7 @@ struct IndexBench: AsyncParsableCommand {
     @Option(help: "Timed passes over the queries per setting (median QPS).") var reps: Int = 3
     @Option(help: "Use at most this many queries.") var queries: Int?
     @Option(help: "int8 copy of the vectors: auto (dimension ≥ 256), on, off.") var quantize: String = "auto"
-    @Flag(name: .customLong("quantized-traversal"), help: "Walk the graph on the int8 copy, re-rank on full vectors.") var quantizedTraversal = false
+    @Option(name: .customLong("quantized-traversal"), help: "Walk the graph on the int8 copy, re-rank on full vectors: auto, on, off.") var quantizedTraversal: String = "auto"
     @Flag(help: "Print JSON (the only output format).") var json = false
 
     func run() async throws {
@@ -39,7 +39,7 @@ struct IndexBench: AsyncParsableCommand {
                                   "m": m, "ef_construction": efConstruction, "threads": threads, "queries": nq]
 
         let params = HNSWParameters(m: m, efConstruction: efConstruction, quantizedScan: quantize == "auto" ? nil : quantize == "on",
-                                    quantizedTraversal: quantizedTraversal)
+                                    quantizedTraversal: quantizedTraversal == "auto" ? nil : quantizedTraversal == "on")
         out["quantize"] = quantize
         out["quantized_traversal"] = quantizedTraversal
         let index = HNSWIndex(dimension: dim, metric: metric, params: params, capacity: n)
