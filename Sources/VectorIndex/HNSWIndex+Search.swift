@@ -13,6 +13,13 @@ struct AcceptLive: Acceptance {
     @inline(__always) func accepts(_ id: UInt32) -> Bool { store.isLive(id) }
 }
 
+/// No deletes and no filter: every reachable node is live (ids are published live before they are linked),
+/// so no state load per node. A delete that races with such a walk may still see its point returned once.
+struct AcceptAll: Acceptance {
+    var restricts: Bool { false }
+    @inline(__always) func accepts(_ id: UInt32) -> Bool { true }
+}
+
 struct AcceptLiveExcept: Acceptance {
     let store: NodeStore
     let id: UInt32
@@ -193,6 +200,9 @@ extension HNSWIndex {
                 if let filter {
                     layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
                                         accept: AcceptFiltered(store: store, filter: filter))
+                } else if !restricts {
+                    layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0, accept: AcceptAll())
+                    noteGraphCost(distances: layer, ef: ef)
                 } else {
                     layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
                                         accept: AcceptLive(store: store, restricts: restricts))
