@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 swift build -c release --product shoal-bench
 for ds in $DATASETS; do
   "$PEERS/.venv/bin/python" "$PEERS/peers.py" "$ds" --data "$DATA" --peers hnswlib,faiss-hnsw,faiss-flat \
-      --efs 10,20,40,80,160,320 --reps 1 --build-reps 1 --build-threads 1 --out "$OUT/peers-$ds.json"
+      --efs 10,20,40,80,160,320 --reps 1 --build-reps 1 --build-threads 1 --wait-idle "${WAIT_IDLE:-60}" \
+      --out "$OUT/peers-$ds.json"
+  # Same courtesy for Shoal: wait (up to WAIT_IDLE s) for other processes to use under 0.15 cores.
+  "$PEERS/.venv/bin/python" -c "import sys; sys.path.insert(0, '$PEERS'); import peers; print('machine load before shoal: %.2f cores' % peers.wait_quiet(${WAIT_IDLE:-60}), file=sys.stderr)"
   .build/release/shoal-bench index --data "$DATA/$ds" --m 16 --ef-construction 200 --ef 10,20,40,80,160,320 \
       --threads 1 --filter-selectivity 0.01,0.1,0.5 --reps 3 --json > "$OUT/shoal-$ds.json"
 done
