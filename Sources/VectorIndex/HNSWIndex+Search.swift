@@ -64,6 +64,7 @@ extension HNSWIndex {
         let visited = ctx.visited
         let tag = ctx.nextTag(limit: idLimit)
         let batch = ctx.batch
+        let ahead = params.prefetchAhead
         var computed = 0
         // Local copies: a class property costs a dynamic exclusivity check on every access.
         var results = ctx.results
@@ -94,11 +95,12 @@ extension HNSWIndex {
                 if visited[Int(nb)] == tag { continue }
                 visited[Int(nb)] = tag
                 batch[fresh] = nb
+                if ahead == 0 || fresh < ahead { dist.prefetch(nb) }
                 fresh &+= 1
-                dist.prefetch(nb)
             }
             for i in 0..<fresh {
                 let nb = batch[i]
+                if ahead > 0 && i &+ ahead < fresh { dist.prefetch(batch[i &+ ahead]) }
                 let d = dist(nb)
                 if results.count < ef || d < lower {
                     candidates.push(-d, nb)
