@@ -1,7 +1,7 @@
 import CVectorKernels
 
-/// Read access to stored vectors by internal id. The graph reads vectors only through this.
-public protocol VectorReader {
+/// Read access to stored vectors by internal id (the exact paths use it; walks read rows through `RowDistance`).
+protocol VectorReader {
     var dimension: Int { get }
     /// The (possibly normalised) stored vector of `id`; valid while the id is not reclaimed.
     func vector(_ id: UInt32) -> UnsafePointer<Float>
