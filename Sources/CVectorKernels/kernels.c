@@ -29,7 +29,41 @@ float shoal_dot_f32_i8_scalar(const float *q, const int8_t *code, size_t n) {
     return s;
 }
 
+int32_t shoal_dot_i8i8_scalar(const int8_t *a, const int8_t *b, size_t n) {
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
 #if defined(__x86_64__)
+/* maddubs multiplies unsigned by signed bytes: use |a| and b carrying a's sign. Pairs stay below 2^15
+   because codes are within [-127, 127]. */
+__attribute__((target("avx2,fma"))) int32_t shoal_dot_i8i8_avx2(const int8_t *a, const int8_t *b, size_t n) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + i)), y0 = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + i + 32)), y1 = _mm256_loadu_si256((const __m256i *)(b + i + 32));
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_abs_epi8(x0), _mm256_sign_epi8(y0, x0));
+        __m256i p1 = _mm256_maddubs_epi16(_mm256_abs_epi8(x1), _mm256_sign_epi8(y1, x1));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(p1, ones));
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + i)), y0 = _mm256_loadu_si256((const __m256i *)(b + i));
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_abs_epi8(x0), _mm256_sign_epi8(y0, x0));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(p0, ones));
+    }
+    __m256i acc = _mm256_add_epi32(acc0, acc1);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    int32_t s = _mm_cvtsi128_si32(t);
+    for (; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
 __attribute__((target("avx2,fma"))) float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     size_t i = 0;
@@ -102,6 +136,7 @@ int shoal_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #else
+int32_t shoal_dot_i8i8_avx2(const int8_t *a, const int8_t *b, size_t n) { return shoal_dot_i8i8_scalar(a, b, n); }
 float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n) { return shoal_dot_f32_i8_scalar(q, code, n); }
 float shoal_l2sq_avx2(const float *a, const float *b, size_t n) { return shoal_l2sq_scalar(a, b, n); }
 float shoal_dot_avx2(const float *a, const float *b, size_t n) { return shoal_dot_scalar(a, b, n); }
@@ -116,6 +151,41 @@ shoal_dist_fn shoal_select_kernel(int kind, int allow_simd) {
 
 shoal_dot_i8_fn shoal_select_dot_i8(int allow_simd) {
     return allow_simd && shoal_cpu_has_avx2_fma() ? shoal_dot_f32_i8_avx2 : shoal_dot_f32_i8_scalar;
+}
+
+shoal_dot_i8i8_fn shoal_select_dot_i8i8(int allow_simd) {
+    return allow_simd && shoal_cpu_has_avx2_fma() ? shoal_dot_i8i8_avx2 : shoal_dot_i8i8_scalar;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void scan_codes_avx2(const int8_t *q, float q_scale, float q_norm,
+                                                              const int8_t *rows, size_t stride, size_t len, size_t count,
+                                                              int l2, float bias, float *out) {
+    for (size_t i = 0; i < count; i++) {
+        const int8_t *row = rows + i * stride;
+        float meta[2];
+        __builtin_memcpy(meta, row + len, sizeof meta);
+        float d = (float)shoal_dot_i8i8_avx2(q, row, len) * q_scale * meta[0];
+        out[i] = l2 ? q_norm + meta[1] - 2.0f * d : bias - d;
+    }
+}
+#endif
+
+void shoal_scan_codes(const int8_t *q, float q_scale, float q_norm, const int8_t *rows, size_t stride, size_t len,
+                      size_t count, int l2, float bias, float *out, int allow_simd) {
+#if defined(__x86_64__)
+    if (allow_simd && shoal_cpu_has_avx2_fma()) {
+        scan_codes_avx2(q, q_scale, q_norm, rows, stride, len, count, l2, bias, out);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < count; i++) {
+        const int8_t *row = rows + i * stride;
+        float meta[2];
+        __builtin_memcpy(meta, row + len, sizeof meta);
+        float d = (float)shoal_dot_i8i8_scalar(q, row, len) * q_scale * meta[0];
+        out[i] = l2 ? q_norm + meta[1] - 2.0f * d : bias - d;
+    }
 }
 
 void *shoal_reserve(size_t bytes) {

@@ -68,7 +68,8 @@ extension HNSWIndex {
             let dead = (0..<limit).filter { store.state($0) == .deleted }
             if dead.isEmpty { return 0 }
             epochs.reading {
-                for x in 0..<limit where store.isLive(x) {
+                // Every non-empty node, tombstones included: a node deleted after the snapshot is still reachable.
+                for x in 0..<limit where store.state(x) != .empty {
                     for l in 0...Int(store.levels[Int(x)]) { repairList(x, level: l) }
                 }
             }
@@ -108,6 +109,32 @@ extension HNSWIndex {
         var cands = pool.map { SearchHit(id: $0, distance: distance(v, store.vector($0))) }
         cands.sort { $0.distance < $1.distance }
         store.setNeighbours(node, level: level, selectNeighbours(cands, max: store.maxLinks(level: level)).lazy.map(\.id))
+    }
+
+    /// Checks the graph's structural invariants (tests, debug builds): list lengths within bounds, no self
+    /// links, every link to an id that holds a point with at least that level, a live entry point when any
+    /// point is live. Call with no concurrent writers.
+    public func _checkInvariants() {
+        let limit = UInt32(idLimit)
+        var live = 0
+        for x in 0..<limit where store.state(x) != .empty {
+            if store.isLive(x) { live += 1 }
+            for l in 0...Int(store.levels[Int(x)]) {
+                let list = store.neighbours(x, level: l)
+                precondition(list.count <= store.maxLinks(level: l), "list of \(x) on level \(l) too long")
+                for y in list {
+                    precondition(y != x, "self link at \(x)")
+                    precondition(y < limit && store.state(y) != .empty, "link \(x) → \(y) to an empty id")
+                    precondition(Int(store.levels[Int(y)]) >= l, "link \(x) → \(y) above its level")
+                }
+            }
+        }
+        precondition(live == count, "live count \(count) but \(live) live ids")
+        if live > 0 {
+            let (ep, top) = loadEntry()!
+            precondition(store.isLive(ep), "entry point \(ep) is not live")
+            precondition(Int(store.levels[Int(ep)]) == top, "entry level mismatch")
+        }
     }
 
     /// Moves the entry point to a live node of the highest level when the current one is not live.

@@ -59,22 +59,52 @@ extension HNSWIndex {
     /// row), keep the best `max(8k, 64)`, and re-rank those on their full vectors.
     func quantizedScan(_ q: UnsafePointer<Float>, k: Int, ids: some Sequence<UInt32>, filter: ((UInt32) -> Bool)?,
                        strategy: SearchStrategy) -> SearchResult {
-        let rows = codeRows(q)!
         let keep = max(8 * k, 64)
         var heap = PairHeap(capacity: keep + 1)
         defer { heap.free() }
         let limit = UInt32(idLimit)
         var computed = 0
-        for id in ids {
-            guard id < limit, store.isLive(id) else { continue }
-            if let filter, !filter(id) { continue }
-            let approx = rows(id)
-            computed &+= 1
-            if heap.count < keep {
-                heap.push(approx, id)
-            } else if approx < heap.topKey {
-                heap.pop()
-                heap.push(approx, id)
+        _ = withCodeRows(q) { rows in
+            if let range = ids as? Range<UInt32> {
+                // Whole-collection scan: rows in blocks through one C loop, then liveness, filter and heap.
+                let block = 256
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { out in
+                    var start = Int(range.lowerBound)
+                    let end = Int(min(range.upperBound, limit))
+                    while start < end {
+                        let n = min(block, end - start)
+                        shoal_scan_codes(rows.qCodes, rows.qScale, rows.qNorm, rows.codes + start * rows.stride, rows.stride,
+                                         rows.codeLength, n, rows.isL2 ? 1 : 0, rows.bias, out.baseAddress!,
+                                         params.allowSIMD ? 1 : 0)
+                        for i in 0..<n {
+                            let id = UInt32(start + i)
+                            guard store.isLive(id) else { continue }
+                            if let filter, !filter(id) { continue }
+                            computed &+= 1
+                            let approx = out[i]
+                            if heap.count < keep {
+                                heap.push(approx, id)
+                            } else if approx < heap.topKey {
+                                heap.pop()
+                                heap.push(approx, id)
+                            }
+                        }
+                        start += n
+                    }
+                }
+                return
+            }
+            for id in ids {
+                guard id < limit, store.isLive(id) else { continue }
+                if let filter, !filter(id) { continue }
+                let approx = rows(id)
+                computed &+= 1
+                if heap.count < keep {
+                    heap.push(approx, id)
+                } else if approx < heap.topKey {
+                    heap.pop()
+                    heap.push(approx, id)
+                }
             }
         }
         var hits: [SearchHit] = []

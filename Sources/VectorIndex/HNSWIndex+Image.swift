@@ -5,7 +5,7 @@ import VectorCore
 /// then a 64-bit checksum of everything before it. Little-endian; loading is a few bulk copies.
 ///
 /// Header (all little-endian): magic "SHOALHNS", format u32, dimension u32, metric u8 (0 l2, 1 cosine,
-/// 2 ip), int8 copy u8 (0 auto, 1 on, 2 off), quantized traversal u8, m u32, efConstruction u32, ef u32, seed u64, capacity u64, idLimit u32, entry u64,
+/// 2 ip), int8 copy u8 (0 auto, 1 on, 2 off), quantized traversal u8 (0 auto, 1 on, 2 off), m u32, efConstruction u32, ef u32, seed u64, capacity u64, idLimit u32, entry u64,
 /// graph cost estimate u32. The int8 copy is rebuilt from the vectors on load. Sections: states [idLimit] u8, levels [idLimit] u8, vectors
 /// [idLimit × vectorStride] f32, level-0 lists [idLimit × (1 + 2M)] u32, then for each id with level > 0,
 /// `level × (1 + M)` u32.
@@ -24,7 +24,7 @@ extension HNSWIndex {
             out.appendLE(UInt32(dimension))
             out.append(metric == .l2 ? 0 : metric == .cosine ? 1 : 2)
             out.append(params.quantizedScan == nil ? 0 : params.quantizedScan! ? 1 : 2)
-            out.append(params.quantizedTraversal ? 1 : 0)
+            out.append(params.quantizedTraversal == nil ? 0 : params.quantizedTraversal! ? 1 : 2)
             out.appendLE(UInt32(params.m))
             out.appendLE(UInt32(params.efConstruction))
             out.appendLE(UInt32(params.ef))
@@ -57,7 +57,7 @@ extension HNSWIndex {
         let metricCode = try r.read(UInt8.self)
         guard metricCode <= 2 else { throw IndexError.corruptImage("unknown metric") }
         let scanCode = try r.read(UInt8.self)
-        let traversal = try r.read(UInt8.self) != 0
+        let traversal = try r.read(UInt8.self)
         let metric: Metric = metricCode == 0 ? .l2 : metricCode == 1 ? .cosine : .innerProduct
         let m = Int(try r.read(UInt32.self))
         let efc = Int(try r.read(UInt32.self))
@@ -69,7 +69,7 @@ extension HNSWIndex {
         let cost = try r.read(UInt32.self)
         guard dimension > 0, m >= 2, m <= 128, limit <= capacity else { throw IndexError.corruptImage("bad header") }
         let params = HNSWParameters(m: m, efConstruction: efc, ef: ef, seed: seed,
-                                    quantizedScan: scanCode == 0 ? nil : scanCode == 1, quantizedTraversal: traversal)
+                                    quantizedScan: scanCode == 0 ? nil : scanCode == 1, quantizedTraversal: traversal == 0 ? nil : traversal == 1)
         self.init(dimension: dimension, metric: metric, params: params, capacity: capacity)
         try r.copy(into: store.states, count: limit)
         try r.copy(into: store.levels, count: limit)
@@ -93,6 +93,12 @@ extension HNSWIndex {
         highWater.store(UInt32(limit), ordering: .releasing)
         graphCostPerEf.store(cost, ordering: .relaxed)
         entry.store(entryWord, ordering: .releasing)
+    }
+
+    /// The int8 dot product kernel (tests compare the SIMD one with the scalar reference).
+    static func _dotInt8(_ a: [Int8], _ b: [Int8], simd: Bool) -> Int32 {
+        let f = shoal_select_dot_i8i8(simd ? 1 : 0)!
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { f(x.baseAddress!, $0.baseAddress!, min(a.count, b.count)) } }
     }
 
     /// The kernel family in use: "avx2+fma" or "scalar".

@@ -113,8 +113,10 @@ extension HNSWIndex {
             cur = found[0].id
             curDist = found[0].distance
             found = selectNeighbours(found, max: params.m)
+            // Checked under the node's lock, so a vacuum sweep that already passed this node has seen no
+            // link to a point it is reclaiming (see `vacuum()`).
             store.lock(id)
-            store.setNeighbours(id, level: l, found.lazy.map(\.id))
+            store.setNeighbours(id, level: l, found.lazy.map(\.id).filter { self.store.isLive($0) })
             store.unlock(id)
             for hit in found { addLink(from: hit.id, to: id, distance: hit.distance, level: l) }
             l -= 1

@@ -13,6 +13,13 @@ struct AcceptLive: Acceptance {
     @inline(__always) func accepts(_ id: UInt32) -> Bool { store.isLive(id) }
 }
 
+/// No deletes and no filter: every reachable node is live (ids are published live before they are linked),
+/// so no state load per node. A delete that races with such a walk may still see its point returned once.
+struct AcceptAll: Acceptance {
+    var restricts: Bool { false }
+    @inline(__always) func accepts(_ id: UInt32) -> Bool { true }
+}
+
 struct AcceptLiveExcept: Acceptance {
     let store: NodeStore
     let id: UInt32
@@ -57,6 +64,7 @@ extension HNSWIndex {
         let visited = ctx.visited
         let tag = ctx.nextTag(limit: idLimit)
         let batch = ctx.batch
+        let ahead = params.prefetchAhead
         var computed = 0
         // Local copies: a class property costs a dynamic exclusivity check on every access.
         var results = ctx.results
@@ -87,11 +95,12 @@ extension HNSWIndex {
                 if visited[Int(nb)] == tag { continue }
                 visited[Int(nb)] = tag
                 batch[fresh] = nb
+                if ahead == 0 || fresh < ahead { dist.prefetch(nb) }
                 fresh &+= 1
-                dist.prefetch(nb)
             }
             for i in 0..<fresh {
                 let nb = batch[i]
+                if ahead > 0 && i &+ ahead < fresh { dist.prefetch(batch[i &+ ahead]) }
                 let d = dist(nb)
                 if results.count < ef || d < lower {
                     candidates.push(-d, nb)
@@ -103,6 +112,8 @@ extension HNSWIndex {
                 }
             }
             computed &+= fresh
+            // The next expansion reads this list: start loading it now.
+            if !candidates.isEmpty { shoal_prefetch(store.links(candidates.topId, level: level)) }
         }
         return computed
     }
@@ -152,7 +163,7 @@ extension HNSWIndex {
 
     func graphSearch(_ q: UnsafePointer<Float>, k: Int, ef: Int, filter: ((UInt32) -> Bool)?,
                      useCodes: Bool? = nil) -> SearchResult {
-        let useCodes = useCodes ?? params.quantizedTraversal
+        let useCodes = useCodes ?? params.quantizedTraversal ?? true  // only taken when the int8 copy exists
         return epochs.reading {
             guard let (ep, top) = loadEntry() else { return SearchResult(hits: [], strategy: .graph, distancesComputed: 0) }
             return pool.withContext { ctx in
@@ -167,27 +178,33 @@ extension HNSWIndex {
                 let strategy: SearchStrategy = filter == nil ? .graph : .graphFiltered
                 let restricts = filter != nil || deletedCount.load(ordering: .relaxed) > 0
                 let layer: Int
-                if useCodes, let codes = codeRows(q) {
+                if useCodes, let coded = withCodeRows(q, { codes -> (Int, [SearchHit]) in
                     // Walk on int8 rows, then re-rank the ef survivors on full vectors.
                     let entryDistance = codes(cur)
+                    let walked: Int
                     if let filter {
-                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
-                                            accept: AcceptFiltered(store: store, filter: filter))
+                        walked = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
+                                             accept: AcceptFiltered(store: store, filter: filter))
                     } else {
-                        layer = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
-                                            accept: AcceptLive(store: store, restricts: restricts))
+                        walked = searchLayer(ctx, codes, entry: cur, entryDistance: entryDistance, ef: ef, level: 0,
+                                             accept: AcceptLive(store: store, restricts: restricts))
                     }
-                    var hits = drainAscending(ctx)
+                    return (walked, drainAscending(ctx))
+                }) {
+                    var hits = coded.1
                     for i in hits.indices { hits[i].distance = distance(q, hits[i].id) }
                     hits.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.id < $1.id) }
-                    computed += layer + hits.count
-                    if filter == nil { noteGraphCost(distances: layer, ef: ef) }
+                    computed += coded.0 + hits.count
+                    if filter == nil { noteGraphCost(distances: coded.0, ef: ef) }
                     return SearchResult(hits: Array(hits.prefix(k)), strategy: strategy, distancesComputed: computed)
                 }
                 let rows = floatRows(q)
                 if let filter {
                     layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
                                         accept: AcceptFiltered(store: store, filter: filter))
+                } else if !restricts {
+                    layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0, accept: AcceptAll())
+                    noteGraphCost(distances: layer, ef: ef)
                 } else {
                     layer = searchLayer(ctx, rows, entry: cur, entryDistance: curDist, ef: ef, level: 0,
                                         accept: AcceptLive(store: store, restricts: restricts))

@@ -22,7 +22,7 @@ public final class HNSWIndex: @unchecked Sendable {
 
     let store: NodeStore
     let kernel: shoal_dist_fn
-    let dotI8: shoal_dot_i8_fn
+    let dotI8I8: shoal_dot_i8i8_fn
     /// Internal distance = sign * kernel + bias (l2: kernel; cosine: 1 − dot; ip: −dot).
     let sign: Float
     let bias: Float
@@ -49,7 +49,7 @@ public final class HNSWIndex: @unchecked Sendable {
         self.params = params
         self.capacity = capacity
         store = NodeStore(dimension: dimension, m: params.m, capacity: capacity, quantized: params.quantizedScan ?? (dimension >= 256))
-        dotI8 = shoal_select_dot_i8(params.allowSIMD ? 1 : 0)!
+        dotI8I8 = shoal_select_dot_i8i8(params.allowSIMD ? 1 : 0)!
         kernel = shoal_select_kernel(metric == .l2 ? 0 : 1, params.allowSIMD ? 1 : 0)!
         switch metric {
         case .l2: (sign, bias) = (1, 0)

@@ -1,7 +1,7 @@
 import CVectorKernels
 
-/// Read access to stored vectors by internal id. The graph reads vectors only through this.
-public protocol VectorReader {
+/// Read access to stored vectors by internal id (the exact paths use it; walks read rows through `RowDistance`).
+protocol VectorReader {
     var dimension: Int { get }
     /// The (possibly normalised) stored vector of `id`; valid while the id is not reclaimed.
     func vector(_ id: UInt32) -> UnsafePointer<Float>
@@ -37,7 +37,8 @@ final class NodeStore: VectorReader, @unchecked Sendable {
     let states: UnsafeMutablePointer<UInt8>
     /// Per node: address of a malloc'd block of `level * strideUpper` words, or 0.
     let upper: UnsafeMutablePointer<UInt64>
-    /// Optional int8 copy of the rows: each `codeStride`-byte row holds `dimension` codes, then at
+    /// Optional int8 copy of the rows: each `codeStride`-byte row holds `dimension` codes (zero padded to a
+    /// multiple of 32), then at
     /// `codeMetaOffset` the row's scale and its squared norm (Float), so one row is one or few cache lines.
     let codes: UnsafeMutablePointer<Int8>?
     let codeStride: Int
@@ -56,7 +57,7 @@ final class NodeStore: VectorReader, @unchecked Sendable {
             guard let p = shoal_reserve(bytes) else { fatalError("cannot reserve \(bytes) bytes of address space") }
             return p
         }
-        codeMetaOffset = (dimension + 3) & ~3
+        codeMetaOffset = (dimension + 31) & ~31
         codeStride = quantized ? (codeMetaOffset + 8 + 15) & ~15 : 0
         var sizes = [capacity * vectorStride * 4, capacity * stride0 * 4, capacity * 4, capacity, capacity, capacity * 8]
         if quantized { sizes += [capacity * codeStride] }
@@ -83,7 +84,7 @@ final class NodeStore: VectorReader, @unchecked Sendable {
         }
         let scale = maxAbs > 0 ? maxAbs / 127 : 1
         let row = codes + Int(id) * codeStride
-        for i in 0..<dimension { row[i] = Int8((v[i] / scale).rounded()) }
+        for i in 0..<dimension { row[i] = Int8(max(-127, min(127, (v[i] / scale).rounded()))) }
         let meta = UnsafeMutableRawPointer(row + codeMetaOffset)
         meta.storeBytes(of: scale, as: Float.self)
         meta.storeBytes(of: norm, toByteOffset: 4, as: Float.self)
@@ -145,6 +146,16 @@ final class NodeStore: VectorReader, @unchecked Sendable {
             UnsafeMutableRawPointer(bitPattern: UInt(upper[Int(id)]))?.deallocate()
             upper[Int(id)] = 0
         }
+    }
+
+    /// Writes the int8 code of a query (zero padded to `length`) and returns its scale.
+    func quantize(_ q: UnsafePointer<Float>, into out: UnsafeMutablePointer<Int8>, length: Int) -> Float {
+        var maxAbs: Float = 0
+        for i in 0..<dimension { maxAbs = max(maxAbs, abs(q[i])) }
+        let scale = maxAbs > 0 ? maxAbs / 127 : 1
+        for i in 0..<dimension { out[i] = Int8(max(-127, min(127, (q[i] / scale).rounded()))) }
+        for i in dimension..<length { out[i] = 0 }
+        return scale
     }
 
     /// Reads a list's neighbours (acquire) into an array.

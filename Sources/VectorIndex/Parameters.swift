@@ -22,15 +22,18 @@ public struct HNSWParameters: Sendable, Hashable {
     /// are memory-bound. Costs about `dimension + 8` bytes per vector.
     public var quantizedScan: Bool?
     /// Walk level 0 on the int8 copy (when there is one) and re-rank the `ef` survivors on full vectors.
-    public var quantizedTraversal: Bool
+    /// `nil` = whenever the int8 copy exists (measured: no gain on 128-d rows, ~1.4× on 512-d rows).
+    public var quantizedTraversal: Bool?
     /// Cache lines of each neighbour's row prefetched before its distance is computed.
     public var prefetchLines: Int
+    /// Rows prefetched ahead of the distance loop (0 = all of a node's unvisited neighbours up front).
+    public var prefetchAhead: Int
     /// Like `exactDistanceCost`, for a scan over the int8 copy.
     public var quantizedScanCost: Float
 
     public init(m: Int = 16, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 0x5EED_0F_5_4A1,
                 allowSIMD: Bool = true, exactDistanceCost: Float = 0.55, quantizedScan: Bool? = nil,
-                quantizedScanCost: Float = 0.2, quantizedTraversal: Bool = false, prefetchLines: Int = 8) {
+                quantizedScanCost: Float = 0.2, quantizedTraversal: Bool? = nil, prefetchLines: Int = 8, prefetchAhead: Int = 0) {
         precondition(m >= 2 && m <= 128, "m must be in 2...128")
         precondition(efConstruction >= 1 && ef >= 1)
         self.m = m
@@ -43,6 +46,7 @@ public struct HNSWParameters: Sendable, Hashable {
         self.quantizedScanCost = quantizedScanCost
         self.quantizedTraversal = quantizedTraversal
         self.prefetchLines = prefetchLines
+        self.prefetchAhead = prefetchAhead
     }
 
     /// Maximum links of a node on level 0.

@@ -28,24 +28,24 @@ struct FloatRows: RowDistance {
     }
 }
 
-/// Approximate distances on the int8 rows (float query × int8 codes × the row's scale). Squared L2 uses
-/// ‖q‖² + ‖v‖² − 2 q·v with the row's exact norm.
+/// Approximate distances on the int8 rows: the query is quantised the same way (one scale), the integer
+/// dot product is scaled back. Squared L2 uses ‖q‖² + ‖v‖² − 2 q·v with the row's exact norm.
 struct CodeRows: RowDistance {
-    let q: UnsafePointer<Float>
+    let qCodes: UnsafePointer<Int8>
+    let qScale: Float
     let qNorm: Float
     let codes: UnsafeMutablePointer<Int8>
     let stride: Int
-    let metaOffset: Int
-    let dimension: Int
-    let dot: shoal_dot_i8_fn
+    let codeLength: Int
+    let dot: shoal_dot_i8i8_fn
     let isL2: Bool
     let bias: Float
     let lines: Int
 
     @inline(__always) func callAsFunction(_ id: UInt32) -> Float {
         let row = codes + Int(id) &* stride
-        let meta = UnsafeRawPointer(row + metaOffset)
-        let d = dot(q, row, dimension) * meta.load(as: Float.self)
+        let meta = UnsafeRawPointer(row + codeLength)
+        let d = Float(dot(qCodes, row, codeLength)) * qScale * meta.load(as: Float.self)
         return isL2 ? qNorm + meta.load(fromByteOffset: 4, as: Float.self) - 2 * d : bias - d
     }
 
@@ -61,10 +61,16 @@ extension HNSWIndex {
                   bias: bias, lines: min((dimension * 4 + 63) / 64, params.prefetchLines))
     }
 
-    func codeRows(_ q: UnsafePointer<Float>) -> CodeRows? {
+    /// Runs `body` with int8 row distances for query `q`, or returns nil without an int8 copy.
+    func withCodeRows<R>(_ q: UnsafePointer<Float>, _ body: (CodeRows) throws -> R) rethrows -> R? {
         guard let codes = store.codes else { return nil }
-        return CodeRows(q: q, qNorm: shoal_dot_scalar(q, q, dimension), codes: codes, stride: store.codeStride,
-                        metaOffset: store.codeMetaOffset, dimension: dimension, dot: dotI8, isL2: metric == .l2, bias: bias,
-                        lines: min((store.codeStride + 63) / 64, params.prefetchLines))
+        let length = store.codeMetaOffset
+        return try withUnsafeTemporaryAllocation(of: Int8.self, capacity: length) { qc in
+            let scale = store.quantize(q, into: qc.baseAddress!, length: length)
+            let rows = CodeRows(qCodes: qc.baseAddress!, qScale: scale, qNorm: shoal_dot_scalar(q, q, dimension), codes: codes,
+                                stride: store.codeStride, codeLength: length, dot: dotI8I8, isL2: metric == .l2, bias: bias,
+                                lines: min((store.codeStride + 63) / 64, params.prefetchLines))
+            return try body(rows)
+        }
     }
 }

@@ -18,7 +18,9 @@ struct IndexBench: AsyncParsableCommand {
     @Option(help: "Timed passes over the queries per setting (median QPS).") var reps: Int = 3
     @Option(help: "Use at most this many queries.") var queries: Int?
     @Option(help: "int8 copy of the vectors: auto (dimension ≥ 256), on, off.") var quantize: String = "auto"
-    @Flag(name: .customLong("quantized-traversal"), help: "Walk the graph on the int8 copy, re-rank on full vectors.") var quantizedTraversal = false
+    @Option(name: .customLong("quantized-traversal"), help: "Walk the graph on the int8 copy, re-rank on full vectors: auto, on, off.") var quantizedTraversal: String = "auto"
+    @Option(name: .customLong("prefetch-lines"), help: "Cache lines of each neighbour row prefetched (tuning).") var prefetchLines: Int = 8
+    @Option(name: .customLong("prefetch-ahead"), help: "Rows prefetched ahead of the distance loop, 0 = all (tuning).") var prefetchAhead: Int = 0
     @Flag(help: "Print JSON (the only output format).") var json = false
 
     func run() async throws {
@@ -39,7 +41,8 @@ struct IndexBench: AsyncParsableCommand {
                                   "m": m, "ef_construction": efConstruction, "threads": threads, "queries": nq]
 
         let params = HNSWParameters(m: m, efConstruction: efConstruction, quantizedScan: quantize == "auto" ? nil : quantize == "on",
-                                    quantizedTraversal: quantizedTraversal)
+                                    quantizedTraversal: quantizedTraversal == "auto" ? nil : quantizedTraversal == "on",
+                                    prefetchLines: prefetchLines, prefetchAhead: prefetchAhead)
         out["quantize"] = quantize
         out["quantized_traversal"] = quantizedTraversal
         let index = HNSWIndex(dimension: dim, metric: metric, params: params, capacity: n)

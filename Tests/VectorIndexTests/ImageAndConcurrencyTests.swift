@@ -57,6 +57,7 @@ import VectorCore
             }
         }
         #expect(index.count == 2000)
+        index._checkInvariants()
         let approx = try queries.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
         let exact = try queries.map { try index.exactSearch(query: $0, k: 10) }
         #expect(recall(approx, exact) >= 0.95)
@@ -77,6 +78,7 @@ import VectorCore
             }
         }
         #expect(index.count == 1000 && index.deletedPoints == 0)
+        index._checkInvariants()
         let hits = try queries.flatMap { try index.graphSearch(query: $0, k: 10, ef: 64).hits }
         #expect(hits.allSatisfy { $0.id % 3 != 0 })
     }

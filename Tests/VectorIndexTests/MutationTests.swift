@@ -21,6 +21,7 @@ import VectorCore
 
         #expect(index.vacuum() == 400)
         #expect(index.deletedPoints == 0 && index.count == 1600)
+        index._checkInvariants()
         let after = try probes.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
         #expect(after.allSatisfy { $0.hits.allSatisfy { !deleted.contains($0.id) } })
         #expect(recall(after, exact) >= 0.95)
@@ -28,6 +29,7 @@ import VectorCore
         // Reclaimed ids can be inserted again.
         for id in deleted { try index.insert(id: id, vector: Self.data.points[Int(id)]) }
         #expect(index.count == 2000)
+        index._checkInvariants()
         let full = try Self.data.queries.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
         let fullExact = try Self.data.queries.map { try index.exactSearch(query: $0, k: 10) }
         #expect(recall(full, fullExact) >= 0.95)
@@ -51,6 +53,7 @@ import VectorCore
         let moved = target.map { $0 + 0.001 }
         try index.update(id: 7, vector: moved)
         #expect(index.count == 2000 && index.deletedPoints == 0)
+        index._checkInvariants()
         let near = try index.graphSearch(query: target, k: 2, ef: 64).hits.map(\.id)
         #expect(Set(near) == [7, 1234])
         let old = try index.graphSearch(query: Self.data.points[7], k: 10, ef: 64).hits.map(\.id)

@@ -9,6 +9,7 @@ import VectorCore
     func graphRecallAgainstExact(metric: Metric) throws {
         let index = try Self.data.build(metric: metric)
         #expect(index.count == 3000)
+        index._checkInvariants()
         let approx = try Self.data.queries.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
         let exact = try Self.data.queries.map { try index.exactSearch(query: $0, k: 10) }
         #expect(approx.allSatisfy { $0.strategy == .graph && $0.hits.count == 10 })
@@ -76,6 +77,33 @@ import VectorCore
                 #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "n=\(n) \(metric): \(x) vs \(y)")
             }
         }
+    }
+
+    @Test func int8KernelMatchesScalarReference() {
+        var rng = SeededRandom(seed: 8)
+        for n in [32, 64, 96, 128, 512, 33, 70] {
+            let a = (0..<n).map { _ in Int8.random(in: -127...127, using: &rng) }
+            let b = (0..<n).map { _ in Int8.random(in: -127...127, using: &rng) }
+            let exact = zip(a, b).map { Int32($0) * Int32($1) }.reduce(0, +)
+            #expect(HNSWIndex._dotInt8(a, b, simd: true) == exact)
+            #expect(HNSWIndex._dotInt8(a, b, simd: false) == exact)
+        }
+    }
+
+    @Test(arguments: Metric.allCases)
+    func quantizedExactAndWalkReachRecall(metric: Metric) throws {
+        // The int8 copy: exact scans rank by codes then re-rank; walks on codes re-rank their ef survivors.
+        let d = Dataset(n: 3000, dimension: 32, seed: 77)
+        let params = HNSWParameters(m: 12, efConstruction: 100, quantizedScan: true, quantizedTraversal: true)
+        let index = try d.build(metric: metric, params: params)
+        let plain = try d.build(metric: metric)
+        let scanned = try d.queries.map { try index.exactSearch(query: $0, k: 10) }
+        let walked = try d.queries.map { try index.graphSearch(query: $0, k: 10, ef: 64) }
+        let truth = try d.queries.map { try plain.exactSearch(query: $0, k: 10) }
+        #expect(recall(scanned, truth) >= 0.99)
+        #expect(recall(walked, truth) >= 0.95)
+        let loaded = try HNSWIndex(image: index.serialize())
+        #expect(try d.queries.map { try loaded.exactSearch(query: $0, k: 10).hits } == scanned.map(\.hits))
     }
 
     @Test func heapKeepsOrder() {

@@ -25,6 +25,18 @@ float shoal_dot_f32_i8_scalar(const float *q, const int8_t *code, size_t n);
 float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n);
 shoal_dot_i8_fn shoal_select_dot_i8(int allow_simd);
 
+/// Integer dot product of two int8 rows with values in [-127, 127]; `n` a multiple of 32 (zero padded).
+typedef int32_t (*shoal_dot_i8i8_fn)(const int8_t *a, const int8_t *b, size_t n);
+int32_t shoal_dot_i8i8_scalar(const int8_t *a, const int8_t *b, size_t n);
+int32_t shoal_dot_i8i8_avx2(const int8_t *a, const int8_t *b, size_t n);
+shoal_dot_i8i8_fn shoal_select_dot_i8i8(int allow_simd);
+
+/// Approximate distances of one quantised query to `count` consecutive code rows (`stride` bytes apart;
+/// each row: `len` int8 codes, then its scale and squared norm as floats). With `l2`:
+/// q_norm + norm − 2·dot, else bias − dot, where dot = int_dot × q_scale × scale.
+void shoal_scan_codes(const int8_t *q, float q_scale, float q_norm, const int8_t *rows, size_t stride, size_t len,
+                      size_t count, int l2, float bias, float *out, int allow_simd);
+
 /// Nonzero when the CPU (and OS) support AVX2 and FMA.
 int shoal_cpu_has_avx2_fma(void);
 
