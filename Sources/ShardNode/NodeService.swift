@@ -118,7 +118,7 @@ public final class NodeService: Sendable {
                 Shoal_V1_ScoredPoint.with {
                     $0.id = hit.externalID
                     $0.distance = hit.distance
-                    $0.score = metric.wireScore(distance: hit.distance)
+                    $0.score = metric.score(distance: hit.distance)
                     if let point = payload {
                         if request.includeVector { $0.vector = point.vector }
                         if request.includeMetadata { $0.metadata = encodeMetadata(point.metadata) }

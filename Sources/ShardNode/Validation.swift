@@ -53,13 +53,3 @@ func decodeOps(_ request: Shoal_V1_WriteBatchRequest, config: ReplicaConfig) thr
     }
     return ops
 }
-
-extension Metric {
-    /// The wire's `score` (higher is better): cosine similarity, −squared L2, dot product.
-    func wireScore(distance: Float) -> Float {
-        switch self {
-        case .cosine: 1 - distance
-        case .l2, .innerProduct: -distance
-        }
-    }
-}

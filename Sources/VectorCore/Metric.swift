@@ -2,11 +2,14 @@
 ///
 /// Internally every index works with a *distance* where smaller is nearer:
 ///
-/// | metric | internal distance `d` | user-facing `score(d)` | better |
-/// | --- | --- | --- | --- |
-/// | `.cosine` | `1 − cos(a, b)` (vectors normalised on insert and query, so `1 − a·b`) | cosine similarity `1 − d` | higher |
-/// | `.l2` | squared Euclidean distance `Σ (aᵢ − bᵢ)²` | the same squared distance `d` | lower |
-/// | `.innerProduct` | `−a·b` | dot product `−d` | higher |
+/// | metric | internal distance `d` (lower is nearer) | user-facing `score(d)` (higher is nearer) |
+/// | --- | --- | --- |
+/// | `.cosine` | `1 − cos(a, b)` (vectors normalised on insert and query, so `1 − a·b`) | cosine similarity `1 − d` |
+/// | `.l2` | squared Euclidean distance `Σ (aᵢ − bᵢ)²` | `−d` |
+/// | `.innerProduct` | `−a·b` | dot product `−d` |
+///
+/// The wire's `ScoredPoint` carries both: `distance` = `d` and `score` = `score(d)`, so
+/// every metric sorts the same way on either (types.proto says the same).
 public enum Metric: String, Sendable, Hashable, CaseIterable, Codable {
     case cosine
     case l2
@@ -27,8 +30,7 @@ public enum Metric: String, Sendable, Hashable, CaseIterable, Codable {
     public func score(distance d: Float) -> Float {
         switch self {
         case .cosine: return 1 - d
-        case .l2: return d
-        case .innerProduct: return -d
+        case .l2, .innerProduct: return -d
         }
     }
 
@@ -37,11 +39,8 @@ public enum Metric: String, Sendable, Hashable, CaseIterable, Codable {
     public func distance(score s: Float) -> Float {
         switch self {
         case .cosine: return 1 - s
-        case .l2: return s
-        case .innerProduct: return -s
+        case .l2, .innerProduct: return -s
         }
     }
 
-    /// True when a higher user-facing score means a nearer point (cosine, inner product).
-    public var higherScoreIsBetter: Bool { self != .l2 }
 }
