@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing, checks the
-# generated code is current, builds, runs the Swift tests, the Python tests and the
-# bridge leak check. Prints one closing line: "shoal-tests: N passed, M failed".
+# generated code is current, builds, runs the Swift tests, the Python tests, the
+# bridge leak check and the index's concurrency tests under ThreadSanitizer. Prints one closing line: "shoal-tests: N passed, M failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -72,6 +72,7 @@ else
 fi
 
 if step leakcheck bash scripts/leakcheck-bridge.sh; then count leak 1 0; else count leak 0 1; fi
+if step tsan-index bash scripts/tsan-index.sh; then count tsan 1 0; else count tsan 0 1; fi
 
 [ ${#failures[@]} -eq 0 ] || echo "failed steps: ${failures[*]} (logs in $logs)"
 echo "shoal-tests: $passed passed, $failed failed"
