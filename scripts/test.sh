@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what is missing, checks the
 # generated code is current, builds, runs the Swift tests, the Python tests, the
-# bridge leak check and the index's concurrency tests under ThreadSanitizer. Prints one closing line: "shoal-tests: N passed, M failed".
+# bridge leak check and the index's concurrency tests under ThreadSanitizer.
+# Prints one closing line: "shoal-tests: N passed, M failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
