@@ -26,6 +26,7 @@ mkdir -p "$run_dir"
 run_dir=$(cd "$run_dir" && pwd)
 
 "$root/scripts/install-deps.sh"
+"$root/scripts/gen-python-stubs.sh" >/dev/null  # the Python client's stubs, from Protos/
 if [ -z "${SHOAL_BIN:-}" ]; then
   echo "launch.sh: building shoal (release)…"
   (cd "$root" && swift build -c release --product shoal >"$run_dir/build.log" 2>&1) || {
@@ -83,6 +84,6 @@ wait_healthy coordinator
 echo "Shoal is up: coordinator 127.0.0.1:$base_port, $nodes nodes"
 echo "  coordinator  $(cat "$run_dir/coordinator/address")  log: $run_dir/coordinator/log"
 for i in $(seq 1 "$nodes"); do echo "  node$i        $(cat "$run_dir/node$i/address")  log: $run_dir/node$i/log"; done
-echo "Python:      import shoal; client = shoal.Client(\"127.0.0.1:$base_port\")   (pip install -e Clients/python)"
+echo "Python:      PYTHONPATH=$root/Clients/python $root/.venv/bin/python -c 'import shoal; print(shoal.Client(\"127.0.0.1:$base_port\").list_collections())'"
 echo "Check it:    $SHOAL_BIN health --target 127.0.0.1:$base_port"
 echo "Stop it:     Cluster/stop.sh --dir $run_dir"
