@@ -6,6 +6,12 @@ import VectorStorage
 enum IndexWork {
     case upsert(UInt32, UInt64)  // internal id, the sequence whose vector to index
     case delete(UInt32)
+
+    var internalID: UInt32 {
+        switch self {
+        case .upsert(let id, _), .delete(let id): id
+        }
+    }
 }
 
 /// The work of one committed client batch, applied to the graph as a unit so that
@@ -30,6 +36,8 @@ final class Indexer: @unchecked Sendable {
     /// Image refresh: after this many changed points, or this long with any change.
     var imageEveryPoints = 50_000
     var imageEvery: Duration = .seconds(60)
+    /// Backlogs of at least this many changes are indexed by two threads.
+    var parallelThreshold = 512
     /// Tests only: take no work while set (set before `start`).
     var paused = false
 
@@ -88,7 +96,7 @@ final class Indexer: @unchecked Sendable {
                 }
                 return
             }
-            for batch in batches { apply(batch) }
+            apply(batches)
             if changedSinceImage >= imageEveryPoints
                 || (changedSinceImage > 0 && ContinuousClock.now - lastImage >= imageEvery && monitor.locked({ queue.isEmpty }))
             {
@@ -97,34 +105,71 @@ final class Indexer: @unchecked Sendable {
         }
     }
 
-    private func apply(_ batch: IndexBatch) {
-        let index = replica.index
-        for item in batch.items {
-            switch item {
-            case .upsert(let internalID, let sequence):
-                guard let vector = replica.lock.read({ replica.pending[internalID].flatMap { $0.sequence == sequence ? $0.vector : nil } }) else {
-                    continue  // superseded by a newer write (its own item follows) or deleted
-                }
-                do {
-                    if index.contains(id: internalID) {
-                        try index.update(id: internalID, vector: vector)
-                    } else {
-                        try index.insert(id: internalID, vector: vector)
-                    }
-                } catch {
-                    replica.logger.error("indexing failed; the point stays in the exact-scanned tail", metadata: ["internal_id": "\(internalID)", "error": "\(error)"])
-                    continue
-                }
-                replica.lock.write {
-                    if replica.pending[internalID]?.sequence == sequence { replica.pending[internalID] = nil }
-                }
-            case .delete(let internalID):
-                if index.contains(id: internalID) { try? index.delete(id: internalID) }
-                replica.lock.write { replica.unindexedDeletes -= 1 }
-            }
-            changedSinceImage += 1
+    /// Applies the taken batches to the graph. A large backlog (a restart's replay, a
+    /// bulk load) is split by internal id between this thread and a second one, each
+    /// keeping commit order for its ids.
+    private func apply(_ batches: [IndexBatch]) {
+        guard let last = batches.last else { return }
+        let items = batches.flatMap(\.items)
+        if items.count < parallelThreshold {
+            applyItems(items[...])
+        } else {
+            var parts: [[IndexWork]] = [[], []]
+            for item in items { parts[Int(item.internalID & 1)].append(item) }
+            let helper = DispatchSemaphore(value: 0)
+            let second = parts[1]
+            Thread { [self] in
+                lowerThreadPriority(by: 10)
+                applyItems(second[...])
+                helper.signal()
+            }.start()
+            applyItems(parts[0][...])
+            helper.wait()
         }
-        replica.indexedSequence.store(batch.sequence, ordering: .releasing)
+        changedSinceImage += items.count
+        replica.indexedSequence.store(last.sequence, ordering: .releasing)
+    }
+
+    /// Inserts, updates and deletes in the graph. The replica's write lock is taken once
+    /// per chunk, not per point: until then a point is in both the graph and the pending
+    /// tail, and searches read it from the tail, so results do not change.
+    private func applyItems(_ items: ArraySlice<IndexWork>) {
+        let index = replica.index
+        for chunk in stride(from: items.startIndex, to: items.endIndex, by: 64) {
+            let slice = items[chunk..<min(chunk + 64, items.endIndex)]
+            let vectors: [UInt32: [Float]] = replica.lock.read {
+                var found: [UInt32: [Float]] = [:]
+                for case .upsert(let id, let sequence) in slice {
+                    if let p = replica.pending[id], p.sequence == sequence { found[id] = p.vector }
+                }
+                return found
+            }
+            var indexed: [(UInt32, UInt64)] = []
+            var deletes = 0
+            for item in slice {
+                switch item {
+                case .upsert(let internalID, let sequence):
+                    guard let vector = vectors[internalID] else { continue }  // superseded (its own item follows) or deleted
+                    do {
+                        if index.contains(id: internalID) {
+                            try index.update(id: internalID, vector: vector)
+                        } else {
+                            try index.insert(id: internalID, vector: vector)
+                        }
+                        indexed.append((internalID, sequence))
+                    } catch {
+                        replica.logger.error("indexing failed; the point stays in the exact-scanned tail", metadata: ["internal_id": "\(internalID)", "error": "\(error)"])
+                    }
+                case .delete(let internalID):
+                    if index.contains(id: internalID) { try? index.delete(id: internalID) }
+                    deletes += 1
+                }
+            }
+            replica.lock.write {
+                for (id, sequence) in indexed where replica.pending[id]?.sequence == sequence { replica.pending[id] = nil }
+                replica.unindexedDeletes -= deletes
+            }
+        }
     }
 
     /// Writes the graph image with the sequence it covers. Runs on the indexer's thread

@@ -1,3 +1,4 @@
+import VectorCore
 import Coordinator
 import Testing
 

@@ -13,7 +13,7 @@ import VectorStorage
     let config = ReplicaConfig(dimension: 16, metric: .cosine)
 
     func points(_ n: Int, seed: UInt64) -> [WriteOp] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<n).map { i in
             let v = (0..<16).map { _ in Float(rng.nextDouble() * 2 - 1) }
             let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -116,15 +116,6 @@ final class LogCapture: @unchecked Sendable {
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

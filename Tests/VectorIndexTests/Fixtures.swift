@@ -2,17 +2,10 @@ import Foundation
 import VectorCore
 @testable import VectorIndex
 
-/// A seeded generator (SplitMix64) so every test sees the same data.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The tests' seeded generator (VectorCore's SplitMix64) with a Gaussian draw.
+typealias SeededRandom = SplitMix64
+
+extension SplitMix64 {
     mutating func gaussian() -> Float {
         let u = Double.random(in: Double.ulpOfOne..<1, using: &self), v = Double.random(in: 0..<1, using: &self)
         return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VectorCore
 import VectorStorage
 
 /// Runs `body` with a fresh directory path (not yet created) under the system temp
@@ -13,20 +14,10 @@ func withTemporaryDirectory<R>(_ name: String = #function, _ body: (String) thro
     return try body(root.path)
 }
 
-/// SplitMix64: a small, fast generator with a fixed seed, so failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+/// The tests' seeded generator, with byte helpers.
+typealias SeededGenerator = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     mutating func bytes(count: Int) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
     }
