@@ -34,3 +34,8 @@ public enum VectorStoreRPC {
     public static let searchBatch = RPC<Shoal_V1_SearchBatchRequest, Shoal_V1_SearchBatchResponse>("/shoal.v1.VectorStore/SearchBatch")
     public static let count = RPC<Shoal_V1_CountRequest, Shoal_V1_CountResponse>("/shoal.v1.VectorStore/Count")
 }
+
+extension AdminRPC {
+    public static let listNodes = RPC<Shoal_V1_ListNodesRequest, Shoal_V1_ListNodesResponse>("/shoal.v1.Admin/ListNodes")
+    public static let shardMap = RPC<Shoal_V1_ShardMapRequest, Shoal_V1_ShardMapResponse>("/shoal.v1.Admin/ShardMap")
+}

@@ -167,6 +167,22 @@ def test_cli_collections_and_search(faces, cluster):
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
 
 
+def test_admin_lists_nodes_and_the_shard_map(faces, cluster):
+    from shoal.v1 import admin_pb2, admin_pb2_grpc
+    stub = admin_pb2_grpc.AdminStub(grpc.insecure_channel(cluster.address))
+    nodes = stub.ListNodes(admin_pb2.ListNodesRequest(), timeout=30).nodes
+    assert len(nodes) == 3 and all(n.state == admin_pb2.ACTIVE for n in nodes)
+    assert {n.node_id for n in nodes} == {cluster.node_id(f"node{i}") for i in (1, 2, 3)}
+    assert sum(n.replica_count for n in nodes) == 7  # faces (6 shards) + faces-one-shard (1)
+    assert sum(n.point_count for n in nodes) == 2 * len(faces["base"])
+    shard_map = stub.ShardMap(admin_pb2.ShardMapRequest(collection="faces"), timeout=30)
+    assert sorted(s.shard_id for s in shard_map.shards) == list(range(6)) and shard_map.epoch > 0
+    assert len(stub.ShardMap(admin_pb2.ShardMapRequest(), timeout=30).shards) == 7
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ShardMap(admin_pb2.ShardMapRequest(collection="nope"), timeout=30)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_node_failure_fails_fast_or_returns_partial_results(faces, cluster):
     col, q = faces["col"], faces["queries"][0]
     full = [h.id for h in col.search(q, k=10, exact=True)]
@@ -179,6 +195,10 @@ def test_node_failure_fails_fast_or_returns_partial_results(faces, cluster):
     partial = col.search(q, k=10, exact=True, allow_partial=True)
     assert partial.partial and len(partial.missing_shards) == 2
     assert set(full) >= {h.id for h in partial if h.id in full}  # what the live shards return is a subset of the truth
+    from shoal.v1 import admin_pb2, admin_pb2_grpc
+    states = {n.node_id: n.state for n in admin_pb2_grpc.AdminStub(grpc.insecure_channel(cluster.address)).ListNodes(
+        admin_pb2.ListNodesRequest(), timeout=30).nodes}
+    assert states[cluster.node_id("node2")] == admin_pb2.UNREACHABLE
     cluster.launch()  # brings node2 back; the others keep running
     deadline = time.monotonic() + 30
     while True:
