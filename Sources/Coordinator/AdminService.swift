@@ -20,16 +20,7 @@ public final class AdminService: Sendable {
     public func register(on server: Server) throws {
         try server.register(AdminRPC.listNodes) { [self] _, _ in try await listNodes() }
         try server.register(AdminRPC.shardMap) { [self] request, _ in try await shardMap(request) }
-        try server.register(AdminRPC.health) { [self] _, _ in
-            .with {
-                $0.nodeID = "coordinator"
-                $0.nodeName = name
-                $0.status = .serving
-                let up = ContinuousClock.now - started
-                $0.uptimeMs = UInt64(up.components.seconds) * 1000 + UInt64(up.components.attoseconds / 1_000_000_000_000_000)
-                $0.version = ShoalVersion.current
-            }
-        }
+        try server.register(AdminRPC.health) { [self] _, _ in .serving(id: "coordinator", name: name, since: started) }
     }
 }
 

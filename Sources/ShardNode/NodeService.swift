@@ -51,14 +51,7 @@ public final class NodeService: Sendable {
     public func close() { store.close() }
 
     func health() -> Shoal_V1_HealthResponse {
-        var reply = Shoal_V1_HealthResponse()
-        reply.nodeID = nodeID
-        reply.nodeName = name
-        reply.status = .serving
-        let up = ContinuousClock.now - started
-        reply.uptimeMs = UInt64(up.seconds * 1000)
-        reply.version = ShoalVersion.current
-        return reply
+        .serving(id: nodeID, name: name, since: started)
     }
 
     private func createReplica(_ request: Shoal_V1_CreateReplicaRequest) throws -> Shoal_V1_CreateReplicaResponse {

@@ -1,6 +1,3 @@
-import ShoalProto
-import ShoalRPC
-import SwiftProtobuf
 import VectorCore
 import VectorStorage
 
