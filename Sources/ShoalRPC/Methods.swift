@@ -38,4 +38,11 @@ public enum VectorStoreRPC {
 extension AdminRPC {
     public static let listNodes = RPC<Shoal_V1_ListNodesRequest, Shoal_V1_ListNodesResponse>("/shoal.v1.Admin/ListNodes")
     public static let shardMap = RPC<Shoal_V1_ShardMapRequest, Shoal_V1_ShardMapResponse>("/shoal.v1.Admin/ShardMap")
+    public static let addNode = RPC<Shoal_V1_AddNodeRequest, Shoal_V1_AddNodeResponse>("/shoal.v1.Admin/AddNode")
+    public static let removeNode = RPC<Shoal_V1_RemoveNodeRequest, Shoal_V1_RemoveNodeResponse>("/shoal.v1.Admin/RemoveNode")
+    public static let drainNode = RPC<Shoal_V1_DrainNodeRequest, Shoal_V1_DrainNodeResponse>("/shoal.v1.Admin/DrainNode")
+    public static let moveShard = RPC<Shoal_V1_MoveShardRequest, Shoal_V1_MoveShardResponse>("/shoal.v1.Admin/MoveShard")
+    public static let rebalance = RPC<Shoal_V1_RebalanceRequest, Shoal_V1_RebalanceResponse>("/shoal.v1.Admin/Rebalance")
+    public static let taskStatus = RPC<Shoal_V1_TaskStatusRequest, Shoal_V1_TaskStatusResponse>("/shoal.v1.Admin/TaskStatus")
+    public static let cancelMove = RPC<Shoal_V1_CancelMoveRequest, Shoal_V1_CancelMoveResponse>("/shoal.v1.Admin/CancelMove")
 }
