@@ -6,7 +6,11 @@
 #   Cluster/launch.sh [--nodes N] [--base-port P] [--dir RUN_DIR]
 #
 # Ports: the coordinator listens on P (clients connect there); node i (1..N) on P+i.
-# Safe to run twice: processes already running from RUN_DIR are left alone.
+# Safe to run twice: processes already running from RUN_DIR are left alone, so
+# `--nodes 4` on a running 3-node cluster starts node4 only; register it with
+# `shoal admin add-node 127.0.0.1:P+4`.
+# SHOAL_COORDINATOR_ARGS / SHOAL_NODE_ARGS: extra arguments for those processes
+# (e.g. SHOAL_COORDINATOR_ARGS="--move-rate-limit 5000").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +22,7 @@ while [ $# -gt 0 ]; do
     --nodes) nodes=$2; shift 2 ;;
     --base-port) base_port=$2; shift 2 ;;
     --dir) run_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "launch.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +50,7 @@ for i in $(seq 1 "$nodes"); do
     continue
   fi
   nohup "$SHOAL_BIN" node --listen "127.0.0.1:$port" --data "$dir/data" --name "$name" \
-    >>"$dir/log" 2>&1 </dev/null &
+    ${SHOAL_NODE_ARGS:-} >>"$dir/log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   echo "127.0.0.1:$port" >"$dir/address"
 done
@@ -75,7 +79,7 @@ if alive "$dir/pid"; then
   echo "launch.sh: coordinator already running (pid $(cat "$dir/pid"))"
 else
   nohup "$SHOAL_BIN" coordinator --listen "127.0.0.1:$base_port" --nodes "$node_list" --data "$dir/data" \
-    >>"$dir/log" 2>&1 </dev/null &
+    ${SHOAL_COORDINATOR_ARGS:-} >>"$dir/log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
   echo "127.0.0.1:$base_port" >"$dir/address"
 fi
