@@ -12,13 +12,32 @@ struct CoordinatorAddress: ParsableArguments {
     @Option(help: "Seconds to wait for an answer.") var timeout: Double = 30
     @Flag(help: "Print JSON instead of a table.") var json = false
 
+    var limit: Duration { .milliseconds(Int(timeout * 1000)) }
+
     func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {
-        do {
-            return try await Channel(target: address).call(rpc, request, timeout: .milliseconds(Int(timeout * 1000)))
-        } catch let error as ShoalError {
-            printError("shoal: \(address): \(error)")
-            throw ExitCode(error.code == .notFound || error.code == .invalidArgument ? 2 : 1)
+        try await exitingOnFailure("shoal", address) {
+            try await Channel(target: address).call(rpc, request, timeout: limit)
         }
+    }
+}
+
+/// Runs `body`; a `ShoalError` is printed to stderr as `PREFIX: ADDRESS: CODE: message`
+/// and becomes the exit status `exitStatus(for:)`.
+func exitingOnFailure<T>(_ prefix: String, _ address: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ShoalError {
+        printError("\(prefix): \(address): \(error)")
+        throw ExitCode(exitStatus(for: error.code))
+    }
+}
+
+/// 2 when the request was wrong (bad input, not found, already exists, failed
+/// precondition, out of range); 1 when the service was unavailable or failed.
+func exitStatus(for code: StatusCode) -> Int32 {
+    switch code {
+    case .invalidArgument, .notFound, .alreadyExists, .failedPrecondition, .outOfRange: 2
+    default: 1
     }
 }
 

@@ -1,0 +1,86 @@
+import ArgumentParser
+import GRPCBridge
+import ShoalProto
+import ShoalRPC
+
+/// `shoal admin`: the operator's commands, a client of the coordinator's Admin service.
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin",
+        abstract: "Operate a cluster: nodes, shard placement, shard moves and rebalancing.",
+        discussion: """
+            The options --coordinator, --timeout and --json may be given before or after the subcommand.
+            With --json every subcommand prints one JSON document on stdout; errors go to stderr.
+
+            Examples:
+              shoal admin nodes
+              shoal admin --coordinator 127.0.0.1:7100 shards --collection faces
+              shoal admin move 3 --collection faces --to node4 --wait
+              shoal admin rebalance --dry-run
+              shoal admin status --all --json
+
+            Nodes may be named by id, by a unique id prefix (as the tables show them) or by a unique node name.
+
+            Exit codes:
+              0  done
+              1  the coordinator or a node is unavailable, or an internal error
+              2  bad input: unknown node, collection, shard or task; already exists; a failed precondition
+              3  a move waited on (--wait, status --watch) ended failed or rolled_back
+              64 the command line could not be parsed
+            """,
+        subcommands: [
+            AdminNodesCommand.self, AdminShardsCommand.self, AdminAddNodeCommand.self, AdminDrainCommand.self,
+            AdminRemoveNodeCommand.self, AdminMoveCommand.self, AdminRebalanceCommand.self, AdminStatusCommand.self,
+            AdminCancelCommand.self,
+        ])
+
+    @OptionGroup var coordinator: CoordinatorAddress
+}
+
+/// One channel to the coordinator for a whole admin command.
+struct AdminClient {
+    let options: CoordinatorAddress
+    private let channel: Channel
+
+    init(_ options: CoordinatorAddress) async throws {
+        self.options = options
+        channel = try await exitingOnFailure("shoal admin", options.address) { try Channel(target: options.address) }
+    }
+
+    var json: Bool { options.json }
+
+    /// A failed call prints `shoal admin: ADDRESS: CODE: message` and exits with `exitStatus(for:)`.
+    func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {
+        try await exitingOnFailure("shoal admin", options.address) {
+            try await channel.call(rpc, request, timeout: options.limit)
+        }
+    }
+
+    func nodeNames() async throws -> NodeNames {
+        NodeNames(try await call(AdminRPC.listNodes, Shoal_V1_ListNodesRequest()).nodes)
+    }
+
+    /// The node `text` names, or exit 2.
+    func node(_ text: String, in names: NodeNames) throws -> Shoal_V1_NodeInfo {
+        guard let node = names.resolve(text) else {
+            throw badInput("unknown node \"\(text)\" (not a node id, unique id prefix or unique name; see shoal admin nodes)")
+        }
+        return node
+    }
+
+    /// `given`, or the only collection there is; exit 2 when there are none or several.
+    func collection(_ given: String?) async throws -> String {
+        if let given { return given }
+        let names = try await call(VectorStoreRPC.listCollections, Shoal_V1_ListCollectionsRequest()).collections.map(\.name)
+        guard names.count == 1 else {
+            throw badInput(names.isEmpty ? "there are no collections" : "give --collection: there are \(names.count) collections (\(names.sorted().joined(separator: ", ")))")
+        }
+        return names[0]
+    }
+}
+
+/// Prints `shoal admin: MESSAGE` to stderr; throw the result to exit 2.
+func badInput(_ message: String) -> ExitCode {
+    printError("shoal admin: \(message)")
+    return ExitCode(2)
+}
