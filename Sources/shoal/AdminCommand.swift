@@ -9,8 +9,9 @@ struct AdminCommand: AsyncParsableCommand {
         commandName: "admin",
         abstract: "Operate a cluster: nodes, shard placement, shard moves and rebalancing.",
         discussion: """
-            The options --coordinator, --timeout and --json may be given before or after the subcommand.
-            With --json every subcommand prints one JSON document on stdout; errors go to stderr.
+            --coordinator, --timeout and --json may come before or after the subcommand.
+            With --json every subcommand prints one JSON document on stdout; errors go
+            to stderr, prefixed "shoal admin: ".
 
             Examples:
               shoal admin nodes
@@ -19,12 +20,14 @@ struct AdminCommand: AsyncParsableCommand {
               shoal admin rebalance --dry-run
               shoal admin status --all --json
 
-            Nodes may be named by id, by a unique id prefix (as the tables show them) or by a unique node name.
+            A node may be named by its id, a unique id prefix (the tables show 8
+            characters) or a unique node name.
 
             Exit codes:
               0  done
               1  the coordinator or a node is unavailable, or an internal error
-              2  bad input: unknown node, collection, shard or task; already exists; a failed precondition
+              2  bad input: an unknown node, collection, shard or task; already exists;
+                 a failed precondition (e.g. removing a node that holds replicas)
               3  a move waited on (--wait, status --watch) ended failed or rolled_back
               64 the command line could not be parsed
             """,

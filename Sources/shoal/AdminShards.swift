@@ -8,7 +8,8 @@ struct AdminShardsCommand: AsyncParsableCommand {
         commandName: "shards",
         abstract: "List the shard replicas: collection, shard, node, points and replica state.",
         discussion: """
-            STATE is ready (serves reads), catching_up (a move's target) or retiring (a move's source).
+            STATE is ready (serves reads), catching_up (a move's target) or retiring
+            (a move's source).
 
             Examples:
               shoal admin shards
@@ -52,9 +53,10 @@ struct AdminMoveCommand: AsyncParsableCommand {
         commandName: "move",
         abstract: "Move a shard's replica to another node, online.",
         discussion: """
-            Without --collection the only collection is meant; without --from, the node
-            holding the shard's ready replica. The move runs as a task (see status, cancel);
-            --wait follows it to the end and exits 3 if it fails or is rolled back.
+            Without --collection the only collection is meant; without --from, the
+            node holding the shard's ready replica. The move runs as a task (see
+            status, cancel); --wait follows it to the end and exits 3 if it fails or
+            is rolled back.
 
             Examples:
               shoal admin move 3 --to node4

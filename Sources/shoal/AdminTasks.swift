@@ -28,17 +28,22 @@ struct AdminStatusCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try await AdminClient(coordinator)
         let names = try await client.nodeNames()
-        var tasks = try await client.call(AdminRPC.taskStatus, .with {
-            $0.taskID = taskID ?? ""
-            $0.includeFinished = all
-        }).tasks
-        let followed = watch ? tasks.filter { taskID != nil || !$0.state.isFinished }.map(\.taskID) : []
-        if followed.isEmpty {
-            return show(tasks, names: names, json: client.json)
+        var tasks: [Shoal_V1_MoveTask] = []
+        var followed = [taskID].compactMap { $0 }
+        if !watch || taskID == nil {
+            tasks = try await client.call(AdminRPC.taskStatus, .with {
+                $0.taskID = taskID ?? ""
+                $0.includeFinished = all
+            }).tasks
+            followed = watch ? tasks.filter { !$0.state.isFinished }.map(\.taskID) : []
+            if followed.isEmpty { return show(tasks, names: names, json: client.json) }
         }
         let final = try await TaskWatcher(client: client, names: names).follow(followed)
-        for task in final { tasks = tasks.map { $0.taskID == task.taskID ? task : $0 } }
-        if client.json { printJSON(tasks.map(taskObject)) }
+        if client.json {
+            // The listing, with the followed tasks as they ended (just those when watching one task).
+            let ended = Dictionary(final.map { ($0.taskID, $0) }, uniquingKeysWith: { a, _ in a })
+            printJSON((tasks.isEmpty ? final : tasks.map { ended[$0.taskID] ?? $0 }).map(taskObject))
+        }
         try finishWaiting(final, names: names, json: client.json)
     }
 
