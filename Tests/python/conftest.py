@@ -1,4 +1,5 @@
 """Shared fixtures: start real `shoal` processes on 127.0.0.1 and stop them."""
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -69,11 +70,18 @@ class Node:
             self.log.close()
 
 
-@pytest.fixture
-def node():
-    with tempfile.TemporaryDirectory(prefix="shoal-node-") as d:
+@contextlib.contextmanager
+def running_node(prefix="shoal-node-"):
+    """A Node in a new temporary folder; stopped, and the folder removed, on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
         n = Node(d)
         try:
             yield n
         finally:
             n.stop()
+
+
+@pytest.fixture
+def node():
+    with running_node() as n:
+        yield n

@@ -10,7 +10,6 @@ import pty
 import select
 import socket
 import subprocess
-import tempfile
 import threading
 from concurrent import futures
 
@@ -20,8 +19,8 @@ import pytest
 
 import shoal
 from cluster_helpers import Cluster
-from conftest import Node, shoal_bin, wait_for
-from shoal.v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from conftest import running_node, shoal_bin
+from shoal.v1 import admin_pb2, admin_pb2_grpc
 
 POINTS = 600
 SHARDS = 6
@@ -104,12 +103,8 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def node4(cluster):
     """A 4th node, started but not registered: the add-node test registers it."""
-    with tempfile.TemporaryDirectory(prefix="shoal-node4-") as d:
-        n = Node(d)
-        try:
-            yield n
-        finally:
-            n.stop()
+    with running_node("shoal-node4-") as n:
+        yield n
 
 
 def count(cluster):
@@ -318,18 +313,14 @@ def test_remove_node_refuses_while_it_holds_replicas_then_drain_and_remove(clust
 
 
 def test_move_to_a_node_that_is_down_exits_1(cluster):
-    with tempfile.TemporaryDirectory(prefix="shoal-node5-") as d:
-        node5 = Node(d)
-        try:
-            added = admin_json(cluster.address, "add-node", node5.address)
-        finally:
-            node5.stop()
-        holder = placement(cluster.address)[3][0][0]
-        out = admin(cluster.address, "move", "3", "--to", added["node_id"], "--timeout", "20")
-        assert out.returncode == 1 and "UNAVAILABLE" in out.stderr and out.stderr.startswith("shoal admin: ")
-        assert placement(cluster.address)[3] == [(holder, "ready")]
-        gone = admin(cluster.address, "remove-node", added["node_id"], "--force")
-        assert gone.returncode == 0, gone.stderr
+    with running_node("shoal-node5-") as node5:
+        added = admin_json(cluster.address, "add-node", node5.address)
+    holder = placement(cluster.address)[3][0][0]
+    out = admin(cluster.address, "move", "3", "--to", added["node_id"], "--timeout", "20")
+    assert out.returncode == 1 and "UNAVAILABLE" in out.stderr and out.stderr.startswith("shoal admin: ")
+    assert placement(cluster.address)[3] == [(holder, "ready")]
+    gone = admin(cluster.address, "remove-node", added["node_id"], "--force")
+    assert gone.returncode == 0, gone.stderr
 
 
 def test_cancel_of_an_unknown_task_exits_2(cluster):
