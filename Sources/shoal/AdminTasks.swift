@@ -118,12 +118,21 @@ struct TaskWatcher {
         return task
     }
 
-    /// Moves the cursor up over the `over` lines drawn last time and draws `lines` in their place.
+    /// Moves the cursor up over the `over` lines drawn last time and draws `lines` in their
+    /// place, each cut to the terminal's width so that none wraps.
     private func redraw(_ lines: [String], over: Int) {
+        let width = terminalColumns() - 1
         var out = over > 0 ? "\u{1B}[\(over)A" : ""
-        for line in lines { out += "\r\u{1B}[2K" + line + "\n" }
+        for line in lines { out += "\r\u{1B}[2K" + line.prefix(width) + "\n" }
         print(out, terminator: "")
     }
+}
+
+/// The width of the terminal on stdout; 80 if unknown.
+private func terminalColumns() -> Int {
+    var size = winsize()
+    guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+    return Int(size.ws_col)
 }
 
 /// Prints the closing lines of a wait (to stderr with --json) and exits 3 if a task did not end DONE.

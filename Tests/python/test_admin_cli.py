@@ -336,7 +336,7 @@ A, B = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-00000000
 
 
 class ScriptedAdmin(admin_pb2_grpc.AdminServicer):
-    """ListNodes and TaskStatus only; task `move-1` advances one step per TaskStatus call."""
+    """Fixed nodes and plans; task `move-1` advances one step per TaskStatus call, then rolls back."""
 
     STEPS = [(admin_pb2.PENDING, admin_pb2.CREATE_REPLICA, 0), (admin_pb2.RUNNING, admin_pb2.COPY_RECORDS, 0),
              (admin_pb2.RUNNING, admin_pb2.COPY_RECORDS, 4500), (admin_pb2.RUNNING, admin_pb2.CATCH_UP, 9000),
@@ -348,6 +348,19 @@ class ScriptedAdmin(admin_pb2_grpc.AdminServicer):
 
     def ListNodes(self, request, context):
         return admin_pb2.ListNodesResponse(nodes=[admin_pb2.NodeInfo(node_id=i, state=admin_pb2.ACTIVE) for i in (A, B)])
+
+    def Rebalance(self, request, context):
+        moves = [admin_pb2.MovePlan(collection="faces", shard_id=s, from_node_id=A, to_node_id=B, point_count=1500)
+                 for s in (3, 5)]
+        load = lambda a, b, ra, rb: [admin_pb2.NodeLoad(node_id=A, point_count=a, replica_count=ra),
+                                     admin_pb2.NodeLoad(node_id=B, point_count=b, replica_count=rb)]
+        return admin_pb2.RebalanceResponse(moves=moves, load_before=load(6000, 0, 4, 0), load_after=load(3000, 3000, 2, 2))
+
+    def DrainNode(self, request, context):
+        if request.node_id != A:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "wrong node")
+        return admin_pb2.DrainNodeResponse(moves=[admin_pb2.MovePlan(
+            collection="faces", shard_id=3, from_node_id=A, to_node_id=B, point_count=9000, task_id="move-1")])
 
     def TaskStatus(self, request, context):
         with self.lock:
@@ -404,3 +417,33 @@ def test_watch_on_a_terminal_redraws_a_progress_bar(scripted):
     assert "[############] 100%  faces/3 aaaaaaaa → bbbbbbbb  rolled_back  9,000/9,000" in text
     assert text.count("\x1b[1A") == service.calls - 1  # redrawn in place after the first frame
     assert "1 of 1 moves did not finish: move-1" in text
+
+
+def test_rebalance_plan_and_load_tables(scripted):
+    address, _ = scripted
+    out = admin(address, "rebalance", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "COLLECTION  SHARD  FROM      TO        POINTS  TASK",
+        "faces       3      aaaaaaaa  bbbbbbbb  1,500   -",
+        "faces       5      aaaaaaaa  bbbbbbbb  1,500   -",
+        "",
+        "NODE      POINTS BEFORE  POINTS AFTER  REPLICAS BEFORE  REPLICAS AFTER",
+        "aaaaaaaa  6,000          3,000         4                2",
+        "bbbbbbbb  0              3,000         0                2",
+        "dry run: nothing started"]
+    plan = admin_json(address, "rebalance", "--dry-run")
+    assert plan["balanced"] is False and [m["shard"] for m in plan["moves"]] == [3, 5]
+    assert plan["load_after"] == [{"node_id": A, "points": 3000, "replicas": 2}, {"node_id": B, "points": 3000, "replicas": 2}]
+
+
+def test_drain_wait_follows_the_started_moves(scripted):
+    address, _ = scripted
+    out = admin(address, "drain", "aaaa", "--wait")  # a unique id prefix names the node
+    assert out.returncode == 3, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["COLLECTION  SHARD  FROM      TO        POINTS  TASK",
+                         "faces       3      aaaaaaaa  bbbbbbbb  9,000   move-1"]
+    assert lines[-1] == "1 of 1 moves did not finish: move-1"
+    waited = json.loads(admin(address, "drain", A, "--wait", "--json").stdout)
+    assert waited["moves"][0]["task_id"] == "move-1" and waited["tasks"][0]["state"] == "rolled_back"
