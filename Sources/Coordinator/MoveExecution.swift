@@ -267,8 +267,12 @@ struct MoveExecution: Sendable {
         }
     }
 
+    /// Stops the move if the operator cancelled it or its collection was deleted.
     private func checkCancel() throws {
         if progress.isCancelRequested(id) { throw MoveStop.cancelled }
+        if let move = cluster.snapshot.moves[id], cluster.snapshot.collections[move.collection] == nil {
+            throw MoveStop.failed("collection \(move.collection) was deleted")
+        }
     }
 
     private func record() throws -> MoveRecord {
