@@ -5,21 +5,41 @@ import ShoalProto
 import ShoalRPC
 import VectorCore
 
-/// The operator's `shoal.v1.Admin` service: Health, ListNodes and ShardMap (read-only).
-/// Adding, draining and removing nodes, moves and rebalancing arrive with the admin issue.
+/// The operator's `shoal.v1.Admin` service: nodes (list, add, drain, remove),
+/// shard placement, and shard moves (one at a time, or planned by Rebalance),
+/// which `MoveScheduler` carries out.
 public final class AdminService: Sendable {
     let cluster: ClusterController
+    let scheduler: MoveScheduler
     let name: String
     private let started = ContinuousClock.now
 
-    public init(cluster: ClusterController, name: String) {
+    public init(cluster: ClusterController, scheduler: MoveScheduler, name: String) {
         self.cluster = cluster
+        self.scheduler = scheduler
         self.name = name
     }
 
     public func register(on server: Server) throws {
         try server.register(AdminRPC.listNodes) { [self] _, _ in try await listNodes() }
+        try server.register(AdminRPC.addNode) { [self] request, _ in
+            let node = try await cluster.addNode(address: request.address)
+            let info = await nodeInfo(node, replicas: cluster.snapshot.replicaCounts[node.id] ?? 0)
+            return .with { $0.node = info }
+        }
+        try server.register(AdminRPC.removeNode) { [self] request, _ in
+            try cluster.commit { state throws(ShoalError) in try state.removeNode(request.nodeID, force: request.force) }
+            return Shoal_V1_RemoveNodeResponse()
+        }
+        try server.register(AdminRPC.drainNode) { [self] request, _ in try await drain(request) }
         try server.register(AdminRPC.shardMap) { [self] request, _ in try await shardMap(request) }
+        try server.register(AdminRPC.moveShard) { [self] request, _ in try await moveShard(request) }
+        try server.register(AdminRPC.rebalance) { [self] request, _ in try await rebalance(request) }
+        try server.register(AdminRPC.taskStatus) { [self] request, _ in try await taskStatus(request) }
+        try server.register(AdminRPC.cancelMove) { [self] request, _ in
+            let move = try await scheduler.cancel(request.taskID)
+            return .with { $0.task = task(move) }
+        }
         try server.register(AdminRPC.health) { [self] _, _ in .serving(id: "coordinator", name: name, since: started) }
     }
 }
@@ -30,34 +50,36 @@ extension AdminService {
     func listNodes() async throws -> Shoal_V1_ListNodesResponse {
         let state = cluster.snapshot
         let counts = state.replicaCounts
-        let nodes = cluster.nodes
         let infos = await withTaskGroup(of: Shoal_V1_NodeInfo.self) { group in
             for node in state.nodes.values where node.state != .removed {
-                group.addTask {
-                    var info = Shoal_V1_NodeInfo.with {
-                        $0.nodeID = node.id
-                        $0.address = node.address
-                        $0.replicaCount = UInt32(counts[node.id] ?? 0)
-                        $0.state = .unreachable
-                    }
-                    guard let transport = try? nodes.transport(for: node.address),
-                          let health = try? await transport.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(2))
-                    else { return info }
-                    info.nodeName = health.nodeName
-                    info.version = health.version
-                    info.lastSeenUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
-                    info.state = node.state == .draining ? .draining : .active
-                    if let stats = try? await transport.call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(2)) {
-                        info.pointCount = stats.replicas.reduce(0) { $0 + $1.points }
-                    }
-                    return info
-                }
+                group.addTask { await self.nodeInfo(node, replicas: counts[node.id] ?? 0) }
             }
             var all: [Shoal_V1_NodeInfo] = []
             for await info in group { all.append(info) }
             return all.sorted { $0.nodeID < $1.nodeID }
         }
         return .with { $0.nodes = infos }
+    }
+
+    /// One node as ListNodes reports it, health-checked now.
+    func nodeInfo(_ node: NodeInfo, replicas: Int) async -> Shoal_V1_NodeInfo {
+        var info = Shoal_V1_NodeInfo.with {
+            $0.nodeID = node.id
+            $0.address = node.address
+            $0.replicaCount = UInt32(replicas)
+            $0.state = .unreachable
+        }
+        guard let transport = try? cluster.nodes.transport(for: node.address),
+              let health = try? await transport.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(2))
+        else { return info }
+        info.nodeName = health.nodeName
+        info.version = health.version
+        info.lastSeenUnixMs = nowMs()
+        info.state = node.state == .draining ? .draining : .active
+        if let stats = try? await transport.call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(2)) {
+            info.pointCount = stats.replicas.reduce(0) { $0 + $1.points }
+        }
+        return info
     }
 
     /// Where every shard of one collection (or of all) lives, with the state's epoch.
@@ -77,43 +99,3 @@ extension AdminService {
         }
     }
 }
-
-/// Starts a coordinator's services on `server`: loads the cluster state from
-/// `dataDirectory`, registers the nodes at `nodeAddresses` (learning their ids),
-/// and moves the clock past every version the nodes hold.
-public struct CoordinatorRuntime: Sendable {
-    public let cluster: ClusterController
-    public let vectorStore: VectorStoreService
-    public let admin: AdminService
-
-    public init(dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory = NodeDirectory()) throws {
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        cluster = try ClusterController(store: try ClusterStateStore(directory: dataDirectory, logger: logger), nodes: nodes, logger: logger)
-        vectorStore = VectorStoreService(cluster: cluster, logger: logger)
-        admin = AdminService(cluster: cluster, name: name)
-    }
-
-    public func register(on server: Server) throws {
-        try vectorStore.register(on: server)
-        try admin.register(on: server)
-    }
-
-    /// Joins every node (concurrently); a node that does not answer in `timeout` is
-    /// logged and skipped. Then observes the nodes' largest versions.
-    public func join(_ nodeAddresses: [String], timeout: Duration, logger: Logger) async {
-        await withTaskGroup(of: Void.self) { group in
-            for address in nodeAddresses {
-                group.addTask {
-                    do { _ = try await cluster.join(address: address, timeout: timeout) } catch {
-                        logger.error("node did not join", metadata: ["address": "\(address)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
-        for node in cluster.snapshot.nodes.values {
-            guard let stats = try? await cluster.nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5)) else { continue }
-            for replica in stats.replicas { vectorStore.clock.observe(HLCVersion(rawValue: replica.maxVersion)) }
-        }
-    }
-}
-

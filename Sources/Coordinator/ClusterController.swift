@@ -7,28 +7,74 @@ import VectorCore
 
 /// Owns the cluster state: changes go through this actor one at a time and are
 /// persisted before they take effect; readers take `snapshot`, a copy.
+///
+/// It also counts the requests in flight per state epoch (`withState`), so a
+/// shard move can wait until no request still routes by an older placement
+/// (`waitForRequests(before:)`) before its next step.
 public actor ClusterController {
     private let store: ClusterStateStore
     private let logger: Logger
     let nodes: NodeDirectory
-    private nonisolated let current: Mutex<ClusterState>
+    private nonisolated let current: Mutex<Current>
+    /// Held by `commit` from reading the state to publishing the change.
+    private nonisolated let committing = Mutex<Void>(())
+
+    private struct Current: ~Copyable {
+        var state: ClusterState
+        /// Requests in flight, by the epoch of the state they route by.
+        var inFlight: [UInt64: Int] = [:]
+    }
 
     public init(store: ClusterStateStore, nodes: NodeDirectory, logger: Logger) throws {
         self.store = store
         self.nodes = nodes
         self.logger = logger
         let loaded = try store.load() ?? ClusterState()
-        self.current = Mutex(loaded)
+        self.current = Mutex(Current(state: loaded))
     }
 
     /// The state as of now (a value: later changes do not affect it).
-    public nonisolated var snapshot: ClusterState { current.withLock { $0 } }
+    public nonisolated var snapshot: ClusterState { current.withLock { $0.state } }
 
-    private func commit(_ change: (inout ClusterState) throws(ShoalError) -> Void) throws {
-        var next = snapshot
-        try change(&next)
-        try store.save(next)
-        current.withLock { $0 = next }
+    /// Runs one request against the state as of now, counted as in flight under that
+    /// state's epoch until `body` returns.
+    public nonisolated func withState<R>(_ body: (ClusterState) async throws -> R) async rethrows -> R {
+        let state = current.withLock { current in
+            current.inFlight[current.state.epoch, default: 0] += 1
+            return current.state
+        }
+        defer {
+            current.withLock { current in
+                let left = current.inFlight[state.epoch, default: 1] - 1
+                current.inFlight[state.epoch] = left == 0 ? nil : left
+            }
+        }
+        return try await body(state)
+    }
+
+    /// Returns once no request routed by a state older than `epoch` is in flight.
+    public nonisolated func waitForRequests(before epoch: UInt64) async {
+        var waited = 0
+        while current.withLock({ $0.inFlight.keys.contains { $0 < epoch } }) {
+            try? await Task.sleep(for: .milliseconds(2))
+            waited += 1
+            if waited % 5000 == 0 {
+                logger.warning("still waiting for requests that route by an older placement", metadata: ["epoch": "\(epoch)"])
+            }
+        }
+    }
+
+    /// Applies `change` to the state, persists it, then publishes it; one change at
+    /// a time. Returns the new state.
+    @discardableResult
+    nonisolated func commit(_ change: (inout ClusterState) throws(ShoalError) -> Void) throws -> ClusterState {
+        try committing.withLock { _ in
+            var next = snapshot
+            try change(&next)
+            try store.save(next)
+            current.withLock { $0.state = next }
+            return next
+        }
     }
 
     /// Registers the node at `address` (learning its id from Health), unless known.
@@ -56,6 +102,40 @@ public actor ClusterController {
             }
         }
         throw lastError
+    }
+
+    /// Registers the node at `address` (Admin.AddNode): ALREADY_EXISTS if it is in
+    /// the cluster, UNAVAILABLE if it does not answer Health. A removed node comes back.
+    public func addNode(address: String) async throws -> NodeInfo {
+        _ = try Self.validateAddress(address)
+        let state = snapshot
+        if let known = state.nodes.values.first(where: { $0.address == address && $0.state != .removed }) {
+            throw ShoalError(.alreadyExists, "node \(known.id) at \(address) is already in the cluster")
+        }
+        let health: Shoal_V1_HealthResponse
+        do {
+            health = try await nodes.transport(for: address).call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(5))
+        } catch {
+            throw ShoalError(.unavailable, "no Shoal node answers at \(address): \(error)")
+        }
+        try commit { state throws(ShoalError) in
+            if state.nodes[health.nodeID]?.state == .removed {
+                try state.readdNode(id: health.nodeID, address: address)
+            } else {
+                try state.addNode(id: health.nodeID, address: address)
+            }
+        }
+        logger.info("node added", metadata: ["node": "\(health.nodeID)", "address": "\(address)"])
+        return snapshot.nodes[health.nodeID]!
+    }
+
+    /// HOST:PORT, or INVALID_ARGUMENT.
+    static func validateAddress(_ address: String) throws(ShoalError) -> String {
+        guard let colon = address.lastIndex(of: ":"), colon != address.startIndex,
+              let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+            throw .invalidArgument("address \(address.debugDescription) is not HOST:PORT")
+        }
+        return address
     }
 
     /// Creates the collection's replicas on their nodes, then records it. If any node

@@ -24,6 +24,32 @@ extension ClusterState {
         epoch += 1
     }
 
+    /// Brings a removed node back (same id, possibly a new address) in state `.up`.
+    public mutating func readdNode(id: String, address: String) throws(ShoalError) {
+        guard let node = nodes[id] else { throw .notFound("no node \(id)") }
+        guard node.state == .removed else { throw ShoalError(.alreadyExists, "node \(id) is already in the cluster (at \(node.address))") }
+        nodes[id] = NodeInfo(id: id, address: address)
+        epoch += 1
+    }
+
+    /// Removes a node. It must hold no replicas unless `force`, which takes its
+    /// replicas out of the placement (their shards lose them). Refused while a
+    /// move involves the node.
+    public mutating func removeNode(_ id: String, force: Bool) throws(ShoalError) {
+        guard let node = nodes[id], node.state != .removed else { throw .notFound("no node \(id)") }
+        if let move = moves.values.first(where: { $0.isActive && ($0.from == id || $0.to == id) }) {
+            throw .failedPrecondition("node \(id) is part of \(move.id) (\(move.state.rawValue)); wait for it or cancel it")
+        }
+        if force {
+            for (name, collection) in collections {
+                for shard in collection.shards where shard.replicas.contains(where: { $0.nodeId == id }) {
+                    collections[name]!.shards[Int(shard.shardId)].replicas.removeAll { $0.nodeId == id }
+                }
+            }
+        }
+        try setNodeState(id, .removed)
+    }
+
     /// Adds a collection with the given placement (see `PlacementPlanner`).
     public mutating func addCollection(_ config: CollectionConfig, shards: [ShardAssignment]) throws(ShoalError) {
         guard collections[config.name] == nil else {

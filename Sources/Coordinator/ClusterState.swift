@@ -17,12 +17,32 @@ public struct ClusterState: Sendable, Equatable, Codable {
     public internal(set) var nodes: [String: NodeInfo]
     /// Collections by name, each with its shard placement.
     public internal(set) var collections: [String: CollectionState]
+    /// Shard moves by id: every active one, and the latest finished ones.
+    public internal(set) var moves: [String: MoveRecord]
+    /// The number the next move's id gets.
+    public internal(set) var nextMoveNumber: Int
 
     /// An empty cluster at epoch 0.
     public init() {
         epoch = 0
         nodes = [:]
         collections = [:]
+        moves = [:]
+        nextMoveNumber = 1
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case epoch, nodes, collections, moves, nextMoveNumber
+    }
+
+    /// Decodes a saved state; one saved before moves existed has none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(UInt64.self, forKey: .epoch)
+        nodes = try c.decode([String: NodeInfo].self, forKey: .nodes)
+        collections = try c.decode([String: CollectionState].self, forKey: .collections)
+        moves = try c.decodeIfPresent([String: MoveRecord].self, forKey: .moves) ?? [:]
+        nextMoveNumber = try c.decodeIfPresent(Int.self, forKey: .nextMoveNumber) ?? 1
     }
 
     /// The nodes that can take new replicas (state `.up`), ordered by id.

@@ -7,7 +7,8 @@ struct CollectionRoute: Sendable {
     let router: ShardRouter
     /// Per shard: the replica that serves reads.
     let readers: [ShardTarget]
-    /// Per shard: every replica that takes writes.
+    /// Per shard: every replica that takes writes. A move target still copying has
+    /// `copyingFor` set: a failed write to it does not fail the request.
     let writers: [[ShardTarget]]
 
     init(_ name: String, in state: ClusterState) throws(ShoalError) {
@@ -19,8 +20,10 @@ struct CollectionRoute: Sendable {
         var readers: [ShardTarget] = []
         var writers: [[ShardTarget]] = []
         for shard in collection.shards.sorted(by: { $0.shardId < $1.shardId }) {
+            let copying = state.activeMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
             let targets = shard.replicas.map { replica in
-                ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name)
+                ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name,
+                            copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })
             }
             guard let reader = shard.readable.first.flatMap({ r in targets.first { $0.nodeID == r.nodeId } }) else {
                 throw ShoalError(.unavailable, "shard \(shard.shardId) of \(name) has no readable replica")
@@ -41,6 +44,8 @@ struct ShardTarget: Sendable, CustomStringConvertible {
     let nodeID: String
     let address: String
     let collection: String
+    /// The move whose target this replica is, while that move copies records.
+    var copyingFor: String? = nil
 
     var ref: Shoal_V1_ReplicaRef {
         .with {

@@ -15,11 +15,13 @@ public final class VectorStoreService: Sendable {
 
     let cluster: ClusterController
     let clock: HybridLogicalClock
+    let moves: MoveProgress
     let logger: Logger
 
-    public init(cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), logger: Logger) {
+    public init(cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), moves: MoveProgress = MoveProgress(), logger: Logger) {
         self.cluster = cluster
         self.clock = clock
+        self.moves = moves
         self.logger = logger
     }
 
@@ -36,21 +38,35 @@ public final class VectorStoreService: Sendable {
         try server.register(VectorStoreRPC.listCollections) { [self] _, _ in
             .with { $0.collections = cluster.snapshot.collections.values.map(\.config.proto).sorted { $0.name < $1.name } }
         }
-        try server.register(VectorStoreRPC.describeCollection) { [self] request, call in try await describe(request, deadline: call.deadline) }
-        try server.register(VectorStoreRPC.upsert) { [self] request, call in try await upsert(request, deadline: call.deadline) }
-        try server.register(VectorStoreRPC.delete) { [self] request, call in try await delete(request, deadline: call.deadline) }
-        try server.register(VectorStoreRPC.get) { [self] request, call in try await get(request, deadline: call.deadline) }
-        try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await search(try SearchPlan(request, state: cluster.snapshot), deadline: call.deadline)
+        // Every request that reaches shards routes by one state, counted in flight
+        // under its epoch: a shard move waits for those before its next step.
+        try server.register(VectorStoreRPC.describeCollection) { [self] request, call in
+            try await cluster.withState { try await describe(request, state: $0, deadline: call.deadline) }
         }
-        try server.register(VectorStoreRPC.searchBatch) { [self] request, call in try await searchBatch(request, deadline: call.deadline) }
-        try server.register(VectorStoreRPC.count) { [self] request, call in try await count(request, deadline: call.deadline) }
+        try server.register(VectorStoreRPC.upsert) { [self] request, call in
+            try await cluster.withState { try await upsert(request, state: $0, deadline: call.deadline) }
+        }
+        try server.register(VectorStoreRPC.delete) { [self] request, call in
+            try await cluster.withState { try await delete(request, state: $0, deadline: call.deadline) }
+        }
+        try server.register(VectorStoreRPC.get) { [self] request, call in
+            try await cluster.withState { try await get(request, state: $0, deadline: call.deadline) }
+        }
+        try server.register(VectorStoreRPC.search) { [self] request, call in
+            try await cluster.withState { try await search(try SearchPlan(request, state: $0), deadline: call.deadline) }
+        }
+        try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
+            try await cluster.withState { try await searchBatch(request, state: $0, deadline: call.deadline) }
+        }
+        try server.register(VectorStoreRPC.count) { [self] request, call in
+            try await cluster.withState { try await count(request, state: $0, deadline: call.deadline) }
+        }
     }
 
     // MARK: writes
 
-    private func upsert(_ request: Shoal_V1_UpsertRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_UpsertResponse {
-        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+    private func upsert(_ request: Shoal_V1_UpsertRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_UpsertResponse {
+        let route = try CollectionRoute(request.collection, in: state)
         guard request.points.count <= Self.maxPointsPerUpsert else {
             throw ShoalError(.resourceExhausted, "an upsert holds at most \(Self.maxPointsPerUpsert) points, got \(request.points.count); split it")
         }
@@ -76,8 +92,8 @@ public final class VectorStoreService: Sendable {
         return .with { $0.upserted = UInt64(points.count) }
     }
 
-    private func delete(_ request: Shoal_V1_DeleteRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DeleteResponse {
-        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+    private func delete(_ request: Shoal_V1_DeleteRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DeleteResponse {
+        let route = try CollectionRoute(request.collection, in: state)
         guard request.ids.count <= Self.maxPointsPerUpsert else {
             throw ShoalError(.resourceExhausted, "a delete holds at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
         }
@@ -90,12 +106,15 @@ public final class VectorStoreService: Sendable {
         return .with { $0.deleted = UInt64(request.ids.count) }
     }
 
-    /// Sends each shard its part to every replica that takes writes; all must succeed.
+    /// Sends each shard its part to every replica that takes writes; all must succeed,
+    /// except a move target still copying: its failure is counted against the move
+    /// (which then copies again) and the request succeeds on the source.
     private func writeToShards<Item: Sendable>(
         _ route: CollectionRoute, byShard: [[Item]], deadline: ContinuousClock.Instant?,
         ops: @escaping @Sendable ([Item]) -> [Shoal_V1_WriteOp]
     ) async throws {
         let nodes = cluster.nodes
+        let moves = moves
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (shard, items) in byShard.enumerated() where !items.isEmpty {
                 for target in route.writers[shard] {
@@ -104,8 +123,13 @@ public final class VectorStoreService: Sendable {
                             $0.replica = target.ref
                             $0.ops = ops(items)
                         }
-                        _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
-                            try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
+                        do {
+                            _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                                try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
+                            }
+                        } catch let error as ShoalError {
+                            guard let move = target.copyingFor else { throw error }
+                            moves.missed(move)
                         }
                     }
                 }
@@ -116,8 +140,8 @@ public final class VectorStoreService: Sendable {
 
     // MARK: reads
 
-    private func get(_ request: Shoal_V1_GetRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
-        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+    private func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
+        let route = try CollectionRoute(request.collection, in: state)
         guard request.ids.count <= Self.maxPointsPerUpsert else {
             throw ShoalError(.resourceExhausted, "get takes at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
         }
@@ -187,11 +211,10 @@ public final class VectorStoreService: Sendable {
         }
     }
 
-    private func searchBatch(_ request: Shoal_V1_SearchBatchRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
+    private func searchBatch(_ request: Shoal_V1_SearchBatchRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
         guard request.searches.count <= Self.maxSearchesPerBatch else {
             throw ShoalError(.resourceExhausted, "a search batch holds at most \(Self.maxSearchesPerBatch) searches, got \(request.searches.count)")
         }
-        let state = cluster.snapshot
         var plans: [SearchPlan] = []
         for (i, search) in request.searches.enumerated() {
             do throws(ShoalError) { plans.append(try SearchPlan(search, state: state)) } catch {
@@ -209,8 +232,8 @@ public final class VectorStoreService: Sendable {
         return .with { $0.results = results }
     }
 
-    private func count(_ request: Shoal_V1_CountRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
-        let route = try CollectionRoute(request.collection, in: cluster.snapshot)
+    private func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
+        let route = try CollectionRoute(request.collection, in: state)
         if request.hasFilter { _ = try Filter(proto: request.filter) }
         let nodes = cluster.nodes
         var total: UInt64 = 0
@@ -247,8 +270,7 @@ public final class VectorStoreService: Sendable {
         }
     }
 
-    private func describe(_ request: Shoal_V1_DescribeCollectionRequest, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
-        let state = cluster.snapshot
+    private func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
         let route = try CollectionRoute(request.name, in: state)
         var placements = state.shardPlacements(of: request.name) ?? []
         let nodes = cluster.nodes

@@ -64,4 +64,5 @@ public struct ShoalError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func notFound(_ message: String) -> ShoalError { ShoalError(.notFound, message) }
     public static func unavailable(_ message: String) -> ShoalError { ShoalError(.unavailable, message) }
     public static func `internal`(_ message: String) -> ShoalError { ShoalError(.internal, message) }
+    public static func failedPrecondition(_ message: String) -> ShoalError { ShoalError(.failedPrecondition, message) }
 }

@@ -12,6 +12,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         discussion: """
             Example:
               shoal coordinator --listen 127.0.0.1:7100 --nodes 127.0.0.1:7101,127.0.0.1:7102 --data ./run/coordinator
+              shoal coordinator --nodes 127.0.0.1:7101 --move-rate-limit 20000
             """)
 
     @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:7100"
@@ -19,11 +20,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Folder for the cluster state.") var data = "./shoal-data/coordinator"
     @Option(help: "Log level.") var logLevel = "info"
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
+    @Option(help: "Points per second each shard move copies; 0: no limit.") var moveRateLimit = 0
+    @Option(help: "Seconds a shard move retries a failing node before it rolls back.") var moveRetrySeconds = 60
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal.coordinator", level: logLevel)
-        let runtime = try CoordinatorRuntime(dataDirectory: data, name: listen, logger: logger)
+        let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds))
+        let runtime = try CoordinatorRuntime(dataDirectory: data, name: listen, logger: logger, moves: moves)
         let addresses = nodes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         await runtime.join(addresses, timeout: .seconds(30), logger: logger)
         let server = try Server()

@@ -1,0 +1,163 @@
+import VectorCore
+
+/// The state changes of a shard move, one per step of the move protocol. Each
+/// validates, throws `ShoalError` (nothing changed) or applies the change and
+/// bumps `epoch`. The placement is valid after every step.
+extension ClusterState {
+    /// Finished moves kept for `TaskStatus`; older ones are forgotten.
+    public static let finishedMovesKept = 100
+
+    /// The active (pending or running) move of a shard, if any.
+    public func activeMove(collection: String, shard: UInt32) -> MoveRecord? {
+        moves.values.first { $0.isActive && $0.collection == collection && $0.shard == shard }
+    }
+
+    /// Moves in creation order.
+    public var movesInOrder: [MoveRecord] { moves.values.sorted { $0.number < $1.number } }
+
+    /// Checks that `collection`/`shard` can move from `from` to `to` now: the shard
+    /// exists, `from` holds a READY replica of it, `to` is an up node without one,
+    /// and no other active move touches the shard (`except` is the move itself).
+    public func validateMove(
+        collection: String, shard: UInt32, from: String, to: String, except: String? = nil
+    ) throws(ShoalError) {
+        guard let state = collections[collection] else { throw .notFound("collection \"\(collection)\" does not exist") }
+        guard shard < state.config.shardCount else {
+            throw .notFound("collection \(collection) has no shard \(shard) (it has \(state.config.shardCount))")
+        }
+        guard nodes[from].map({ $0.state != .removed }) == true else { throw .notFound("no node \(from)") }
+        guard let target = nodes[to], target.state != .removed else { throw .notFound("no node \(to)") }
+        guard from != to else { throw .invalidArgument("shard \(shard) of \(collection) is already on node \(to)") }
+        let replicas = state.shards[Int(shard)].replicas
+        guard replicas.contains(where: { $0.nodeId == from && $0.state == .ready }) else {
+            throw .failedPrecondition("node \(from) holds no ready replica of shard \(shard) of \(collection)")
+        }
+        guard !replicas.contains(where: { $0.nodeId == to }) else {
+            throw .failedPrecondition("node \(to) already holds a replica of shard \(shard) of \(collection)")
+        }
+        guard target.state == .up else { throw .failedPrecondition("node \(to) is \(target.state.rawValue): it takes no new replicas") }
+        if let other = activeMove(collection: collection, shard: shard), other.id != except {
+            throw .failedPrecondition("shard \(shard) of \(collection) is already moving (\(other.id))")
+        }
+    }
+
+    /// Queues a move (state PENDING) and returns its id. With `validateNow`, the move
+    /// must be possible in the current placement; a planned chain of moves (a
+    /// rebalance) is validated step by step when each starts instead.
+    public mutating func addMove(
+        collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64, validateNow: Bool
+    ) throws(ShoalError) -> String {
+        if validateNow { try validateMove(collection: collection, shard: shard, from: from, to: to) }
+        let id = "move-\(nextMoveNumber)"
+        moves[id] = MoveRecord(id: id, collection: collection, shard: shard, from: from, to: to, points: points, nowMs: nowMs)
+        nextMoveNumber += 1
+        epoch += 1
+        return id
+    }
+
+    /// PENDING → RUNNING, phase CREATE_REPLICA, once the move is still possible.
+    public mutating func startMove(_ id: String, nowMs: Int64) throws(ShoalError) {
+        let move = try record(id)
+        guard move.state == .pending else { throw .failedPrecondition("move \(id) is \(move.state.rawValue), not pending") }
+        try validateMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to, except: id)
+        try update(id, nowMs: nowMs) { $0.state = .running; $0.phase = .createReplica }
+    }
+
+    /// CREATE_REPLICA → COPY_RECORDS: the target joins the placement as CATCHING_UP,
+    /// so writes from now on go to both replicas.
+    public mutating func beginDualWrite(_ id: String, nowMs: Int64) throws(ShoalError) {
+        let move = try running(id, in: [.createReplica])
+        var replicas = try replicas(of: move)
+        if !replicas.contains(where: { $0.nodeId == move.to }) { replicas.append(Replica(nodeId: move.to, state: .catchingUp)) }
+        try setReplicas(collection: move.collection, shard: move.shard, replicas)
+        try update(id, nowMs: nowMs) { $0.phase = .copyRecords }
+    }
+
+    /// Records a phase change that does not touch the placement (COPY_RECORDS →
+    /// CATCH_UP, SWITCH_READS → DROP_SOURCE), or a finished copy pass's counts.
+    public mutating func setMovePhase(_ id: String, _ phase: MovePhase, copied: UInt64? = nil, total: UInt64? = nil, nowMs: Int64) throws(ShoalError) {
+        _ = try running(id, in: MovePhase.allCases)
+        try update(id, nowMs: nowMs) { move in
+            move.phase = phase
+            if let copied { move.recordsCopied = copied }
+            if let total { move.recordsTotal = total }
+        }
+    }
+
+    /// CATCH_UP → SWITCH_READS: the target becomes READY (reads go there), the
+    /// source RETIRING (no reads, no writes). The point of no return.
+    public mutating func switchReads(_ id: String, nowMs: Int64) throws(ShoalError) {
+        let move = try running(id, in: [.catchUp, .switchReads])
+        let replicas = try replicas(of: move).map { replica in
+            switch replica.nodeId {
+            case move.to: Replica(nodeId: replica.nodeId, state: .ready)
+            case move.from: Replica(nodeId: replica.nodeId, state: .retiring)
+            default: replica
+            }
+        }
+        try setReplicas(collection: move.collection, shard: move.shard, replicas)
+        try update(id, nowMs: nowMs) { $0.phase = .switchReads }
+    }
+
+    /// DROP_SOURCE → DONE: the source leaves the placement.
+    public mutating func completeMove(_ id: String, nowMs: Int64) throws(ShoalError) {
+        let move = try running(id, in: [.switchReads, .dropSource])
+        try setReplicas(collection: move.collection, shard: move.shard, try replicas(of: move).filter { $0.nodeId != move.from })
+        try update(id, nowMs: nowMs) { $0.state = .done; $0.phase = .dropSource }
+        pruneFinishedMoves()
+    }
+
+    /// Ends a move that has not switched reads: the target leaves the placement (if
+    /// it joined), the source stays as it was. `state` is `.failed` or `.rolledBack`.
+    public mutating func rollBackMove(_ id: String, as state: MoveState, error: String, nowMs: Int64) throws(ShoalError) {
+        precondition(state == .failed || state == .rolledBack)
+        let move = try record(id)
+        guard move.isActive else { throw .failedPrecondition("move \(id) already finished (\(move.state.rawValue))") }
+        guard move.state == .pending || move.phase < .switchReads else {
+            throw .failedPrecondition("move \(id) has switched reads to node \(move.to); it can only finish")
+        }
+        if move.state == .running, collections[move.collection] != nil {
+            let replicas = try replicas(of: move)
+            if replicas.contains(where: { $0.nodeId == move.to }) {
+                try setReplicas(collection: move.collection, shard: move.shard, replicas.filter { $0.nodeId != move.to })
+            }
+        }
+        try update(id, nowMs: nowMs) { $0.state = state; $0.error = error }
+        pruneFinishedMoves()
+    }
+
+    // MARK: helpers
+
+    private func record(_ id: String) throws(ShoalError) -> MoveRecord {
+        guard let move = moves[id] else { throw .notFound("no move \(id)") }
+        return move
+    }
+
+    private func running(_ id: String, in phases: [MovePhase]) throws(ShoalError) -> MoveRecord {
+        let move = try record(id)
+        guard move.state == .running, phases.contains(move.phase) else {
+            throw .failedPrecondition("move \(id) is \(move.state.rawValue) in phase \(move.phase.rawValue)")
+        }
+        return move
+    }
+
+    private func replicas(of move: MoveRecord) throws(ShoalError) -> [Replica] {
+        guard let collection = collections[move.collection], move.shard < collection.config.shardCount else {
+            throw .notFound("collection \(move.collection) (of \(move.id)) no longer exists")
+        }
+        return collection.shards[Int(move.shard)].replicas
+    }
+
+    private mutating func update(_ id: String, nowMs: Int64, _ change: (inout MoveRecord) -> Void) throws(ShoalError) {
+        guard var move = moves[id] else { throw .notFound("no move \(id)") }
+        change(&move)
+        move.updatedMs = nowMs
+        moves[id] = move
+        epoch += 1
+    }
+
+    private mutating func pruneFinishedMoves() {
+        let finished = moves.values.filter { !$0.isActive }.sorted { $0.number > $1.number }
+        for old in finished.dropFirst(Self.finishedMovesKept) { moves[old.id] = nil }
+    }
+}

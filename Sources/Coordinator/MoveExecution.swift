@@ -1,0 +1,312 @@
+import Foundation
+import Logging
+import ShoalProto
+import ShoalRPC
+import VectorCore
+
+/// How moves run.
+public struct MoveOptions: Sendable {
+    /// Points copied per second per move; 0: as fast as the nodes go.
+    public var rateLimit: Int
+    /// How long a step keeps retrying a failing node before the move rolls back.
+    public var retryFor: Duration
+    /// Records per Scan page and WriteBatch.
+    public var pageSize: UInt32
+    /// How long catch-up waits for the target's graph before switching reads anyway
+    /// (reads are still exact over the unindexed tail, only slower).
+    public var indexWait: Duration
+
+    public init(rateLimit: Int = 0, retryFor: Duration = .seconds(60), pageSize: UInt32 = 1000, indexWait: Duration = .seconds(300)) {
+        self.rateLimit = rateLimit
+        self.retryFor = retryFor
+        self.pageSize = pageSize
+        self.indexWait = indexWait
+    }
+}
+
+/// Why a move stops before it is done.
+enum MoveStop: Error {
+    case cancelled
+    case failed(String)
+}
+
+/// Carries out one move (see `MovePhase` for the protocol), from whatever phase the
+/// cluster state records, so a restarted coordinator resumes where it was:
+///
+/// 1. CREATE_REPLICA: a clean, empty replica on the target; then the target joins
+///    the placement as CATCHING_UP and writes go to both. The step waits until no
+///    request routed by the old placement is in flight, so every write acknowledged
+///    from then on is on the target, or counted as missed.
+/// 2. COPY_RECORDS: pages of one consistent snapshot of the source (vectors,
+///    metadata, tombstones, versions) are written to the target. Versions settle the
+///    races with live writes: the target keeps the newer of the two.
+/// 3. CATCH_UP: writes must now reach the target too. Once the old placement's
+///    requests are gone, any write the target missed during the copy was
+///    acknowledged before this point, so a fresh copy pass (only if there were
+///    misses, or the coordinator restarted mid-copy) brings them. Then the target's
+///    graph catches up.
+/// 4. SWITCH_READS: target READY, source RETIRING. No going back after this.
+/// 5. DROP_SOURCE: once the old placement's requests are done, the source replica
+///    is dropped and leaves the placement: DONE.
+///
+/// A failing node is retried (each copy attempt from a fresh snapshot) for
+/// `MoveOptions.retryFor`; then, or on a cancel, a move before step 4 rolls back:
+/// the target leaves the placement and its replica is dropped (FAILED or ROLLED_BACK).
+struct MoveExecution: Sendable {
+    let id: String
+    let cluster: ClusterController
+    let progress: MoveProgress
+    let options: MoveOptions
+    let logger: Logger
+
+    func run() async {
+        do {
+            try await proceed()
+        } catch {
+            let (state, reason): (MoveState, String) = switch error {
+            case MoveStop.cancelled: (.rolledBack, "cancelled by the operator")
+            case MoveStop.failed(let why): (.failed, why)
+            default: (.failed, "\(error)")
+            }
+            await rollBack(as: state, reason: reason)
+        }
+    }
+
+    private func proceed() async throws {
+        var move = try record()
+        // A coordinator that restarts in CATCH_UP does not know which writes the
+        // target missed before; it copies once more.
+        let resumedInCatchUp = move.phase == .catchUp
+        logger.info("move running", metadata: meta(move, ["phase": "\(move.phase.rawValue)"]))
+        if move.phase == .createReplica {
+            try await retrying("create the replica on node \(move.to)") {
+                let target = try endpoint(move.to)
+                _ = try await target.call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
+                _ = try await target.call(ShardRPC.createReplica, .with {
+                    $0.config = try collectionConfig(move).proto
+                    $0.shardID = move.shard
+                }, timeout: .seconds(30))
+            }
+            move = try await step { s throws(ShoalError) in try s.beginDualWrite(id, nowMs: nowMs()) }
+        }
+        var missedBefore: UInt64 = 0
+        if move.phase == .copyRecords {
+            let pass = try await copy(move)
+            missedBefore = pass.missedBefore
+            move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+        }
+        if move.phase == .catchUp {
+            if resumedInCatchUp || progress.missedCount(id) != missedBefore {
+                logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
+                let pass = try await copy(move)
+                move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+            }
+            try await waitForGraph(move)
+            try checkCancel()
+            move = try await step { s throws(ShoalError) in try s.switchReads(id, nowMs: nowMs()) }
+        }
+        // Reads are on the target: from here the move only goes forward.
+        if move.phase == .switchReads {
+            move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .dropSource, nowMs: nowMs()) }
+        }
+        do {
+            try await retrying("drop the replica on node \(move.from)", cancellable: false) {
+                _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
+            }
+        } catch {
+            logger.error("move done, but the source replica could not be dropped; it is dropped when the coordinator next starts",
+                         metadata: meta(move, ["error": "\(error)"]))
+        }
+        move = try await step { s throws(ShoalError) in try s.completeMove(id, nowMs: nowMs()) }
+        logger.info("move done", metadata: meta(move, ["seconds": "\(Double(move.updatedMs - move.createdMs) / 1000)"]))
+    }
+
+    /// Commits one state change of this move, then waits until no request routed by
+    /// an older placement is in flight. Returns the move as recorded.
+    private func step(_ change: (inout ClusterState) throws(ShoalError) -> Void) async throws -> MoveRecord {
+        let state = try cluster.commit(change)
+        let committed = ContinuousClock.now
+        await cluster.waitForRequests(before: state.epoch)
+        guard let move = state.moves[id] else { throw MoveStop.failed("move \(id) vanished from the cluster state") }
+        logger.info("move step", metadata: meta(move, [
+            "phase": "\(move.phase.rawValue)", "state": "\(move.state.rawValue)",
+            "drained_ms": "\((ContinuousClock.now - committed).milliseconds)"]))
+        return move
+    }
+
+    // MARK: copy
+
+    /// One copy pass over a fresh snapshot of the source, retried from the start on
+    /// failure. `missedBefore`: the target's missed-write count when the pass began.
+    private func copy(_ move: MoveRecord) async throws -> (copied: UInt64, total: UInt64, missedBefore: UInt64) {
+        try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)") {
+            let missedBefore = progress.missedCount(id)
+            let (copied, total) = try await copyPass(move)
+            return (copied, total, missedBefore)
+        }
+    }
+
+    private func copyPass(_ move: MoveRecord) async throws -> (UInt64, UInt64) {
+        let source = try endpoint(move.from)
+        let target = try endpoint(move.to)
+        let started = ContinuousClock.now
+        var token = Data()
+        var snapshot: UInt64 = 0
+        var copied: UInt64 = 0
+        var total: UInt64 = 0
+        progress.report(id, copied: 0, total: move.points)
+        while true {
+            try checkCancel()
+            let page = try await source.call(ShardRPC.scan, .with {
+                $0.replica = ref(move)
+                $0.pageToken = token
+                $0.pageSize = options.pageSize
+                $0.snapshotID = snapshot
+                $0.includeVector = true
+                $0.includeMetadata = true
+                $0.includeTombstones = true
+            }, timeout: .seconds(60))
+            snapshot = page.snapshotID
+            total = max(page.totalEstimate, copied + UInt64(page.points.count))
+            if !page.points.isEmpty {
+                _ = try await target.call(ShardRPC.writeBatch, .with {
+                    $0.replica = ref(move)
+                    $0.ops = page.points.map { record in
+                        .with {
+                            $0.version = record.version
+                            if record.tombstone { $0.deleteID = record.point.id } else { $0.upsert = record.point }
+                        }
+                    }
+                }, timeout: .seconds(60))
+            }
+            copied += UInt64(page.points.count)
+            progress.report(id, copied: copied, total: page.done ? copied : total)
+            if page.done { return (copied, copied) }
+            token = page.nextPageToken
+            if options.rateLimit > 0 {
+                let due = started + .milliseconds(Int(copied * 1000 / UInt64(options.rateLimit)))
+                if due > ContinuousClock.now { try await pause(until: due) }
+            }
+        }
+    }
+
+    /// Waits until the target's graph holds nearly every point (at most two pages
+    /// unindexed, which reads scan exactly; under steady writes the lag never reaches
+    /// zero), at most `options.indexWait`.
+    private func waitForGraph(_ move: MoveRecord) async throws {
+        let deadline = ContinuousClock.now + options.indexWait
+        try await retrying("check node \(move.to)'s index") {
+            while ContinuousClock.now < deadline {
+                let stats = try await endpoint(move.to).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+                if stats.replicas.allSatisfy({ $0.indexingLag <= 2 * UInt64(options.pageSize) }) { return }
+                try await pause(until: ContinuousClock.now + .milliseconds(200))
+            }
+            logger.warning("switching reads before the target's graph caught up", metadata: meta(move, [:]))
+        }
+    }
+
+    // MARK: rollback
+
+    private func rollBack(as state: MoveState, reason: String) async {
+        guard let move = cluster.snapshot.moves[id] else { return }
+        guard move.isActive else { return }
+        if move.phase >= .switchReads {
+            // Past the point of no return: only finishing is correct. Leave it running;
+            // the next coordinator start resumes it.
+            logger.error("move past switching reads stopped; it resumes when the coordinator restarts",
+                         metadata: meta(move, ["error": "\(reason)"]))
+            return
+        }
+        do {
+            _ = try await step { s throws(ShoalError) in try s.rollBackMove(id, as: state, error: reason, nowMs: nowMs()) }
+        } catch {
+            logger.error("move could not be rolled back", metadata: meta(move, ["error": "\(error)"]))
+            return
+        }
+        logger.warning("move rolled back", metadata: meta(move, ["state": "\(state.rawValue)", "reason": "\(reason)"]))
+        do {
+            try await retrying("drop the target replica on node \(move.to)", cancellable: false, within: .seconds(10)) {
+                _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+            }
+        } catch {
+            logger.warning("the rolled-back target replica could not be dropped; it is dropped when the coordinator next starts",
+                           metadata: meta(move, ["error": "\(error)"]))
+        }
+    }
+
+    // MARK: helpers
+
+    /// Runs `body` until it succeeds; a failure is retried every second for
+    /// `within` (default `options.retryFor`), then the move fails with it.
+    private func retrying<T: Sendable>(
+        _ what: String, cancellable: Bool = true, within: Duration? = nil, _ body: () async throws -> T
+    ) async throws -> T {
+        var firstFailure: ContinuousClock.Instant?
+        while true {
+            if cancellable { try checkCancel() }
+            do {
+                return try await body()
+            } catch let stop as MoveStop {
+                throw stop
+            } catch {
+                let now = ContinuousClock.now
+                let first = firstFailure ?? now
+                firstFailure = first
+                guard now - first < (within ?? options.retryFor) else { throw MoveStop.failed("could not \(what): \(error)") }
+                logger.warning("move step failed; retrying", metadata: ["move": "\(id)", "step": "\(what)", "error": "\(error)"])
+                if cancellable { try await pause(until: now + .seconds(1)) } else { try? await Task.sleep(for: .seconds(1)) }
+            }
+        }
+    }
+
+    /// Sleeps until `instant`, waking for a cancel request.
+    private func pause(until instant: ContinuousClock.Instant) async throws {
+        while ContinuousClock.now < instant {
+            try checkCancel()
+            try? await Task.sleep(until: min(instant, ContinuousClock.now + .milliseconds(100)), clock: .continuous)
+        }
+    }
+
+    /// Stops the move if the operator cancelled it or its collection was deleted.
+    private func checkCancel() throws {
+        if progress.isCancelRequested(id) { throw MoveStop.cancelled }
+        if let move = cluster.snapshot.moves[id], cluster.snapshot.collections[move.collection] == nil {
+            throw MoveStop.failed("collection \(move.collection) was deleted")
+        }
+    }
+
+    private func record() throws -> MoveRecord {
+        guard let move = cluster.snapshot.moves[id] else { throw MoveStop.failed("move \(id) is not in the cluster state") }
+        return move
+    }
+
+    private func endpoint(_ node: String) throws -> any UnaryTransport {
+        guard let address = cluster.snapshot.nodes[node]?.address else { throw ShoalError(.notFound, "no node \(node)") }
+        return try cluster.nodes.transport(for: address)
+    }
+
+    private func collectionConfig(_ move: MoveRecord) throws -> CollectionConfig {
+        guard let collection = cluster.snapshot.collections[move.collection] else {
+            throw MoveStop.failed("collection \(move.collection) was deleted")
+        }
+        return collection.config
+    }
+
+    private func ref(_ move: MoveRecord) -> Shoal_V1_ReplicaRef {
+        .with {
+            $0.collection = move.collection
+            $0.shardID = move.shard
+        }
+    }
+
+    private func meta(_ move: MoveRecord, _ extra: Logger.Metadata) -> Logger.Metadata {
+        extra.merging(["move": "\(id)", "collection": "\(move.collection)", "shard": "\(move.shard)",
+                       "from": "\(move.from)", "to": "\(move.to)"]) { a, _ in a }
+    }
+}
+
+func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

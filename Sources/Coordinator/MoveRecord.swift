@@ -1,0 +1,73 @@
+/// One shard-replica move as the cluster state remembers it: what moves, and
+/// how far the move protocol got. Persisted with every phase change, so a
+/// restarted coordinator resumes from `phase` (see `MoveExecution`).
+public struct MoveRecord: Sendable, Hashable, Codable {
+    /// `move-N`, N from `ClusterState.nextMoveNumber`.
+    public var id: String
+    public var collection: String
+    public var shard: UInt32
+    public var from: String
+    public var to: String
+    /// The shard's live points when the move was planned.
+    public var points: UInt64
+    public var state: MoveState
+    /// The current phase (once finished: the last one reached).
+    public var phase: MovePhase
+    public var createdMs: Int64
+    public var updatedMs: Int64
+    /// Why the move FAILED or was ROLLED_BACK; empty otherwise.
+    public var error: String
+    /// Records copied by the last finished copy pass, and that pass's total.
+    public var recordsCopied: UInt64
+    public var recordsTotal: UInt64
+
+    public init(id: String, collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64) {
+        self.id = id
+        self.collection = collection
+        self.shard = shard
+        self.from = from
+        self.to = to
+        self.points = points
+        state = .pending
+        phase = .createReplica
+        createdMs = nowMs
+        updatedMs = nowMs
+        error = ""
+        recordsCopied = 0
+        recordsTotal = 0
+    }
+
+    /// Pending or running.
+    public var isActive: Bool { state == .pending || state == .running }
+
+    /// The number in `move-N` (orders moves by creation).
+    public var number: Int { Int(id.split(separator: "-").last ?? "") ?? 0 }
+}
+
+/// A move's lifecycle (the twin of `shoal.v1.TaskState`).
+public enum MoveState: String, Sendable, Hashable, Codable, CaseIterable {
+    case pending, running, done, failed
+    case rolledBack = "rolled_back"
+}
+
+/// The steps of the move protocol, in order (the twin of `shoal.v1.MovePhase`).
+public enum MovePhase: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    /// Creating the empty replica on the target; it is not in the placement yet.
+    case createReplica = "create_replica"
+    /// The target is a CATCHING_UP replica: writes go to both, and a failed write
+    /// to the target is tolerated (counted; the copy is redone). The source's
+    /// snapshot streams into the target.
+    case copyRecords = "copy_records"
+    /// Writes must reach the target too (a failure fails the request). A last copy
+    /// pass runs if the target missed writes; then the target's graph catches up.
+    case catchUp = "catch_up"
+    /// The target is READY and serves reads; the source is RETIRING (no reads, no writes).
+    /// From here on the move only goes forward.
+    case switchReads = "switch_reads"
+    /// Dropping the source replica.
+    case dropSource = "drop_source"
+
+    public static func < (a: MovePhase, b: MovePhase) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}

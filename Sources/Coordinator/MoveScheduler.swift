@@ -1,0 +1,113 @@
+import Logging
+import VectorCore
+
+/// Runs the moves recorded in the cluster state: resumes running ones after a
+/// restart, starts pending ones in creation order (at most `maxConcurrent` at
+/// once, never two of one shard), and cancels on request.
+public actor MoveScheduler {
+    let cluster: ClusterController
+    let progress: MoveProgress
+    let options: MoveOptions
+    private let logger: Logger
+    private var running: [String: Task<Void, Never>] = [:]
+    /// Moves started at once; set by the latest Rebalance that asked.
+    private var maxConcurrent = 1
+
+    public init(cluster: ClusterController, progress: MoveProgress, options: MoveOptions, logger: Logger) {
+        self.cluster = cluster
+        self.progress = progress
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Queues moves (PENDING) and starts what may start. `validateNow`: see `ClusterState.addMove`.
+    func submit(_ moves: [PlannedMove], validateNow: Bool, maxConcurrent: Int? = nil) async throws -> [MoveRecord] {
+        if let maxConcurrent { self.maxConcurrent = max(1, maxConcurrent) }
+        var ids: [String] = []
+        let now = nowMs()
+        try cluster.commit { state throws(ShoalError) in
+            var next = state
+            ids = []
+            for move in moves {
+                ids.append(try next.addMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to,
+                                            points: move.points, nowMs: now, validateNow: validateNow))
+            }
+            state = next
+        }
+        pump()
+        let state = cluster.snapshot
+        return ids.compactMap { state.moves[$0] }
+    }
+
+    /// Starts every running move not yet running in this process (after a restart),
+    /// then pending moves while there is room.
+    public func pump() {
+        let state = cluster.snapshot
+        for move in state.movesInOrder where move.state == .running && running[move.id] == nil {
+            launch(move.id)
+        }
+        for move in state.movesInOrder where move.state == .pending {
+            guard running.count < maxConcurrent else { break }
+            let current = cluster.snapshot
+            if current.moves.values.contains(where: {
+                $0.state == .running && $0.collection == move.collection && $0.shard == move.shard
+            }) { continue }
+            do {
+                try cluster.commit { state throws(ShoalError) in try state.startMove(move.id, nowMs: nowMs()) }
+                launch(move.id)
+            } catch {
+                logger.warning("move cannot start", metadata: ["move": "\(move.id)", "error": "\(error)"])
+                _ = try? cluster.commit { state throws(ShoalError) in
+                    try state.rollBackMove(move.id, as: .failed, error: "could not start: \(error)", nowMs: nowMs())
+                }
+            }
+        }
+    }
+
+    /// Cancels a pending move at once; asks a running one to roll back (it does so
+    /// at its next page or retry) and waits up to `wait` for that.
+    func cancel(_ id: String, wait: Duration = .seconds(10)) async throws -> MoveRecord {
+        guard let move = cluster.snapshot.moves[id] else { throw ShoalError(.notFound, "no move \(id)") }
+        switch move.state {
+        case .pending:
+            try cluster.commit { state throws(ShoalError) in
+                try state.rollBackMove(id, as: .rolledBack, error: "cancelled by the operator", nowMs: nowMs())
+            }
+            pump()
+        case .running:
+            guard move.phase < .switchReads else {
+                throw ShoalError(.failedPrecondition, "move \(id) has switched reads to node \(move.to); it can only finish")
+            }
+            progress.requestCancel(id)
+            if let task = running[id] {
+                _ = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { await task.value; return true }
+                    group.addTask { try? await Task.sleep(for: wait); return false }
+                    let first = await group.next()!
+                    group.cancelAll()
+                    return first
+                }
+            }
+        case .done, .failed, .rolledBack:
+            throw ShoalError(.failedPrecondition, "move \(id) already finished (\(move.state.rawValue))")
+        }
+        return cluster.snapshot.moves[id] ?? move
+    }
+
+    /// Ids of the moves running in this process.
+    var runningIDs: Set<String> { Set(running.keys) }
+
+    private func launch(_ id: String) {
+        let execution = MoveExecution(id: id, cluster: cluster, progress: progress, options: options, logger: logger)
+        running[id] = Task {
+            await execution.run()
+            self.finished(id)
+        }
+    }
+
+    private func finished(_ id: String) {
+        running[id] = nil
+        if cluster.snapshot.moves[id]?.isActive != true { progress.forget(id) }
+        pump()
+    }
+}
