@@ -114,7 +114,7 @@ struct AdminMoveCommand: AsyncParsableCommand {
             if client.json { printJSON(taskObject(task)) }
             return
         }
-        let final = try await TaskWatcher(client: client, names: names).follow([task.taskID])
+        let final = try await TaskWatcher(client: client, names: names).follow([task.taskID], shown: [task])
         if client.json { printJSON(taskObject(final[0])) }
         try finishWaiting(final, names: names, json: client.json)
     }

@@ -89,10 +89,12 @@ struct TaskWatcher {
     let names: NodeNames
     var interval = Duration.milliseconds(500)
 
-    /// The tasks' final states, in the order of `ids`.
-    func follow(_ ids: [String]) async throws -> [Shoal_V1_MoveTask] {
+    /// The tasks' final states, in the order of `ids`. A task in `shown` was printed
+    /// already: its first change line waits for a change.
+    func follow(_ ids: [String], shown: [Shoal_V1_MoveTask] = []) async throws -> [Shoal_V1_MoveTask] {
         let terminal = !client.json && isatty(STDOUT_FILENO) == 1
-        var printed: [String: String] = [:]  // task id → the state and phase last printed
+        // task id → the state and phase last printed
+        var printed = Dictionary(shown.map { ($0.taskID, "\($0.state.name) \($0.phase.name)") }, uniquingKeysWith: { a, _ in a })
         var drawn = 0
         while true {
             var tasks: [Shoal_V1_MoveTask] = []
