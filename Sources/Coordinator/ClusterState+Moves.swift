@@ -7,9 +7,9 @@ extension ClusterState {
     /// Finished moves kept for `TaskStatus`; older ones are forgotten.
     public static let finishedMovesKept = 100
 
-    /// The active (pending or running) move of a shard, if any.
-    public func activeMove(collection: String, shard: UInt32) -> MoveRecord? {
-        moves.values.first { $0.isActive && $0.collection == collection && $0.shard == shard }
+    /// The running move of a shard, if any (there is at most one).
+    public func runningMove(collection: String, shard: UInt32) -> MoveRecord? {
+        moves.values.first { $0.state == .running && $0.collection == collection && $0.shard == shard }
     }
 
     /// Moves in creation order.
@@ -17,9 +17,10 @@ extension ClusterState {
 
     /// Checks that `collection`/`shard` can move from `from` to `to` now: the shard
     /// exists, `from` holds a READY replica of it, `to` is an up node without one,
-    /// and no other active move touches the shard (`except` is the move itself).
+    /// and no other move of the shard is active (a new move), or running (`starting`:
+    /// the pending move of that id is about to start; pending ones queue behind it).
     public func validateMove(
-        collection: String, shard: UInt32, from: String, to: String, except: String? = nil
+        collection: String, shard: UInt32, from: String, to: String, starting: String? = nil
     ) throws(ShoalError) {
         guard let state = collections[collection] else { throw .notFound("collection \"\(collection)\" does not exist") }
         guard shard < state.config.shardCount else {
@@ -36,8 +37,12 @@ extension ClusterState {
             throw .failedPrecondition("node \(to) already holds a replica of shard \(shard) of \(collection)")
         }
         guard target.state == .up else { throw .failedPrecondition("node \(to) is \(target.state.rawValue): it takes no new replicas") }
-        if let other = activeMove(collection: collection, shard: shard), other.id != except {
-            throw .failedPrecondition("shard \(shard) of \(collection) is already moving (\(other.id))")
+        let blocking = moves.values.first { other in
+            other.collection == collection && other.shard == shard && other.id != starting
+                && (starting == nil ? other.isActive : other.state == .running)
+        }
+        if let other = blocking {
+            throw .failedPrecondition("shard \(shard) of \(collection) is already moving (\(other.id), \(other.state.rawValue))")
         }
     }
 
@@ -59,7 +64,7 @@ extension ClusterState {
     public mutating func startMove(_ id: String, nowMs: Int64) throws(ShoalError) {
         let move = try record(id)
         guard move.state == .pending else { throw .failedPrecondition("move \(id) is \(move.state.rawValue), not pending") }
-        try validateMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to, except: id)
+        try validateMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to, starting: id)
         try update(id, nowMs: nowMs) { $0.state = .running; $0.phase = .createReplica }
     }
 

@@ -20,7 +20,7 @@ struct CollectionRoute: Sendable {
         var readers: [ShardTarget] = []
         var writers: [[ShardTarget]] = []
         for shard in collection.shards.sorted(by: { $0.shardId < $1.shardId }) {
-            let copying = state.activeMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
+            let copying = state.runningMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
             let targets = shard.replicas.map { replica in
                 ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name,
                             copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })

@@ -23,10 +23,10 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 10, nowMs: 1, validateNow: true)
         #expect(id == "move-1")
         #expect(state.moves[id]?.state == .pending)
-        #expect(state.activeMove(collection: "c", shard: 0)?.id == id)
 
         try state.startMove(id, nowMs: 2)
         #expect(state.moves[id]?.state == .running)
+        #expect(state.runningMove(collection: "c", shard: 0)?.id == id)
         #expect(replicas(state, 0) == ["n1:ready"])  // not in the placement until the replica exists
 
         try state.beginDualWrite(id, nowMs: 3)
@@ -44,7 +44,7 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(replicas(state, 0) == ["n4:ready"])
         let done = try #require(state.moves[id])
         #expect(done.state == .done && done.recordsCopied == 10 && done.createdMs == 1 && done.updatedMs == 7)
-        #expect(state.activeMove(collection: "c", shard: 0) == nil)
+        #expect(state.runningMove(collection: "c", shard: 0) == nil)
         try state.validate()
     }
 
