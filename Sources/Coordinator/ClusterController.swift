@@ -18,6 +18,9 @@ public actor ClusterController {
     private nonisolated let current: Mutex<Current>
     /// Held by `commit` from reading the state to publishing the change.
     private nonisolated let committing = Mutex<Void>(())
+    /// Collections being created or deleted: their names are taken until the
+    /// nodes' replicas are made or gone, so the two never interleave.
+    private var collectionsChanging: Set<String> = []
 
     private struct Current: ~Copyable {
         var state: ClusterState
@@ -139,13 +142,17 @@ public actor ClusterController {
     }
 
     /// Creates the collection's replicas on their nodes, then records it. If any node
-    /// fails, the replicas already made are dropped and nothing is recorded.
+    /// fails, the replicas already made are dropped and nothing is recorded. A replica
+    /// a node still holds under that name (of a collection deleted while the node was
+    /// down) is dropped first: a new collection starts empty.
     public func createCollection(_ request: Shoal_V1_CollectionConfig) async throws -> CollectionConfig {
         let state = snapshot
         let config = try CollectionConfig(resolving: request, liveNodes: state.liveNodes.count)
         if state.collections[config.name] != nil {
             throw ShoalError(.alreadyExists, "collection \(config.name) already exists")
         }
+        try reserve(config.name)
+        defer { collectionsChanging.remove(config.name) }
         let shards = try PlacementPlanner.plan(
             shardCount: config.shardCount, replicationFactor: config.replicationFactor,
             nodes: Array(state.nodes.values), load: state.replicaCounts)
@@ -154,6 +161,8 @@ public actor ClusterController {
             for shard in shards {
                 for replica in shard.replicas {
                     let address = state.nodes[replica.nodeId]?.address ?? ""
+                    let ref = Shoal_V1_ReplicaRef.with { $0.collection = config.name; $0.shardID = shard.shardId }
+                    _ = try await nodes.transport(for: address).call(ShardRPC.dropReplica, .with { $0.replica = ref }, timeout: .seconds(30))
                     _ = try await nodes.transport(for: address).call(ShardRPC.createReplica, .with {
                         $0.config = config.proto
                         $0.shardID = shard.shardId
@@ -178,6 +187,8 @@ public actor ClusterController {
     /// orphan replica, which nothing reads; it is logged).
     public func deleteCollection(_ name: String) async throws {
         guard let collection = snapshot.collections[name] else { throw ShoalError(.notFound, "collection \(name) does not exist") }
+        try reserve(name)
+        defer { collectionsChanging.remove(name) }
         let nodesByID = snapshot.nodes
         try commit { state throws(ShoalError) in try state.removeCollection(name) }
         for shard in collection.shards {
@@ -194,5 +205,12 @@ public actor ClusterController {
             }
         }
         logger.info("collection deleted", metadata: ["collection": "\(name)"])
+    }
+
+    /// Takes `name` for a create or delete; FAILED_PRECONDITION while another runs.
+    private func reserve(_ name: String) throws(ShoalError) {
+        guard collectionsChanging.insert(name).inserted else {
+            throw .failedPrecondition("collection \(name) is being created or deleted; try again when that finishes")
+        }
     }
 }

@@ -68,14 +68,18 @@ extension ClusterState {
         try update(id, nowMs: nowMs) { $0.state = .running; $0.phase = .createReplica }
     }
 
-    /// CREATE_REPLICA → COPY_RECORDS: the target joins the placement as CATCHING_UP,
-    /// so writes from now on go to both replicas.
-    public mutating func beginDualWrite(_ id: String, nowMs: Int64) throws(ShoalError) {
+    /// CREATE_REPLICA → COPY_RECORDS: the target replica (`incarnation`, as the
+    /// target node created it) joins the placement as CATCHING_UP, so writes from
+    /// now on go to both replicas.
+    public mutating func beginDualWrite(_ id: String, targetIncarnation incarnation: UInt32, nowMs: Int64) throws(ShoalError) {
         let move = try running(id, in: [.createReplica])
         var replicas = try replicas(of: move)
         if !replicas.contains(where: { $0.nodeId == move.to }) { replicas.append(Replica(nodeId: move.to, state: .catchingUp)) }
         try setReplicas(collection: move.collection, shard: move.shard, replicas)
-        try update(id, nowMs: nowMs) { $0.phase = .copyRecords }
+        try update(id, nowMs: nowMs) {
+            $0.phase = .copyRecords
+            $0.targetIncarnation = incarnation
+        }
     }
 
     /// Records a phase change that does not touch the placement (COPY_RECORDS →
@@ -129,6 +133,17 @@ extension ClusterState {
         }
         try update(id, nowMs: nowMs) { $0.state = state; $0.error = error }
         pruneFinishedMoves()
+    }
+
+    /// Whether the replica of `collection`/`shard` that `node` holds is one nothing
+    /// needs: the collection is known, its placement does not put the shard on that
+    /// node, and no active move is making it there. (Replicas of unknown collections
+    /// are not orphans: a coordinator that lost its state must not empty its nodes.)
+    public func isOrphan(collection: String, shard: UInt32, on node: String) -> Bool {
+        guard let state = collections[collection] else { return false }
+        let placed = shard < state.config.shardCount && state.shards[Int(shard)].replicas.contains { $0.nodeId == node }
+        let moving = moves.values.contains { $0.isActive && $0.to == node && $0.collection == collection && $0.shard == shard }
+        return !placed && !moving
     }
 
     // MARK: helpers

@@ -79,15 +79,17 @@ struct MoveExecution: Sendable {
         let resumedInCatchUp = move.phase == .catchUp
         logger.info("move running", metadata: meta(move, ["phase": "\(move.phase.rawValue)"]))
         if move.phase == .createReplica {
-            try await retrying("create the replica on node \(move.to)") {
+            // Whatever the target holds under this name is stale (an earlier attempt's):
+            // drop it, and start from an empty replica of a new incarnation.
+            let incarnation = try await retrying("create the replica on node \(move.to)") {
                 let target = try endpoint(move.to)
                 _ = try await target.call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
-                _ = try await target.call(ShardRPC.createReplica, .with {
+                return try await target.call(ShardRPC.createReplica, .with {
                     $0.config = try collectionConfig(move).proto
                     $0.shardID = move.shard
-                }, timeout: .seconds(30))
+                }, timeout: .seconds(30)).incarnation
             }
-            move = try await step { s throws(ShoalError) in try s.beginDualWrite(id, nowMs: nowMs()) }
+            move = try await step { s throws(ShoalError) in try s.beginDualWrite(id, targetIncarnation: incarnation, nowMs: nowMs()) }
         }
         var missedBefore: UInt64 = 0
         if move.phase == .copyRecords {
@@ -114,7 +116,7 @@ struct MoveExecution: Sendable {
                 _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
             }
         } catch {
-            logger.error("move done, but the source replica could not be dropped; it is dropped when the coordinator next starts",
+            logger.error("move done, but the source replica could not be dropped; the replica janitor drops it once the node answers",
                          metadata: meta(move, ["error": "\(error)"]))
         }
         move = try await step { s throws(ShoalError) in try s.completeMove(id, nowMs: nowMs()) }
@@ -224,12 +226,19 @@ struct MoveExecution: Sendable {
             return
         }
         logger.warning("move rolled back", metadata: meta(move, ["state": "\(state.rawValue)", "reason": "\(reason)"]))
+        // The drop names the incarnation this move created: once the move is rolled
+        // back, another move may create the shard on the same node, and a late drop
+        // must not hit that one. Unknown (rolled back while creating): the janitor's.
+        guard let incarnation = move.targetIncarnation else { return }
         do {
             try await retrying("drop the target replica on node \(move.to)", cancellable: false, within: .seconds(10)) {
-                _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+                _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with {
+                    $0.replica = ref(move)
+                    $0.incarnation = incarnation
+                }, timeout: .seconds(10))
             }
         } catch {
-            logger.warning("the rolled-back target replica could not be dropped; it is dropped when the coordinator next starts",
+            logger.warning("the rolled-back target replica could not be dropped now; the replica janitor drops it once the node answers",
                            metadata: meta(move, ["error": "\(error)"]))
         }
     }

@@ -20,6 +20,9 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// Records copied by the last finished copy pass, and that pass's total.
     public var recordsCopied: UInt64
     public var recordsTotal: UInt64
+    /// The incarnation of the replica this move created on the target (known from
+    /// COPY_RECORDS on): a rollback drops that replica and no later one.
+    public var targetIncarnation: UInt32?
 
     public init(id: String, collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64) {
         self.id = id

@@ -33,7 +33,8 @@ public final class NodeService: Sendable {
         try server.register(ShardRPC.health) { [self] _, _ in health() }
         try server.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
         try server.register(ShardRPC.dropReplica) { [self] request, _ in
-            try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(try replicaRef(request.replica)) }
+            let number = request.hasIncarnation ? request.incarnation : nil
+            return try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(try replicaRef(request.replica), number: number) }
         }
         try server.register(ShardRPC.writeBatch) { [self] request, _ in try await writeBatch(request) }
         try server.register(ShardRPC.get) { [self] request, _ in try get(request) }
@@ -58,8 +59,11 @@ public final class NodeService: Sendable {
         guard !request.config.name.isEmpty else { throw ShoalError(.invalidArgument, "config.name (the collection) is empty") }
         let config = try ReplicaConfig(proto: request.config)
         let ref = ReplicaRef(collection: request.config.name, shard: request.shardID)
-        let created = try store.createReplica(ref, config: config)
-        return Shoal_V1_CreateReplicaResponse.with { $0.created = created }
+        let (created, number) = try store.createReplica(ref, config: config)
+        return Shoal_V1_CreateReplicaResponse.with {
+            $0.created = created
+            $0.incarnation = number
+        }
     }
 
     private func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
@@ -133,8 +137,9 @@ public final class NodeService: Sendable {
         let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return try Shoal_V1_StatsResponse.with { reply in
             reply.nodeID = nodeID
-            reply.replicas = try refs.map { ref in
-                let replica = try store.replica(ref)
+            reply.replicas = try refs.compactMap { ref in
+                // Listed but dropped since: left out (unless it was the one asked for).
+                guard let replica = request.hasReplica ? try store.replica(ref) : try? store.replica(ref) else { return nil }
                 let s = replica.stats()
                 return Shoal_V1_ReplicaStats.with {
                     $0.replica = Shoal_V1_ReplicaRef.with { $0.collection = ref.collection; $0.shardID = ref.shard }
@@ -147,6 +152,7 @@ public final class NodeService: Sendable {
                     $0.imageSequence = s.imageSequence
                     $0.imageAgeMs = s.imageTimeMs == 0 ? 0 : nowMs - min(nowMs, s.imageTimeMs)
                     $0.maxVersion = s.maxVersion
+                    $0.incarnation = replica.number
                 }
             }
         }

@@ -21,9 +21,16 @@ public struct ReplicaRef: Hashable, Sendable, CustomStringConvertible {
 ///     [0x02] u32(replica) 'p' u32(internal id)         → PointRecord (vector, id, metadata)
 ///     [0x02] u32(replica) 'h'                          → graph image header
 ///     [0x02] u32(replica) 'g' u32(chunk)               → graph image bytes
+///     [0x03] 'n'                                       → u32 the next replica number
+///
+/// A replica number is never reused (the next one is stored), so it also names
+/// the replica's incarnation: a drop aimed at an earlier replica of the same name
+/// can be told apart from the current one.
 enum Keys {
     static let catalogTag: UInt8 = 0x01
     static let replicaTag: UInt8 = 0x02
+    static let nodeTag: UInt8 = 0x03
+    static let nextReplicaNumber: [UInt8] = [nodeTag, UInt8(ascii: "n")]
 
     static func catalog(_ ref: ReplicaRef) -> [UInt8] {
         var k = KeyEncoder(tag: catalogTag)

@@ -65,6 +65,10 @@ public final class ShardStore: Sendable {
                 $0.nextNumber = max($0.nextNumber, number + 1)
             }
         }
+        if let stored = try db.get(Keys.nextReplicaNumber), stored.count == 4 {
+            let next: UInt32 = Array(stored).readBigEndian(at: 0)
+            state.withLock { $0.nextNumber = max($0.nextNumber, next) }
+        }
     }
 
     public var replicaRefs: [ReplicaRef] { state.withLock { Array($0.replicas.keys) } }
@@ -77,40 +81,52 @@ public final class ShardStore: Sendable {
     }
 
     /// Creates an empty replica. Creating one that exists with the same config is a
-    /// no-op (returns false); with another config it is ALREADY_EXISTS.
+    /// no-op (`created` false); with another config it is ALREADY_EXISTS. Returns the
+    /// replica's number, which no other replica of this node ever gets.
     @discardableResult
-    public func createReplica(_ ref: ReplicaRef, config: ReplicaConfig) throws -> Bool {
+    public func createReplica(_ ref: ReplicaRef, config: ReplicaConfig) throws -> (created: Bool, number: UInt32) {
         try state.withLock { state in
             if let existing = state.replicas[ref] {
                 guard existing.config == config else {
                     throw ShoalError(.alreadyExists, "replica \(ref) exists with dimension \(existing.config.dimension), metric \(existing.config.metric)")
                 }
-                return false
+                return (false, existing.number)
             }
             let number = state.nextNumber
-            try db.put(Keys.catalog(ref), Self.encodeCatalog(number, config), sync: true)
+            let batch = WriteBatch()
+            batch.put(Keys.catalog(ref), try Self.encodeCatalog(number, config))
+            var next = [UInt8]()
+            next.appendBigEndian(number + 1)
+            batch.put(Keys.nextReplicaNumber, next)
+            try db.write(batch, sync: true)
             let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
             replica.indexer.imageEveryPoints = options.imageEveryPoints
             replica.indexer.paused = options.indexingPaused
             replica.indexer.start()
             state.replicas[ref] = replica
             state.nextNumber += 1
-            logger.info("replica created", metadata: ["replica": "\(ref)", "dimension": "\(config.dimension)", "metric": "\(config.metric)"])
-            return true
+            logger.info("replica created", metadata: [
+                "replica": "\(ref)", "number": "\(number)", "dimension": "\(config.dimension)", "metric": "\(config.metric)"])
+            return (true, number)
         }
     }
 
-    /// Drops a replica and all its data. Returns false if it did not exist.
+    /// Drops a replica and all its data: the one named `ref`, if its number is
+    /// `number` (when given). Returns false if there was no such replica.
     @discardableResult
-    public func dropReplica(_ ref: ReplicaRef) throws -> Bool {
-        guard let replica = state.withLock({ $0.replicas.removeValue(forKey: ref) }) else { return false }
+    public func dropReplica(_ ref: ReplicaRef, number: UInt32? = nil) throws -> Bool {
+        let taken = state.withLock { state -> Replica? in
+            guard let replica = state.replicas[ref], number == nil || replica.number == number else { return nil }
+            return state.replicas.removeValue(forKey: ref)
+        }
+        guard let replica = taken else { return false }
         replica.lock.write { replica.dropped = true }
         replica.indexer.stop(persist: false)
         let batch = WriteBatch()
         batch.delete(Keys.catalog(ref))
         try batch.deletePrefix(Keys.replica(replica.number))
         try db.write(batch, sync: true)
-        logger.info("replica dropped", metadata: ["replica": "\(ref)"])
+        logger.info("replica dropped", metadata: ["replica": "\(ref)", "number": "\(replica.number)"])
         return true
     }
 

@@ -156,6 +156,11 @@ public nonisolated struct Shoal_V1_CreateReplicaResponse: Sendable {
   /// False when the replica already existed with this config.
   public var created: Bool = false
 
+  /// This replica's incarnation: a number the node never gives another replica,
+  /// so a late DropReplica aimed at an earlier replica of the same name cannot
+  /// drop this one.
+  public var incarnation: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -175,11 +180,23 @@ public nonisolated struct Shoal_V1_DropReplicaRequest: Sendable {
   /// Clears the value of `replica`. Subsequent reads from it will return its default value.
   public mutating func clearReplica() {self._replica = nil}
 
+  /// Drop only this incarnation (see CreateReplicaResponse); unset: whatever
+  /// replica of that name the node holds.
+  public var incarnation: UInt32 {
+    get {_incarnation ?? 0}
+    set {_incarnation = newValue}
+  }
+  /// Returns true if `incarnation` has been explicitly set.
+  public var hasIncarnation: Bool {self._incarnation != nil}
+  /// Clears the value of `incarnation`. Subsequent reads from it will return its default value.
+  public mutating func clearIncarnation() {self._incarnation = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
+  fileprivate var _incarnation: UInt32? = nil
 }
 
 public nonisolated struct Shoal_V1_DropReplicaResponse: Sendable {
@@ -581,6 +598,9 @@ public nonisolated struct Shoal_V1_ReplicaStats: Sendable {
   /// The highest write version applied.
   public var maxVersion: UInt64 = 0
 
+  /// The replica's incarnation (see CreateReplicaResponse).
+  public var incarnation: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -732,7 +752,7 @@ nonisolated extension Shoal_V1_CreateReplicaRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Shoal_V1_CreateReplicaResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateReplicaResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}created\0\u{1}incarnation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -741,6 +761,7 @@ nonisolated extension Shoal_V1_CreateReplicaResponse: SwiftProtobuf.Message, Swi
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
       default: break
       }
     }
@@ -750,11 +771,15 @@ nonisolated extension Shoal_V1_CreateReplicaResponse: SwiftProtobuf.Message, Swi
     if self.created != false {
       try visitor.visitSingularBoolField(value: self.created, fieldNumber: 1)
     }
+    if self.incarnation != 0 {
+      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_CreateReplicaResponse, rhs: Shoal_V1_CreateReplicaResponse) -> Bool {
     if lhs.created != rhs.created {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -762,7 +787,7 @@ nonisolated extension Shoal_V1_CreateReplicaResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DropReplicaRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}incarnation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -771,6 +796,7 @@ nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._incarnation) }()
       default: break
       }
     }
@@ -784,11 +810,15 @@ nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftP
     try { if let v = self._replica {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._incarnation {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_DropReplicaRequest, rhs: Shoal_V1_DropReplicaRequest) -> Bool {
     if lhs._replica != rhs._replica {return false}
+    if lhs._incarnation != rhs._incarnation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1397,7 +1427,7 @@ nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0\u{1}incarnation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1415,6 +1445,7 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.imageSequence) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.imageAgeMs) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.maxVersion) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
       default: break
       }
     }
@@ -1455,6 +1486,9 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
     if self.maxVersion != 0 {
       try visitor.visitSingularUInt64Field(value: self.maxVersion, fieldNumber: 10)
     }
+    if self.incarnation != 0 {
+      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1469,6 +1503,7 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
     if lhs.imageSequence != rhs.imageSequence {return false}
     if lhs.imageAgeMs != rhs.imageAgeMs {return false}
     if lhs.maxVersion != rhs.maxVersion {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

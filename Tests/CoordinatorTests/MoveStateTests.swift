@@ -29,8 +29,8 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(state.runningMove(collection: "c", shard: 0)?.id == id)
         #expect(replicas(state, 0) == ["n1:ready"])  // not in the placement until the replica exists
 
-        try state.beginDualWrite(id, nowMs: 3)
-        #expect(state.moves[id]?.phase == .copyRecords)
+        try state.beginDualWrite(id, targetIncarnation: 7, nowMs: 3)
+        #expect(state.moves[id]?.phase == .copyRecords && state.moves[id]?.targetIncarnation == 7)
         #expect(replicas(state, 0) == ["n1:ready", "n4:catching_up"])
 
         try state.setMovePhase(id, .catchUp, copied: 10, total: 10, nowMs: 4)
@@ -46,6 +46,26 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(done.state == .done && done.recordsCopied == 10 && done.createdMs == 1 && done.updatedMs == 7)
         #expect(state.runningMove(collection: "c", shard: 0) == nil)
         try state.validate()
+    }
+
+    /// The janitor's rule: a replica is an orphan when its collection is known, the
+    /// placement does not put it on that node, and no active move is making it there.
+    @Test func orphansAreReplicasNothingNeeds() throws {
+        var state = try movingState()
+        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n1"))  // placed
+        #expect(state.isOrphan(collection: "c", shard: 0, on: "n4"))
+        #expect(!state.isOrphan(collection: "gone", shard: 0, on: "n4"))  // unknown collection: left alone
+        #expect(state.isOrphan(collection: "c", shard: 9, on: "n4"))  // no such shard
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 10, nowMs: 1, validateNow: true)
+        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))  // pending: about to be created
+        try state.startMove(id, nowMs: 2)
+        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))  // being created, not placed yet
+        try state.beginDualWrite(id, targetIncarnation: 3, nowMs: 3)
+        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))
+        try state.rollBackMove(id, as: .failed, error: "target down", nowMs: 4)
+        #expect(state.isOrphan(collection: "c", shard: 0, on: "n4"))  // what the rollback could not drop
+        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n1"))
+        #expect(state.moves[id]?.targetIncarnation == 3)
     }
 
     @Test func invalidMovesAreRefusedWithTheirReason() throws {
@@ -72,7 +92,7 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         var state = try movingState()
         let id = try state.addMove(collection: "c", shard: 1, from: "n2", to: "n4", points: 0, nowMs: 0, validateNow: true)
         try state.startMove(id, nowMs: 0)
-        try state.beginDualWrite(id, nowMs: 0)
+        try state.beginDualWrite(id, targetIncarnation: 7, nowMs: 0)
         try state.setMovePhase(id, .catchUp, nowMs: 0)
         try state.rollBackMove(id, as: .rolledBack, error: "cancelled by the operator", nowMs: 9)
         #expect(replicas(state, 1) == ["n2:ready"])
@@ -80,7 +100,7 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
 
         let second = try state.addMove(collection: "c", shard: 1, from: "n2", to: "n4", points: 0, nowMs: 0, validateNow: true)
         try state.startMove(second, nowMs: 0)
-        try state.beginDualWrite(second, nowMs: 0)
+        try state.beginDualWrite(second, targetIncarnation: 7, nowMs: 0)
         try state.setMovePhase(second, .catchUp, nowMs: 0)
         try state.switchReads(second, nowMs: 0)
         #expect(throws: ShoalError.self) { try state.rollBackMove(second, as: .failed, error: "x", nowMs: 0) }
@@ -95,7 +115,7 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(throws: ShoalError.self) { try state.startMove(second, nowMs: 0) }  // n4 holds nothing yet
         try state.startMove(first, nowMs: 0)
         #expect(throws: ShoalError.self) { try state.startMove(second, nowMs: 0) }  // shard 2 is moving
-        try state.beginDualWrite(first, nowMs: 0)
+        try state.beginDualWrite(first, targetIncarnation: 7, nowMs: 0)
         try state.setMovePhase(first, .catchUp, nowMs: 0)
         try state.switchReads(first, nowMs: 0)
         try state.completeMove(first, nowMs: 0)

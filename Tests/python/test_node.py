@@ -304,6 +304,20 @@ def test_drop_replica_removes_everything(shard):
     assert shard.count() == 0
 
 
+def test_a_drop_naming_an_earlier_incarnation_keeps_the_replica(shard):
+    first = shard.create(dimension=4).incarnation
+    assert shard.stub.DropReplica(shard_pb2.DropReplicaRequest(replica=shard.ref), timeout=5).dropped
+    second = shard.create(dimension=4)
+    assert second.created and second.incarnation != first
+    shard.upsert([("a", [1, 2, 3, 4], None)], version=1)
+    [stats] = shard.stub.Stats(shard_pb2.StatsRequest(), timeout=5).replicas
+    assert stats.incarnation == second.incarnation
+    late = shard.stub.DropReplica(shard_pb2.DropReplicaRequest(replica=shard.ref, incarnation=first), timeout=5)
+    assert not late.dropped and shard.count() == 1
+    assert shard.stub.DropReplica(shard_pb2.DropReplicaRequest(replica=shard.ref, incarnation=second.incarnation), timeout=5).dropped
+    expect_status(grpc.StatusCode.NOT_FOUND, shard.get, ["a"])
+
+
 def test_paged_scan_sees_one_snapshot(shard):
     shard.create(dimension=4)
     shard.upsert([(f"s{i:03}", [i, 1, 1, 1], None) for i in range(250)], version=1)
