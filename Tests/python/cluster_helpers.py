@@ -1,12 +1,43 @@
 """Start and stop a real cluster with Cluster/launch.sh, on ports the test picks."""
+import json
 import os
 import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 
+from conftest import shoal_bin
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+DATA = os.path.join(ROOT, ".build-test-data")
+SHARED_BENCH = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench"))
+
+
+def bench_dataset(name):
+    """The folder of dataset `name` made by ../shared/bench/datasets.py (made once, cached)."""
+    folder = os.path.join(DATA, name)
+    if not os.path.exists(os.path.join(folder, "meta.json")):
+        script = os.path.join(SHARED_BENCH, "datasets.py")
+        if not os.path.exists(script):
+            raise FileNotFoundError(f"{script} is missing: the repository expects ../shared beside it")
+        subprocess.run([sys.executable, script, "--data", DATA, "--only", name], check=True, timeout=900)
+    return folder
+
+
+def admin(address, *args, timeout=90):
+    """`shoal admin --coordinator ADDRESS ARGS...`, its output captured."""
+    return subprocess.run([shoal_bin(), "admin", "--coordinator", address, *args],
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def admin_json(address, *args, timeout=90):
+    out = admin(address, *args, "--json", timeout=timeout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
 
 
 def free_base_port(count):
@@ -30,19 +61,33 @@ def free_base_port(count):
 
 
 class Cluster:
-    def __init__(self, run_dir, nodes=3):
+    """`spare`: ports kept free for nodes started later (`launch(nodes=...)`);
+    `env`: extra environment for launch.sh (SHOAL_COORDINATOR_ARGS, ...)."""
+
+    def __init__(self, run_dir, nodes=3, spare=0, env=None):
         self.run_dir = run_dir
         self.nodes = nodes
-        self.base_port = free_base_port(nodes)
+        self.env = env or {}
+        self.base_port = free_base_port(nodes + spare)
         self.address = f"127.0.0.1:{self.base_port}"
 
-    def launch(self):
-        env = dict(os.environ, SHOAL_LAUNCH_TIMEOUT="120")
+    def launch(self, nodes=None):
+        """Starts what is not running (or `nodes` nodes, growing the cluster); waits until healthy."""
+        self.nodes = nodes or self.nodes
+        env = dict(os.environ, SHOAL_LAUNCH_TIMEOUT="120", **self.env)
         out = subprocess.run([os.path.join(ROOT, "Cluster", "launch.sh"), "--nodes", str(self.nodes),
                               "--base-port", str(self.base_port), "--dir", self.run_dir],
                              env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, f"launch.sh failed:\n{out.stdout}\n{out.stderr}"
         return out.stdout
+
+    def node_address(self, name):
+        """node1… listen on base port + i."""
+        return f"127.0.0.1:{self.base_port + int(name.removeprefix('node'))}"
+
+    @property
+    def node_addresses(self):
+        return [self.node_address(f"node{i}") for i in range(1, self.nodes + 1)]
 
     def stop(self):
         subprocess.run([os.path.join(ROOT, "Cluster", "stop.sh"), "--dir", self.run_dir],
@@ -64,6 +109,10 @@ class Cluster:
                 return
             time.sleep(0.02)
         raise TimeoutError(f"{name} did not die")
+
+    def log(self, name, tail=3000):
+        with open(os.path.join(self.run_dir, name, "log"), errors="replace") as f:
+            return f.read()[-tail:]
 
     def node_id(self, name):
         with open(os.path.join(self.run_dir, name, "data", "node-id")) as f:

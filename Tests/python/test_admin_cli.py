@@ -18,24 +18,13 @@ import numpy as np
 import pytest
 
 import shoal
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, admin, admin_json
 from conftest import running_node, shoal_bin
 from shoal.v1 import admin_pb2, admin_pb2_grpc
 
 POINTS = 600
 SHARDS = 6
 SUBCOMMANDS = ["nodes", "shards", "add-node", "drain", "remove-node", "move", "rebalance", "status", "cancel"]
-
-
-def admin(address, *args, timeout=90):
-    return subprocess.run([shoal_bin(), "admin", "--coordinator", address, *args],
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def admin_json(address, *args):
-    out = admin(address, *args, "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def admin_tty(address, *args, timeout=90):

@@ -1,7 +1,6 @@
 """A 3-node cluster started by Cluster/launch.sh, driven by the Python client."""
 import os
 import subprocess
-import sys
 import time
 
 import grpc
@@ -9,21 +8,12 @@ import numpy as np
 import pytest
 
 import shoal
-from cluster_helpers import ROOT, Cluster
+from cluster_helpers import Cluster, bench_dataset
 from shoal.v1 import types_pb2, vector_store_pb2, vector_store_pb2_grpc
-
-DATA = os.path.join(ROOT, ".build-test-data")
-SHARED_BENCH = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench"))
-
 
 def faces_dataset():
     """faces-512-cos from ../shared/bench/datasets.py (made once, cached)."""
-    folder = os.path.join(DATA, "faces-512-cos")
-    if not os.path.exists(os.path.join(folder, "meta.json")):
-        script = os.path.join(SHARED_BENCH, "datasets.py")
-        if not os.path.exists(script):
-            pytest.fail(f"{script} is missing: the repository expects ../shared beside it")
-        subprocess.run([sys.executable, script, "--data", DATA, "--only", "faces-512-cos"], check=True, timeout=600)
+    folder = bench_dataset("faces-512-cos")
     load = lambda name: np.load(os.path.join(folder, name))
     return load("base.npy"), load("queries.npy"), load("gt_ids.npy"), load("labels.npy")
 

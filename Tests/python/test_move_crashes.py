@@ -1,0 +1,138 @@
+"""A shard move survives SIGKILL of its target, its source or the coordinator (issue 6).
+
+Each case starts its own cluster (Cluster/launch.sh) of 3 nodes holding the
+collection and an empty 4th, with copying slowed to 2,000 points/s, moves shard 0
+to the 4th node while a client writes and searches, SIGKILLs one
+process in the middle of the copy, and starts it again (launch.sh restarts what
+died). The move must then complete, or roll back when its target stays down
+past the retry window, and say which; every acknowledged write must be there
+with its latest version, and no replica may be left where the map does not
+list it.
+"""
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+import shoal
+from cluster_helpers import Cluster, admin, admin_json, bench_dataset
+from conftest import wait_for
+from move_load import Workload, check_placement, check_writes, shard_map
+
+POINTS = 30_000
+SHARDS = 3
+RATE = 2000  # points per second a move copies
+
+
+@pytest.fixture(scope="module")
+def data():
+    folder = bench_dataset("clustered-128-l2")
+    return dict(base=np.load(os.path.join(folder, "base.npy"))[:POINTS],
+                queries=np.load(os.path.join(folder, "queries.npy"))[:200])
+
+
+def start_cluster(tmp_path, data, coordinator_args):
+    """3 nodes holding the collection, and an empty node4 to move to."""
+    c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1, env={"SHOAL_COORDINATOR_ARGS": coordinator_args})
+    c.launch()
+    with shoal.Client(c.address, timeout=120) as client:
+        col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS)
+        col.upsert([str(i) for i in range(len(data["base"]))], data["base"])
+    c.launch(nodes=4)
+    admin_json(c.address, "add-node", c.node_address("node4"))
+    c.names = {c.node_id(f"node{i}"): f"node{i}" for i in (1, 2, 3, 4)}
+    return c
+
+
+def start_move(cluster):
+    """Starts moving shard 0 to node4; returns (task id, source name, target name)."""
+    source = shard_map(cluster.address, "crash").shards[0].replicas[0].node_id
+    task = admin_json(cluster.address, "move", "0", "--to", "node4")
+    return task["task_id"], cluster.names[source], "node4"
+
+
+def task(cluster, task_id):
+    """The task as `shoal admin status TASK --json` shows it; None while the coordinator is down."""
+    out = admin(cluster.address, "status", task_id, "--json", "--timeout", "5")
+    return json.loads(out.stdout)[0] if out.returncode == 0 else None
+
+
+def wait_mid_copy(cluster, task_id):
+    def copying():
+        t = task(cluster, task_id)
+        return t and t["phase"] == "copy_records" and 1000 <= t["records_copied"] < t["records_total"] and t
+    return wait_for(copying, 60, "the move to be in the middle of its copy")
+
+
+def wait_finished(cluster, task_id, timeout=180):
+    def finished():
+        t = task(cluster, task_id)
+        return t and t["state"] in ("done", "failed", "rolled_back") and t
+    return wait_for(finished, timeout, f"{task_id} to finish")
+
+
+def check_after(cluster, work, data):
+    check_writes(cluster.address, "crash", work, POINTS, POINTS)
+    return check_placement(cluster.address, "crash", cluster.node_addresses)
+
+
+@pytest.mark.parametrize("victim", ["target", "source", "coordinator"])
+def test_move_completes_after_a_kill_mid_copy(tmp_path, data, victim):
+    cluster = start_cluster(tmp_path, data, f"--move-rate-limit {RATE}")
+    try:
+        work = Workload(cluster.address, "crash", data["base"], data["queries"], name=victim, searchers=1, pause=0.02)
+        with work:
+            task_id, source, target = start_move(cluster)
+            wait_mid_copy(cluster, task_id)
+            name = {"target": target, "source": source, "coordinator": "coordinator"}[victim]
+            cluster.kill(name)
+            time.sleep(1.5)  # the outage: writes meet a dead process
+            cluster.launch()
+            final = wait_finished(cluster, task_id)
+            time.sleep(1)
+        assert final["state"] == "done", (final, cluster.log("coordinator"))
+        assert final["records_copied"] == final["records_total"] > 0
+        by_node = check_after(cluster, work, data)
+        assert 0 in by_node[cluster.node_id(target)], by_node
+        if victim == "target":  # the target served nothing yet: no request failed
+            assert not work.failures, work.failures[:5]
+        assert work.writes_acked > 0, work.summary()
+    finally:
+        cluster.stop()
+
+
+def test_move_rolls_back_when_its_target_stays_down(tmp_path, data):
+    cluster = start_cluster(tmp_path, data, f"--move-rate-limit {RATE} --move-retry-seconds 3 --orphan-sweep-seconds 1")
+    try:
+        work = Workload(cluster.address, "crash", data["base"], data["queries"], name="down", searchers=1, pause=0.02)
+        with work:
+            task_id, source, target = start_move(cluster)
+            wait_mid_copy(cluster, task_id)
+            cluster.kill(target)
+            final = wait_finished(cluster, task_id, timeout=60)
+            assert final["state"] == "failed" and "could not copy" in final["error"], final
+            # The rollback gives up dropping the target's replica after 10 s; the
+            # target then comes back holding it, and the janitor must drop it.
+            wait_for(lambda: "could not be dropped now" in cluster.log("coordinator", tail=20000), 60,
+                     "the rollback to give up dropping the target's replica")
+            cluster.launch()
+            time.sleep(1)
+        assert not work.failures, work.failures[:5]  # the target served nothing yet: no request failed
+        by_node = wait_for(lambda: _clean(cluster, work, data), 60, "the janitor to drop the abandoned replica")
+        assert "dropped a replica no placement names" in cluster.log("coordinator", tail=20000)
+        assert 0 in by_node[cluster.node_id(source)], by_node
+        shown = admin(cluster.address, "status", task_id)
+        assert shown.returncode == 0 and " failed " in shown.stdout, shown.stdout
+    finally:
+        cluster.stop()
+
+
+def _clean(cluster, work, data):
+    try:
+        return check_after(cluster, work, data)
+    except AssertionError as e:
+        if "still holds shard" in str(e):
+            return None
+        raise
