@@ -190,7 +190,7 @@ public actor ClusterController {
         try reserve(name)
         defer { collectionsChanging.remove(name) }
         let nodesByID = snapshot.nodes
-        try commit { state throws(ShoalError) in try state.removeCollection(name) }
+        try commit { state throws(ShoalError) in try state.removeCollection(name, nowMs: nowMs()) }
         for shard in collection.shards {
             for replica in shard.replicas {
                 do {

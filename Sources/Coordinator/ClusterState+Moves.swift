@@ -68,17 +68,20 @@ extension ClusterState {
         try update(id, nowMs: nowMs) { $0.state = .running; $0.phase = .createReplica }
     }
 
-    /// CREATE_REPLICA → COPY_RECORDS: the target replica (`incarnation`, as the
-    /// target node created it) joins the placement as CATCHING_UP, so writes from
+    /// CREATE_REPLICA → COPY_RECORDS: the target replica (of `targetIncarnation`, as
+    /// the target node created it) joins the placement as CATCHING_UP, so writes from
     /// now on go to both replicas.
-    public mutating func beginDualWrite(_ id: String, targetIncarnation incarnation: UInt32, nowMs: Int64) throws(ShoalError) {
+    public mutating func beginDualWrite(
+        _ id: String, targetIncarnation: UInt32, sourceIncarnation: UInt32? = nil, nowMs: Int64
+    ) throws(ShoalError) {
         let move = try running(id, in: [.createReplica])
         var replicas = try replicas(of: move)
         if !replicas.contains(where: { $0.nodeId == move.to }) { replicas.append(Replica(nodeId: move.to, state: .catchingUp)) }
         try setReplicas(collection: move.collection, shard: move.shard, replicas)
         try update(id, nowMs: nowMs) {
             $0.phase = .copyRecords
-            $0.targetIncarnation = incarnation
+            $0.targetIncarnation = targetIncarnation
+            $0.sourceIncarnation = sourceIncarnation
         }
     }
 
@@ -97,6 +100,9 @@ extension ClusterState {
     /// source RETIRING (no reads, no writes). The point of no return.
     public mutating func switchReads(_ id: String, nowMs: Int64) throws(ShoalError) {
         let move = try running(id, in: [.catchUp, .switchReads])
+        if move.phase == .catchUp, move.cancelRequestedMs != nil {
+            throw .failedPrecondition("move \(id) was cancelled: it rolls back instead of switching reads")
+        }
         let replicas = try replicas(of: move).map { replica in
             switch replica.nodeId {
             case move.to: Replica(nodeId: replica.nodeId, state: .ready)
@@ -113,6 +119,28 @@ extension ClusterState {
         let move = try running(id, in: [.switchReads, .dropSource])
         try setReplicas(collection: move.collection, shard: move.shard, try replicas(of: move).filter { $0.nodeId != move.from })
         try update(id, nowMs: nowMs) { $0.state = .done; $0.phase = .dropSource }
+        pruneFinishedMoves()
+    }
+
+    /// Asks a running move to roll back: it does so at its next check, and can no
+    /// longer switch reads. FAILED_PRECONDITION once it has switched them.
+    public mutating func requestCancel(_ id: String, nowMs: Int64) throws(ShoalError) {
+        let move = try record(id)
+        guard move.state == .running else { throw .failedPrecondition("move \(id) is \(move.state.rawValue), not running") }
+        guard move.phase < .switchReads else {
+            throw .failedPrecondition("move \(id) has switched reads to node \(move.to); it can only finish")
+        }
+        try update(id, nowMs: nowMs) { $0.cancelRequestedMs = $0.cancelRequestedMs ?? nowMs }
+    }
+
+    /// Ends every active move of `collection` as FAILED (the collection is going):
+    /// their executions stop at their next step.
+    mutating func endMoves(ofCollection collection: String, nowMs: Int64) {
+        for move in moves.values where move.isActive && move.collection == collection {
+            moves[move.id]?.state = .failed
+            moves[move.id]?.error = "collection \(collection) was deleted"
+            moves[move.id]?.updatedMs = nowMs
+        }
         pruneFinishedMoves()
     }
 
@@ -176,8 +204,10 @@ extension ClusterState {
         epoch += 1
     }
 
+    /// Keeps the `finishedMovesKept` most recently finished moves (a move that has
+    /// just finished is always among them).
     private mutating func pruneFinishedMoves() {
-        let finished = moves.values.filter { !$0.isActive }.sorted { $0.number > $1.number }
+        let finished = moves.values.filter { !$0.isActive }.sorted { ($0.updatedMs, $0.number) > ($1.updatedMs, $1.number) }
         for old in finished.dropFirst(Self.finishedMovesKept) { moves[old.id] = nil }
     }
 }

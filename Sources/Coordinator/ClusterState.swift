@@ -166,6 +166,6 @@ public enum ReplicaState: String, Sendable, Hashable, Codable, CaseIterable {
     case ready
     /// A move target: receives writes, copies the source, serves no reads.
     case catchingUp = "catching_up"
-    /// A move source after reads switched away: receives writes until dropped.
+    /// A move source after reads switched away: serves neither reads nor writes; dropped next.
     case retiring
 }

@@ -63,8 +63,9 @@ struct MoveExecution: Sendable {
         do {
             try await proceed()
         } catch {
+            let cancelled = cluster.snapshot.moves[id]?.cancelRequestedMs != nil
             let (state, reason): (MoveState, String) = switch error {
-            case MoveStop.cancelled: (.rolledBack, "cancelled by the operator")
+            case _ where cancelled: (.rolledBack, "cancelled by the operator")
             case MoveStop.failed(let why): (.failed, why)
             default: (.failed, "\(error)")
             }
@@ -79,31 +80,44 @@ struct MoveExecution: Sendable {
         let resumedInCatchUp = move.phase == .catchUp
         logger.info("move running", metadata: meta(move, ["phase": "\(move.phase.rawValue)"]))
         if move.phase == .createReplica {
-            // Whatever the target holds under this name is stale (an earlier attempt's):
-            // drop it, and start from an empty replica of a new incarnation.
-            let incarnation = try await retrying("create the replica on node \(move.to)") {
-                let target = try endpoint(move.to)
-                _ = try await target.call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
-                return try await target.call(ShardRPC.createReplica, .with {
-                    $0.config = try collectionConfig(move).proto
-                    $0.shardID = move.shard
-                }, timeout: .seconds(30)).incarnation
+            let source = try await retrying("find the replica on node \(move.from)") {
+                let stats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+                guard let replica = stats.replicas.first else { throw ShoalError(.notFound, "node \(move.from) holds no replica \(ref(move))") }
+                return replica.incarnation
             }
-            move = try await step { s throws(ShoalError) in try s.beginDualWrite(id, targetIncarnation: incarnation, nowMs: nowMs()) }
+            let target = try await retrying("create the replica on node \(move.to)") { try await createEmptyReplica(move) }
+            do {
+                move = try await step { s throws(ShoalError) in
+                    try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, nowMs: nowMs())
+                }
+            } catch {
+                // The replica never joined the placement: nothing else will drop it.
+                _ = try? await endpoint(move.to).call(ShardRPC.dropReplica, .with {
+                    $0.replica = ref(move)
+                    $0.incarnation = target
+                }, timeout: .seconds(10))
+                throw error
+            }
         }
+        // Misses counted from the start of the latest copy pass: writes its snapshot may lack.
         var missedBefore: UInt64 = 0
         if move.phase == .copyRecords {
             let pass = try await copy(move)
             missedBefore = pass.missedBefore
+            // The graph catches up while a failed write to the target is still
+            // tolerated: a target that dies now costs no client request.
+            try await waitForGraph(move)
             move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
         }
         if move.phase == .catchUp {
+            // From here every write reaches the target or fails. Writes it missed before
+            // were acknowledged before this step's wait ended: one more pass brings them.
             if resumedInCatchUp || progress.missedCount(id) != missedBefore {
                 logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
                 let pass = try await copy(move)
                 move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+                try await waitForGraph(move)
             }
-            try await waitForGraph(move)
             try checkCancel()
             move = try await step { s throws(ShoalError) in try s.switchReads(id, nowMs: nowMs()) }
         }
@@ -113,7 +127,10 @@ struct MoveExecution: Sendable {
         }
         do {
             try await retrying("drop the replica on node \(move.from)", cancellable: false) {
-                _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with { $0.replica = ref(move) }, timeout: .seconds(30))
+                _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with {
+                    $0.replica = ref(move)
+                    if let source = move.sourceIncarnation { $0.incarnation = source }
+                }, timeout: .seconds(30))
             }
         } catch {
             logger.error("move done, but the source replica could not be dropped; the replica janitor drops it once the node answers",
@@ -121,6 +138,27 @@ struct MoveExecution: Sendable {
         }
         move = try await step { s throws(ShoalError) in try s.completeMove(id, nowMs: nowMs()) }
         logger.info("move done", metadata: meta(move, ["seconds": "\(Double(move.updatedMs - move.createdMs) / 1000)"]))
+    }
+
+    /// An empty replica of the shard on the target, of a new incarnation; one left
+    /// there by an earlier attempt is dropped first (by its incarnation).
+    private func createEmptyReplica(_ move: MoveRecord) async throws -> UInt32 {
+        let target = try endpoint(move.to)
+        let config = try collectionConfig(move).proto
+        let request = Shoal_V1_CreateReplicaRequest.with {
+            $0.config = config
+            $0.shardID = move.shard
+        }
+        var reply = try await target.call(ShardRPC.createReplica, request, timeout: .seconds(30))
+        if !reply.created {
+            _ = try await target.call(ShardRPC.dropReplica, .with {
+                $0.replica = ref(move)
+                $0.incarnation = reply.incarnation
+            }, timeout: .seconds(30))
+            reply = try await target.call(ShardRPC.createReplica, request, timeout: .seconds(30))
+            guard reply.created else { throw ShoalError(.unavailable, "node \(move.to) kept an old replica \(ref(move))") }
+        }
+        return reply.incarnation
     }
 
     /// Commits one state change of this move, then waits until no request routed by
@@ -141,7 +179,7 @@ struct MoveExecution: Sendable {
     /// One copy pass over a fresh snapshot of the source, retried from the start on
     /// failure. `missedBefore`: the target's missed-write count when the pass began.
     private func copy(_ move: MoveRecord) async throws -> (copied: UInt64, total: UInt64, missedBefore: UInt64) {
-        try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)") {
+        try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)", progress: { progress.pagesCopied(id) }) {
             let missedBefore = progress.missedCount(id)
             let (copied, total) = try await copyPass(move)
             return (copied, total, missedBefore)
@@ -151,6 +189,7 @@ struct MoveExecution: Sendable {
     private func copyPass(_ move: MoveRecord) async throws -> (UInt64, UInt64) {
         let source = try endpoint(move.from)
         let target = try endpoint(move.to)
+        let size = try pageSize(move)
         let started = ContinuousClock.now
         var token = Data()
         var snapshot: UInt64 = 0
@@ -162,7 +201,7 @@ struct MoveExecution: Sendable {
             let page = try await source.call(ShardRPC.scan, .with {
                 $0.replica = ref(move)
                 $0.pageToken = token
-                $0.pageSize = options.pageSize
+                $0.pageSize = size
                 $0.snapshotID = snapshot
                 $0.includeVector = true
                 $0.includeMetadata = true
@@ -192,6 +231,18 @@ struct MoveExecution: Sendable {
         }
     }
 
+    /// Records per page: `options.pageSize`, fewer where vectors are large (a page
+    /// stays near `pageBytes`, far below the message limit), and at most 10 s of
+    /// copying at the rate limit (the source forgets a snapshot idle for 60 s).
+    private func pageSize(_ move: MoveRecord) throws -> UInt32 {
+        let bytesPerPoint = Int(try collectionConfig(move).dimension) * 4 + 512
+        var size = min(Int(options.pageSize), max(1, Self.pageBytes / bytesPerPoint))
+        if options.rateLimit > 0 { size = min(size, max(1, options.rateLimit * 10)) }
+        return UInt32(size)
+    }
+
+    static let pageBytes = 4 << 20
+
     /// Waits until the target's graph holds nearly every point (at most two pages
     /// unindexed, which reads scan exactly; under steady writes the lag never reaches
     /// zero), at most `options.indexWait`.
@@ -214,9 +265,8 @@ struct MoveExecution: Sendable {
         guard move.isActive else { return }
         if move.phase >= .switchReads {
             // Past the point of no return: only finishing is correct. Leave it running;
-            // the next coordinator start resumes it.
-            logger.error("move past switching reads stopped; it resumes when the coordinator restarts",
-                         metadata: meta(move, ["error": "\(reason)"]))
+            // the scheduler starts it again after a pause.
+            logger.error("move past switching reads stopped; it is retried", metadata: meta(move, ["error": "\(reason)"]))
             return
         }
         do {
@@ -245,12 +295,15 @@ struct MoveExecution: Sendable {
 
     // MARK: helpers
 
-    /// Runs `body` until it succeeds; a failure is retried every second for
-    /// `within` (default `options.retryFor`), then the move fails with it.
+    /// Runs `body` until it succeeds; failures are retried every second for
+    /// `within` (default `options.retryFor`), then the move fails with the last. An
+    /// attempt that made progress (`progress` grew) starts the window again.
     private func retrying<T: Sendable>(
-        _ what: String, cancellable: Bool = true, within: Duration? = nil, _ body: () async throws -> T
+        _ what: String, cancellable: Bool = true, within: Duration? = nil, progress: (() -> UInt64)? = nil,
+        _ body: () async throws -> T
     ) async throws -> T {
         var firstFailure: ContinuousClock.Instant?
+        var progressAtFailure = progress?()
         while true {
             if cancellable { try checkCancel() }
             do {
@@ -259,8 +312,10 @@ struct MoveExecution: Sendable {
                 throw stop
             } catch {
                 let now = ContinuousClock.now
-                let first = firstFailure ?? now
+                let advanced = progress?()
+                let first = advanced != progressAtFailure ? now : firstFailure ?? now
                 firstFailure = first
+                progressAtFailure = advanced
                 guard now - first < (within ?? options.retryFor) else { throw MoveStop.failed("could not \(what): \(error)") }
                 logger.warning("move step failed; retrying", metadata: ["move": "\(id)", "step": "\(what)", "error": "\(error)"])
                 if cancellable { try await pause(until: now + .seconds(1)) } else { try? await Task.sleep(for: .seconds(1)) }
@@ -276,12 +331,10 @@ struct MoveExecution: Sendable {
         }
     }
 
-    /// Stops the move if the operator cancelled it or its collection was deleted.
+    /// Stops the move if the operator cancelled it, or it ended (its collection was deleted).
     private func checkCancel() throws {
-        if progress.isCancelRequested(id) { throw MoveStop.cancelled }
-        if let move = cluster.snapshot.moves[id], cluster.snapshot.collections[move.collection] == nil {
-            throw MoveStop.failed("collection \(move.collection) was deleted")
-        }
+        guard let move = cluster.snapshot.moves[id], move.isActive else { throw MoveStop.failed("move \(id) has ended") }
+        if move.cancelRequestedMs != nil { throw MoveStop.cancelled }
     }
 
     private func record() throws -> MoveRecord {

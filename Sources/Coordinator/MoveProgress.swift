@@ -1,7 +1,7 @@
 import Synchronization
 
 /// What the coordinator knows about its running moves that is not worth
-/// persisting: copy progress, writes the target missed, and cancel requests.
+/// persisting: copy progress and writes the target missed.
 /// Shared by the write path (which reports misses) and the move scheduler.
 /// Lost on restart, which is safe: a resumed move copies afresh.
 public final class MoveProgress: Sendable {
@@ -10,15 +10,17 @@ public final class MoveProgress: Sendable {
         var total: UInt64 = 0
         /// Acknowledged writes that did not reach the move's target.
         var missed: UInt64 = 0
-        var cancelRequested = false
+        /// Pages copied over every pass: grows while copying makes progress.
+        var pages: UInt64 = 0
     }
 
     private let entries = Mutex<[String: Entry]>([:])
 
     public init() {}
 
-    /// A write to `move`'s target failed while the source took it (the request
-    /// succeeded). Called before the request leaves the controller's in-flight count.
+    /// A write to `move`'s target failed. Called once the shard's other replicas have
+    /// answered (the source committed the write, or failed and so did the request),
+    /// and before the request leaves the controller's in-flight count.
     func missed(_ move: String) {
         entries.withLock { $0[move, default: Entry()].missed += 1 }
     }
@@ -29,17 +31,16 @@ public final class MoveProgress: Sendable {
         entries.withLock { entries in
             entries[move, default: Entry()].copied = copied
             entries[move, default: Entry()].total = total
+            if copied > 0 { entries[move, default: Entry()].pages += 1 }
         }
     }
+
+    func pagesCopied(_ move: String) -> UInt64 { entries.withLock { $0[move]?.pages ?? 0 } }
 
     /// Records copied and the estimated total of the current copy pass, if one ran.
     func copied(_ move: String) -> (copied: UInt64, total: UInt64)? {
         entries.withLock { $0[move].map { ($0.copied, $0.total) } }
     }
-
-    func requestCancel(_ move: String) { entries.withLock { $0[move, default: Entry()].cancelRequested = true } }
-
-    func isCancelRequested(_ move: String) -> Bool { entries.withLock { $0[move]?.cancelRequested ?? false } }
 
     func forget(_ move: String) { _ = entries.withLock { $0.removeValue(forKey: move) } }
 }

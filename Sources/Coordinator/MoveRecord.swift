@@ -20,9 +20,14 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// Records copied by the last finished copy pass, and that pass's total.
     public var recordsCopied: UInt64
     public var recordsTotal: UInt64
-    /// The incarnation of the replica this move created on the target (known from
-    /// COPY_RECORDS on): a rollback drops that replica and no later one.
+    /// The incarnations of the target replica this move created and of the source
+    /// replica it moves (known from COPY_RECORDS on): the move's drops name them, so
+    /// a late drop never hits a later replica of the shard on that node.
     public var targetIncarnation: UInt32?
+    public var sourceIncarnation: UInt32?
+    /// When the operator asked to cancel a running move; it then rolls back (it
+    /// cannot switch reads any more), also after a coordinator restart.
+    public var cancelRequestedMs: Int64?
 
     public init(id: String, collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64) {
         self.id = id

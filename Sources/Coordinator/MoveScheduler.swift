@@ -10,6 +10,10 @@ public actor MoveScheduler {
     let options: MoveOptions
     private let logger: Logger
     private var running: [String: Task<Void, Never>] = [:]
+    /// Running moves whose execution stopped without finishing (past switching
+    /// reads, where only finishing is correct): started again after this instant.
+    private var retryAfter: [String: ContinuousClock.Instant] = [:]
+    static let restartPause: Duration = .seconds(5)
     /// Moves started at once; set by the latest Rebalance that asked.
     private var maxConcurrent = 1
 
@@ -43,7 +47,9 @@ public actor MoveScheduler {
     /// then pending moves while there is room.
     public func pump() {
         let state = cluster.snapshot
+        let now = ContinuousClock.now
         for move in state.movesInOrder where move.state == .running && running[move.id] == nil {
+            if let after = retryAfter[move.id], after > now { continue }
             launch(move.id)
         }
         for move in state.movesInOrder where move.state == .pending {
@@ -75,10 +81,9 @@ public actor MoveScheduler {
             }
             pump()
         case .running:
-            guard move.phase < .switchReads else {
-                throw ShoalError(.failedPrecondition, "move \(id) has switched reads to node \(move.to); it can only finish")
-            }
-            progress.requestCancel(id)
+            // Recorded in the state: the move can no longer switch reads, and a
+            // restarted coordinator rolls it back too.
+            try cluster.commit { state throws(ShoalError) in try state.requestCancel(id, nowMs: nowMs()) }
             if let task = running[id] {
                 _ = await withTaskGroup(of: Bool.self) { group in
                     group.addTask { await task.value; return true }
@@ -107,7 +112,16 @@ public actor MoveScheduler {
 
     private func finished(_ id: String) {
         running[id] = nil
-        if cluster.snapshot.moves[id]?.isActive != true { progress.forget(id) }
+        if cluster.snapshot.moves[id]?.state == .running {
+            retryAfter[id] = ContinuousClock.now + Self.restartPause
+            Task {
+                try? await Task.sleep(for: Self.restartPause)
+                self.pump()
+            }
+        } else {
+            retryAfter[id] = nil
+            progress.forget(id)
+        }
         pump()
     }
 }

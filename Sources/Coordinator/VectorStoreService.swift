@@ -12,6 +12,9 @@ public final class VectorStoreService: Sendable {
     public static let maxPointsPerUpsert = 10_000
     public static let maxSearchesPerBatch = 1_000
     static let defaultTimeout: Duration = .seconds(30)
+    /// The longest a request may take, whatever deadline its caller set: requests
+    /// route by one placement while in flight, and a shard move waits for them.
+    static let maxRequestTime: Duration = .seconds(60)
 
     let cluster: ClusterController
     let clock: HybridLogicalClock
@@ -41,25 +44,25 @@ public final class VectorStoreService: Sendable {
         // Every request that reaches shards routes by one state, counted in flight
         // under its epoch: a shard move waits for those before its next step.
         try server.register(VectorStoreRPC.describeCollection) { [self] request, call in
-            try await cluster.withState { try await describe(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await describe(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.upsert) { [self] request, call in
-            try await cluster.withState { try await upsert(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await upsert(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.delete) { [self] request, call in
-            try await cluster.withState { try await delete(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await delete(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.get) { [self] request, call in
-            try await cluster.withState { try await get(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await cluster.withState { try await search(try SearchPlan(request, state: $0), deadline: call.deadline) }
+            try await cluster.withState { try await search(try SearchPlan(request, state: $0), deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
-            try await cluster.withState { try await searchBatch(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.count) { [self] request, call in
-            try await cluster.withState { try await count(request, state: $0, deadline: call.deadline) }
+            try await cluster.withState { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
     }
 
@@ -113,29 +116,45 @@ public final class VectorStoreService: Sendable {
         _ route: CollectionRoute, byShard: [[Item]], deadline: ContinuousClock.Instant?,
         ops: @escaping @Sendable ([Item]) -> [Shoal_V1_WriteOp]
     ) async throws {
-        let nodes = cluster.nodes
-        let moves = moves
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (shard, items) in byShard.enumerated() where !items.isEmpty {
-                for target in route.writers[shard] {
-                    group.addTask {
-                        let request = Shoal_V1_WriteBatchRequest.with {
-                            $0.replica = target.ref
-                            $0.ops = ops(items)
-                        }
-                        do {
-                            _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
-                                try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
-                            }
-                        } catch let error as ShoalError {
-                            guard let move = target.copyingFor else { throw error }
-                            moves.missed(move)
-                        }
-                    }
-                }
+                group.addTask { try await self.writeToReplicas(route.writers[shard], ops: ops(items), deadline: deadline) }
             }
             try await group.waitForAll()
         }
+    }
+
+    /// One shard's write to each of its writable replicas, concurrently. A copying
+    /// target's failure is recorded as a miss only once every replica has answered,
+    /// so after the source committed the write: a copy pass whose snapshot missed the
+    /// write began before the miss was counted, and the move copies again.
+    private func writeToReplicas(_ targets: [ShardTarget], ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?) async throws {
+        let nodes = cluster.nodes
+        let outcomes = await withTaskGroup(of: (ShardTarget, ShoalError?).self) { group in
+            for target in targets {
+                group.addTask {
+                    let request = Shoal_V1_WriteBatchRequest.with {
+                        $0.replica = target.ref
+                        $0.ops = ops
+                    }
+                    do throws(ShoalError) {
+                        _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
+                        }
+                        return (target, nil)
+                    } catch {
+                        return (target, error)
+                    }
+                }
+            }
+            var all: [(ShardTarget, ShoalError?)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        for case (let target, _?) in outcomes {
+            if let move = target.copyingFor { moves.missed(move) }
+        }
+        if let (_, error) = outcomes.first(where: { $0.0.copyingFor == nil && $0.1 != nil }), let error { throw error }
     }
 
     // MARK: reads
@@ -285,6 +304,13 @@ public final class VectorStoreService: Sendable {
             $0.shards = placements
             $0.pointCount = placements.reduce(0) { $0 + $1.pointCount }
         }
+    }
+
+    /// The caller's deadline, or the default timeout without one; never later than
+    /// `maxRequestTime` from now.
+    static func deadline(_ caller: ContinuousClock.Instant?) -> ContinuousClock.Instant {
+        let now = ContinuousClock.now
+        return min(caller ?? now + defaultTimeout, now + maxRequestTime)
     }
 
     /// One call to one shard replica under the caller's deadline. A failure becomes

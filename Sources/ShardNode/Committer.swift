@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import VectorCore
 import VectorStorage
 
@@ -30,6 +31,10 @@ final class Committer: @unchecked Sendable {
     private var stopped = false
     /// Largest group: bounds memory and the latency of the first batch in it.
     private let maxJobsPerGroup = 512
+    /// Held while a group is staged and written, and while a replica is dropped
+    /// (`exclusive`): a write lands wholly before a drop, which then deletes it, or
+    /// finds the replica dropped; never in a replica's keys after their deletion.
+    private let gate = Mutex<Void>(())
 
     init(db: Database, sync: Bool, logger: Logger) {
         self.db = db
@@ -52,6 +57,11 @@ final class Committer: @unchecked Sendable {
             if !accepted { continuation.resume(returning: .failure(ShoalError(.unavailable, "the node is shutting down"))) }
         }
         return try result.get()
+    }
+
+    /// Runs `body` between two write groups.
+    func exclusive<T>(_ body: () -> T) -> T {
+        gate.withLock { _ in body() }
     }
 
     /// Commits what is queued, then stops the thread.
@@ -83,6 +93,10 @@ final class Committer: @unchecked Sendable {
     }
 
     private func commit(_ jobs: [Job]) {
+        gate.withLock { _ in commitLocked(jobs) }
+    }
+
+    private func commitLocked(_ jobs: [Job]) {
         let batch = WriteBatch()
         var overlays: [ObjectIdentifier: [String: IdRecord]] = [:]
         var sequences: [ObjectIdentifier: UInt64] = [:]

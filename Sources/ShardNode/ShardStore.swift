@@ -120,7 +120,9 @@ public final class ShardStore: Sendable {
             return state.replicas.removeValue(forKey: ref)
         }
         guard let replica = taken else { return false }
-        replica.lock.write { replica.dropped = true }
+        // Marked between two write groups: every group before it is in RocksDB (and
+        // deleted below), every group after it sees the mark and writes nothing.
+        committer.exclusive { replica.lock.write { replica.dropped = true } }
         replica.indexer.stop(persist: false)
         let batch = WriteBatch()
         batch.delete(Keys.catalog(ref))

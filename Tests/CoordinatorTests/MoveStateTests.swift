@@ -147,6 +147,54 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(state.moves["move-1"] == nil && state.moves["move-\(ClusterState.finishedMovesKept + 5)"] != nil)
     }
 
+    @Test func aLongMoveThatFinishesLastIsKeptByPruning() throws {
+        var state = try movingState()
+        let long = try state.addMove(collection: "c", shard: 1, from: "n2", to: "n4", points: 0, nowMs: 0, validateNow: true)
+        try state.startMove(long, nowMs: 0)
+        for _ in 0..<(ClusterState.finishedMovesKept + 5) {
+            let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 1, validateNow: true)
+            try state.rollBackMove(id, as: .rolledBack, error: "", nowMs: 1)
+        }
+        try state.rollBackMove(long, as: .failed, error: "x", nowMs: 2)
+        #expect(state.moves[long]?.state == .failed)  // the oldest number, but it finished last
+        #expect(state.moves.count == ClusterState.finishedMovesKept)
+    }
+
+    @Test func aCancelledMoveCannotSwitchReadsAndCancelIsRefusedAfterIt() throws {
+        var state = try movingState()
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 0, validateNow: true)
+        #expect(throws: ShoalError.self) { try state.requestCancel(id, nowMs: 1) }  // pending: the scheduler rolls it back itself
+        try state.startMove(id, nowMs: 1)
+        try state.beginDualWrite(id, targetIncarnation: 7, nowMs: 2)
+        try state.setMovePhase(id, .catchUp, nowMs: 3)
+        try state.requestCancel(id, nowMs: 4)
+        #expect(state.moves[id]?.cancelRequestedMs == 4)
+        #expect(throws: ShoalError.self) { try state.switchReads(id, nowMs: 5) }
+        #expect(replicas(state, 0) == ["n1:ready", "n4:catching_up"])
+
+        let other = try state.addMove(collection: "c", shard: 1, from: "n2", to: "n4", points: 0, nowMs: 0, validateNow: true)
+        try state.startMove(other, nowMs: 1)
+        try state.beginDualWrite(other, targetIncarnation: 8, nowMs: 2)
+        try state.setMovePhase(other, .catchUp, nowMs: 3)
+        try state.switchReads(other, nowMs: 4)
+        #expect(throws: ShoalError.self) { try state.requestCancel(other, nowMs: 5) }
+    }
+
+    @Test func deletingACollectionEndsItsMoves() throws {
+        var state = try movingState()
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 0, validateNow: true)
+        try state.startMove(id, nowMs: 1)
+        try state.beginDualWrite(id, targetIncarnation: 7, nowMs: 2)
+        let queued = try state.addMove(collection: "c", shard: 1, from: "n2", to: "n4", points: 0, nowMs: 3, validateNow: true)
+        try state.removeCollection("c", nowMs: 9)
+        for move in [id, queued] {
+            #expect(state.moves[move]?.state == .failed && state.moves[move]?.error == "collection c was deleted")
+        }
+        // What the ended move would do next is refused: it stops.
+        #expect(throws: ShoalError.self) { try state.setMovePhase(id, .catchUp, nowMs: 10) }
+        try state.validate()
+    }
+
     @Test func movesSurviveSaveAndLoadAndOldStatesLoadWithout() throws {
         var state = try movingState()
         let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 3, nowMs: 5, validateNow: true)

@@ -9,6 +9,7 @@ past the retry window, and say which; every acknowledged write must be there
 with its latest version, and no replica may be left where the map does not
 list it.
 """
+import contextlib
 import json
 import os
 import time
@@ -78,61 +79,73 @@ def check_after(cluster, work, data):
     return check_placement(cluster.address, "crash", cluster.node_addresses)
 
 
+class Scene:
+    """A cluster with shard 0 half-copied to node4 while `work` writes and searches."""
+
+
+@contextlib.contextmanager
+def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}"):
+    """Yields a Scene with the workload running; stops the workload, then the cluster."""
+    scene = Scene()
+    scene.cluster = start_cluster(tmp_path, data, coordinator_args)
+    try:
+        scene.work = Workload(scene.cluster.address, "crash", data["base"], data["queries"], name=name, searchers=1, pause=0.02)
+        with scene.work:
+            scene.task_id, scene.source, scene.target = start_move(scene.cluster)
+            wait_mid_copy(scene.cluster, scene.task_id)
+            yield scene
+            time.sleep(1)  # writes and searches go on after the move ended
+        scene.checked = check_after(scene.cluster, scene.work, data)
+    finally:
+        scene.cluster.stop()
+
+
 @pytest.mark.parametrize("victim", ["target", "source", "coordinator"])
 def test_move_completes_after_a_kill_mid_copy(tmp_path, data, victim):
-    cluster = start_cluster(tmp_path, data, f"--move-rate-limit {RATE}")
-    try:
-        work = Workload(cluster.address, "crash", data["base"], data["queries"], name=victim, searchers=1, pause=0.02)
-        with work:
-            task_id, source, target = start_move(cluster)
-            wait_mid_copy(cluster, task_id)
-            name = {"target": target, "source": source, "coordinator": "coordinator"}[victim]
-            cluster.kill(name)
-            time.sleep(1.5)  # the outage: writes meet a dead process
-            cluster.launch()
-            final = wait_finished(cluster, task_id)
-            time.sleep(1)
-        assert final["state"] == "done", (final, cluster.log("coordinator"))
-        assert final["records_copied"] == final["records_total"] > 0
-        by_node = check_after(cluster, work, data)
-        assert 0 in by_node[cluster.node_id(target)], by_node
-        if victim == "target":  # the target served nothing yet: no request failed
-            assert not work.failures, work.failures[:5]
-        assert work.writes_acked > 0, work.summary()
-    finally:
-        cluster.stop()
+    with mid_copy(tmp_path, data, victim) as scene:
+        cluster = scene.cluster
+        cluster.kill({"target": scene.target, "source": scene.source, "coordinator": "coordinator"}[victim])
+        time.sleep(1.5)  # the outage: writes meet a dead process
+        cluster.launch()
+        final = wait_finished(cluster, scene.task_id)
+    assert final["state"] == "done", (final, cluster.log("coordinator"))
+    assert final["records_copied"] == final["records_total"] > 0
+    by_node = scene.checked
+    assert 0 in by_node[cluster.node_id(scene.target)], by_node
+    if victim == "target":  # the target served nothing yet: no request failed
+        assert not scene.work.failures, scene.work.failures[:5]
+    assert scene.work.writes_acked > 0, scene.work.summary()
 
 
 def test_move_rolls_back_when_its_target_stays_down(tmp_path, data):
-    cluster = start_cluster(tmp_path, data, f"--move-rate-limit {RATE} --move-retry-seconds 3 --orphan-sweep-seconds 1")
-    try:
-        work = Workload(cluster.address, "crash", data["base"], data["queries"], name="down", searchers=1, pause=0.02)
-        with work:
-            task_id, source, target = start_move(cluster)
-            wait_mid_copy(cluster, task_id)
-            cluster.kill(target)
-            final = wait_finished(cluster, task_id, timeout=60)
-            assert final["state"] == "failed" and "could not copy" in final["error"], final
-            # The rollback gives up dropping the target's replica after 10 s; the
-            # target then comes back holding it, and the janitor must drop it.
-            wait_for(lambda: "could not be dropped now" in cluster.log("coordinator", tail=20000), 60,
-                     "the rollback to give up dropping the target's replica")
-            cluster.launch()
-            time.sleep(1)
-        assert not work.failures, work.failures[:5]  # the target served nothing yet: no request failed
-        by_node = wait_for(lambda: _clean(cluster, work, data), 60, "the janitor to drop the abandoned replica")
-        assert "dropped a replica no placement names" in cluster.log("coordinator", tail=20000)
-        assert 0 in by_node[cluster.node_id(source)], by_node
-        shown = admin(cluster.address, "status", task_id)
+    args = f"--move-rate-limit {RATE} --move-retry-seconds 3 --orphan-sweep-seconds 1"
+    with mid_copy(tmp_path, data, "down", args) as scene:
+        cluster = scene.cluster
+        cluster.kill(scene.target)
+        final = wait_finished(cluster, scene.task_id, timeout=60)
+        assert final["state"] == "failed" and "could not copy" in final["error"], final
+        # The rollback gives up dropping the target's replica after 10 s; the
+        # target then comes back holding it, and the janitor must drop it.
+        wait_for(lambda: "could not be dropped now" in cluster.log("coordinator", tail=20000), 60,
+                 "the rollback to give up dropping the target's replica")
+        cluster.launch()
+        wait_for(lambda: "dropped a replica no placement names" in cluster.log("coordinator", tail=20000), 60,
+                 "the janitor to drop the abandoned replica")
+        shown = admin(cluster.address, "status", scene.task_id)
         assert shown.returncode == 0 and " failed " in shown.stdout, shown.stdout
-    finally:
-        cluster.stop()
+    assert not scene.work.failures, scene.work.failures[:5]  # the target served nothing yet: no request failed
+    assert 0 in scene.checked[cluster.node_id(scene.source)], scene.checked
 
 
-def _clean(cluster, work, data):
-    try:
-        return check_after(cluster, work, data)
-    except AssertionError as e:
-        if "still holds shard" in str(e):
-            return None
-        raise
+def test_cancel_rolls_a_running_move_back(tmp_path, data):
+    with mid_copy(tmp_path, data, "cancel") as scene:
+        cluster = scene.cluster
+        out = admin(cluster.address, "cancel", scene.task_id)
+        assert out.returncode == 0, out.stdout + out.stderr
+        final = wait_finished(cluster, scene.task_id, timeout=30)
+        again = admin(cluster.address, "cancel", scene.task_id)
+        assert again.returncode == 2 and "already finished" in again.stderr
+    assert final["state"] == "rolled_back" and final["error"] == "cancelled by the operator", final
+    assert not scene.work.failures, scene.work.failures[:5]
+    by_node = scene.checked  # the target's replica is gone too
+    assert 0 in by_node[cluster.node_id(scene.source)] and cluster.node_id("node4") not in by_node, by_node
