@@ -78,7 +78,7 @@ def main():
 
     # Ground truth covers the whole base set only.
     use_gt = n == np.load(os.path.join(args.data, "base.npy"), mmap_mode="r").shape[0]
-    recall_before = recall_at_10(col, queries[:200], gt) if use_gt else None
+    recall_before = recall_at_10(col, queries[:1000], gt) if use_gt else None
 
     def search_for(seconds, stop_when=None):
         lat, errors, i = [], 0, 0
@@ -134,7 +134,7 @@ def main():
     done.set()
     w.join()
     after, _ = search_for(min(10, args.baseline_seconds))
-    recall_after = recall_at_10(col, queries[:200], gt) if use_gt else None
+    recall_after = recall_at_10(col, queries[:1000], gt) if use_gt else None
     st = finished["task"]
     print(json.dumps({
         "points": n, "dimension": int(base.shape[1]), "ingest_seconds": round(ingest_s, 1),
