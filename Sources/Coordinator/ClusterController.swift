@@ -21,6 +21,8 @@ public actor ClusterController {
     /// Collections being created or deleted: their names are taken until the
     /// nodes' replicas are made or gone, so the two never interleave.
     private var collectionsChanging: Set<String> = []
+    /// Move executions running, by collection.
+    private nonisolated let executions = Mutex<[String: Int]>([:])
 
     private struct Current: ~Copyable {
         var state: ClusterState
@@ -170,41 +172,73 @@ public actor ClusterController {
                     created.append((address, shard.shardId))
                 }
             }
+            try commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         } catch {
             for (address, shard) in created {
                 _ = try? await nodes.transport(for: address).call(ShardRPC.dropReplica, .with {
                     $0.replica = .with { $0.collection = config.name; $0.shardID = shard }
                 }, timeout: .seconds(30))
             }
+            if let error = error as? ShoalError, error.code != .unavailable { throw error }
             throw ShoalError(.unavailable, "could not create collection \(config.name): \(error)")
         }
-        try commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         logger.info("collection created", metadata: ["collection": "\(config.name)", "shards": "\(config.shardCount)", "dimension": "\(config.dimension)"])
         return config
     }
 
-    /// Forgets the collection, then drops its replicas (a node that is down keeps an
-    /// orphan replica, which nothing reads; it is logged).
+    /// Forgets the collection (ending its moves), waits for those moves to stop, then
+    /// drops every replica of it that a node holds, placed or left by a move (a node
+    /// that is down keeps its replicas, which nothing reads, and a new collection of
+    /// the name drops them first; it is logged).
     public func deleteCollection(_ name: String) async throws {
         guard let collection = snapshot.collections[name] else { throw ShoalError(.notFound, "collection \(name) does not exist") }
         try reserve(name)
         defer { collectionsChanging.remove(name) }
-        let nodesByID = snapshot.nodes
         try commit { state throws(ShoalError) in try state.removeCollection(name, nowMs: nowMs()) }
+        await waitForMoveExecutions(of: name)
+        var held: [String: Set<UInt32>] = [:]  // node id → shards
         for shard in collection.shards {
-            for replica in shard.replicas {
+            for replica in shard.replicas { held[replica.nodeId, default: []].insert(shard.shardId) }
+        }
+        for node in snapshot.nodes.values where node.state != .removed {
+            let stats = try? await nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5))
+            for replica in stats?.replicas ?? [] where replica.replica.collection == name { held[node.id, default: []].insert(replica.replica.shardID) }
+        }
+        for (nodeID, shards) in held.sorted(by: { $0.key < $1.key }) {
+            for shard in shards.sorted() {
                 do {
-                    _ = try await nodes.transport(for: nodesByID[replica.nodeId]?.address ?? "").call(ShardRPC.dropReplica, .with {
-                        $0.replica = .with { $0.collection = name; $0.shardID = shard.shardId }
+                    _ = try await nodes.transport(for: snapshot.nodes[nodeID]?.address ?? "").call(ShardRPC.dropReplica, .with {
+                        $0.replica = .with { $0.collection = name; $0.shardID = shard }
                     }, timeout: .seconds(30))
                 } catch {
                     logger.warning("could not drop a replica of a deleted collection", metadata: [
-                        "collection": "\(name)", "shard": "\(shard.shardId)", "node": "\(replica.nodeId)", "error": "\(error)",
+                        "collection": "\(name)", "shard": "\(shard)", "node": "\(nodeID)", "error": "\(error)",
                     ])
                 }
             }
         }
         logger.info("collection deleted", metadata: ["collection": "\(name)"])
+    }
+
+    /// Runs a move's execution, counted under its collection so that deleting the
+    /// collection can wait for it to stop.
+    nonisolated func executingMove(of collection: String, _ body: () async -> Void) async {
+        executions.withLock { $0[collection, default: 0] += 1 }
+        defer { executions.withLock { $0[collection] = $0[collection, default: 1] == 1 ? nil : $0[collection]! - 1 } }
+        await body()
+    }
+
+    /// Returns once no move execution of `collection` runs (they stop at their next
+    /// check once the collection is gone).
+    private func waitForMoveExecutions(of collection: String) async {
+        var waited = 0
+        while executions.withLock({ $0[collection] != nil }) {
+            try? await Task.sleep(for: .milliseconds(10))
+            waited += 1
+            if waited % 1000 == 0 {
+                logger.warning("still waiting for moves of a deleted collection to stop", metadata: ["collection": "\(collection)"])
+            }
+        }
     }
 
     /// Takes `name` for a create or delete; FAILED_PRECONDITION while another runs.

@@ -63,7 +63,7 @@ extension ClusterState {
     }
 
     /// Removes a collection, ending its active moves (FAILED). NOT_FOUND if unknown.
-    public mutating func removeCollection(_ name: String, nowMs: Int64 = 0) throws(ShoalError) {
+    public mutating func removeCollection(_ name: String, nowMs: Int64) throws(ShoalError) {
         guard collections.removeValue(forKey: name) != nil else { throw .notFound("no collection \(name)") }
         endMoves(ofCollection: name, nowMs: nowMs)
         epoch += 1

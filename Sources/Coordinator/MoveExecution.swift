@@ -60,6 +60,11 @@ struct MoveExecution: Sendable {
     let logger: Logger
 
     func run() async {
+        guard let collection = cluster.snapshot.moves[id]?.collection else { return }
+        await cluster.executingMove(of: collection) { await execute() }
+    }
+
+    private func execute() async {
         do {
             try await proceed()
         } catch {
@@ -126,7 +131,7 @@ struct MoveExecution: Sendable {
             move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .dropSource, nowMs: nowMs()) }
         }
         do {
-            try await retrying("drop the replica on node \(move.from)", cancellable: false) {
+            try await retrying("drop the replica on node \(move.from)", stopWhen: .ended) {
                 _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with {
                     $0.replica = ref(move)
                     if let source = move.sourceIncarnation { $0.incarnation = source }
@@ -179,7 +184,7 @@ struct MoveExecution: Sendable {
     /// One copy pass over a fresh snapshot of the source, retried from the start on
     /// failure. `missedBefore`: the target's missed-write count when the pass began.
     private func copy(_ move: MoveRecord) async throws -> (copied: UInt64, total: UInt64, missedBefore: UInt64) {
-        try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)", progress: { progress.pagesCopied(id) }) {
+        try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)", progress: { progress.furthestCopied(id) }) {
             let missedBefore = progress.missedCount(id)
             let (copied, total) = try await copyPass(move)
             return (copied, total, missedBefore)
@@ -248,10 +253,11 @@ struct MoveExecution: Sendable {
     /// zero), at most `options.indexWait`.
     private func waitForGraph(_ move: MoveRecord) async throws {
         let deadline = ContinuousClock.now + options.indexWait
+        let size = try pageSize(move)
         try await retrying("check node \(move.to)'s index") {
             while ContinuousClock.now < deadline {
                 let stats = try await endpoint(move.to).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
-                if stats.replicas.allSatisfy({ $0.indexingLag <= 2 * UInt64(options.pageSize) }) { return }
+                if stats.replicas.allSatisfy({ $0.indexingLag <= 2 * UInt64(size) }) { return }
                 try await pause(until: ContinuousClock.now + .milliseconds(200))
             }
             logger.warning("switching reads before the target's graph caught up", metadata: meta(move, [:]))
@@ -281,7 +287,7 @@ struct MoveExecution: Sendable {
         // must not hit that one. Unknown (rolled back while creating): the janitor's.
         guard let incarnation = move.targetIncarnation else { return }
         do {
-            try await retrying("drop the target replica on node \(move.to)", cancellable: false, within: .seconds(10)) {
+            try await retrying("drop the target replica on node \(move.to)", stopWhen: .never, within: .seconds(10)) {
                 _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with {
                     $0.replica = ref(move)
                     $0.incarnation = incarnation
@@ -295,17 +301,33 @@ struct MoveExecution: Sendable {
 
     // MARK: helpers
 
+    /// What stops a `retrying` loop early (each attempt checks).
+    private enum StopWhen {
+        /// The operator cancelled the move, or it ended (its collection was deleted).
+        case cancelledOrEnded
+        /// The move ended: past switching reads a cancel no longer applies.
+        case ended
+        /// Nothing: cleaning up after the move has ended.
+        case never
+    }
+
     /// Runs `body` until it succeeds; failures are retried every second for
     /// `within` (default `options.retryFor`), then the move fails with the last. An
-    /// attempt that made progress (`progress` grew) starts the window again.
+    /// attempt that got further than every earlier one (`progress` grew) starts the
+    /// window again.
     private func retrying<T: Sendable>(
-        _ what: String, cancellable: Bool = true, within: Duration? = nil, progress: (() -> UInt64)? = nil,
+        _ what: String, stopWhen: StopWhen = .cancelledOrEnded, within: Duration? = nil, progress: (() -> UInt64)? = nil,
         _ body: () async throws -> T
     ) async throws -> T {
         var firstFailure: ContinuousClock.Instant?
         var progressAtFailure = progress?()
+        let cancellable = stopWhen == .cancelledOrEnded
         while true {
-            if cancellable { try checkCancel() }
+            switch stopWhen {
+            case .cancelledOrEnded: try checkCancel()
+            case .ended: try checkEnded()
+            case .never: break
+            }
             do {
                 return try await body()
             } catch let stop as MoveStop {
@@ -333,8 +355,12 @@ struct MoveExecution: Sendable {
 
     /// Stops the move if the operator cancelled it, or it ended (its collection was deleted).
     private func checkCancel() throws {
-        guard let move = cluster.snapshot.moves[id], move.isActive else { throw MoveStop.failed("move \(id) has ended") }
-        if move.cancelRequestedMs != nil { throw MoveStop.cancelled }
+        try checkEnded()
+        if cluster.snapshot.moves[id]?.cancelRequestedMs != nil { throw MoveStop.cancelled }
+    }
+
+    private func checkEnded() throws {
+        guard cluster.snapshot.moves[id]?.isActive == true else { throw MoveStop.failed("move \(id) has ended") }
     }
 
     private func record() throws -> MoveRecord {

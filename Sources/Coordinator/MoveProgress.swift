@@ -10,8 +10,9 @@ public final class MoveProgress: Sendable {
         var total: UInt64 = 0
         /// Acknowledged writes that did not reach the move's target.
         var missed: UInt64 = 0
-        /// Pages copied over every pass: grows while copying makes progress.
-        var pages: UInt64 = 0
+        /// The most records any copy pass got through: grows only when a pass gets
+        /// further than every earlier one.
+        var furthest: UInt64 = 0
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -31,11 +32,11 @@ public final class MoveProgress: Sendable {
         entries.withLock { entries in
             entries[move, default: Entry()].copied = copied
             entries[move, default: Entry()].total = total
-            if copied > 0 { entries[move, default: Entry()].pages += 1 }
+            entries[move, default: Entry()].furthest = max(entries[move]?.furthest ?? 0, copied)
         }
     }
 
-    func pagesCopied(_ move: String) -> UInt64 { entries.withLock { $0[move]?.pages ?? 0 } }
+    func furthestCopied(_ move: String) -> UInt64 { entries.withLock { $0[move]?.furthest ?? 0 } }
 
     /// Records copied and the estimated total of the current copy pass, if one ran.
     func copied(_ move: String) -> (copied: UInt64, total: UInt64)? {

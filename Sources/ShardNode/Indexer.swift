@@ -56,9 +56,11 @@ final class Indexer: @unchecked Sendable {
         }
     }
 
-    /// Stops after the queue is drained; with `persist`, writes a final image.
+    /// Stops after the queue is drained and, with `persist`, writes a final image.
+    /// Without it (the replica is being dropped), queued work is thrown away.
     func stop(persist: Bool) {
         monitor.locked {
+            if !persist { queue.removeAll() }
             stopping = true
             monitor.signal()
             while !stopped { monitor.wait(seconds: 0.1) }

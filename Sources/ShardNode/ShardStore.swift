@@ -66,9 +66,10 @@ public final class ShardStore: Sendable {
             }
         }
         if let stored = try db.get(Keys.nextReplicaNumber), stored.count == 4 {
-            let next: UInt32 = Array(stored).readBigEndian(at: 0)
+            let next: UInt32 = stored.readBigEndian(at: 0)
             state.withLock { $0.nextNumber = max($0.nextNumber, next) }
         }
+        try deleteUnnamedData(named: Set(entries.map { $0.1 }))
     }
 
     public var replicaRefs: [ReplicaRef] { state.withLock { Array($0.replicas.keys) } }
@@ -115,8 +116,12 @@ public final class ShardStore: Sendable {
     /// `number` (when given). Returns false if there was no such replica.
     @discardableResult
     public func dropReplica(_ ref: ReplicaRef, number: UInt32? = nil) throws -> Bool {
-        let taken = state.withLock { state -> Replica? in
+        // Forgotten under the lock, catalog entry included: a create of the same name
+        // that follows writes its own entry after this one is gone. The data goes
+        // below; if the node stops first, the next start deletes it (no entry names it).
+        let taken = try state.withLock { state throws -> Replica? in
             guard let replica = state.replicas[ref], number == nil || replica.number == number else { return nil }
+            try db.delete(Keys.catalog(ref), sync: true)
             return state.replicas.removeValue(forKey: ref)
         }
         guard let replica = taken else { return false }
@@ -125,11 +130,34 @@ public final class ShardStore: Sendable {
         committer.exclusive { replica.lock.write { replica.dropped = true } }
         replica.indexer.stop(persist: false)
         let batch = WriteBatch()
-        batch.delete(Keys.catalog(ref))
         try batch.deletePrefix(Keys.replica(replica.number))
         try db.write(batch, sync: true)
         logger.info("replica dropped", metadata: ["replica": "\(ref)", "number": "\(replica.number)"])
         return true
+    }
+
+    /// Deletes the data of replica numbers that no catalog entry names: what a drop
+    /// left when the node stopped between forgetting a replica and deleting its data.
+    private func deleteUnnamedData(named: Set<UInt32>) throws {
+        var from = [Keys.replicaTag]
+        while true {
+            var found: UInt32?
+            try db.forEach(from: from, to: [Keys.replicaTag + 1]) { key, _ in
+                var decoder = KeyDecoder(Array(key))
+                _ = try decoder.readTag()
+                found = try decoder.readUInt32()
+                return false
+            }
+            guard let number = found else { return }
+            if !named.contains(number) {
+                let batch = WriteBatch()
+                try batch.deletePrefix(Keys.replica(number))
+                try db.write(batch, sync: true)
+                logger.warning("deleted the data of a replica dropped before the node stopped", metadata: ["number": "\(number)"])
+            }
+            guard number < UInt32.max else { return }
+            from = Keys.replica(number + 1)
+        }
     }
 
     func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {

@@ -22,13 +22,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
     @Option(help: "Points per second each shard move copies; 0: no limit.") var moveRateLimit = 0
     @Option(help: "Seconds a shard move retries a failing node before it rolls back.") var moveRetrySeconds = 60
+    @Option(help: "Seconds a shard move waits for the target's graph to catch up before switching reads anyway.")
+    var moveIndexWaitSeconds = 300
     @Option(help: "Seconds between looks for replicas nothing needs (left by moves on nodes that were down).")
     var orphanSweepSeconds = 10
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal.coordinator", level: logLevel)
-        let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds))
+        let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds), indexWait: .seconds(moveIndexWaitSeconds))
         let runtime = try CoordinatorRuntime(
             dataDirectory: data, name: listen, logger: logger, moves: moves, sweepInterval: .seconds(max(1, orphanSweepSeconds)))
         let addresses = nodes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

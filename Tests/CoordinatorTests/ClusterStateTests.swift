@@ -25,7 +25,7 @@ func sampleState() throws -> ClusterState {
         try state.setNodeState("n2", .draining)
         #expect(state.epoch == 6)
         #expect(state.liveNodes.map(\.id) == ["n1", "n3"])
-        try state.removeCollection("faces")
+        try state.removeCollection("faces", nowMs: 0)
         try state.setNodeState("n2", .removed)
         #expect(state.epoch == 8)
     }

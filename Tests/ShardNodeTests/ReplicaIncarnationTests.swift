@@ -30,6 +30,33 @@ import VectorCore
         store.close()
     }
 
+    @Test func dataNoCatalogEntryNamesIsDeletedAtStart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let kept = ReplicaRef(collection: "c", shard: 0)
+        let lost = ReplicaRef(collection: "c", shard: 1)
+        let log = LogCapture()
+        var lostNumber: UInt32 = 0
+        do {
+            let store = try await RecoveryTests().open(dir, log: log)
+            try store.createReplica(kept, config: config)
+            lostNumber = try store.createReplica(lost, config: config).number
+            for ref in [kept, lost] {
+                _ = try await store.write([.upsert(id: "p", vector: [1, 2, 3, 4], metadata: [:], version: 1)], to: try store.replica(ref))
+            }
+            // A drop stopped halfway: the catalog entry is gone, the data is not.
+            try store.db.delete(Keys.catalog(lost), sync: true)
+            store.close()
+        }
+        let store = try await RecoveryTests().open(dir, log: log)
+        #expect(log.contains("deleted the data of a replica dropped before the node stopped"))
+        var left = 0
+        try store.db.forEach(prefix: Keys.replica(lostNumber)) { _, _ in left += 1; return true }
+        #expect(left == 0)
+        #expect(try store.replica(kept).stats().points == 1)
+        store.close()
+    }
+
     @Test func aDropNamingAnotherIncarnationKeepsTheReplica() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
         defer { try? FileManager.default.removeItem(at: dir) }

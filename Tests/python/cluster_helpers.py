@@ -71,10 +71,11 @@ class Cluster:
         self.base_port = free_base_port(nodes + spare)
         self.address = f"127.0.0.1:{self.base_port}"
 
-    def launch(self, nodes=None):
-        """Starts what is not running (or `nodes` nodes, growing the cluster); waits until healthy."""
+    def launch(self, nodes=None, env=None):
+        """Starts what is not running (or `nodes` nodes, growing the cluster); waits until healthy.
+        `env`: extra environment for this launch only (SHOAL_NODE_ARGS for the new nodes, ...)."""
         self.nodes = nodes or self.nodes
-        env = dict(os.environ, SHOAL_LAUNCH_TIMEOUT="120", **self.env)
+        env = dict(os.environ, SHOAL_LAUNCH_TIMEOUT="120", **{**self.env, **(env or {})})
         out = subprocess.run([os.path.join(ROOT, "Cluster", "launch.sh"), "--nodes", str(self.nodes),
                               "--base-port", str(self.base_port), "--dir", self.run_dir],
                              env=env, capture_output=True, text=True, timeout=600)

@@ -34,14 +34,14 @@ def data():
                 queries=np.load(os.path.join(folder, "queries.npy"))[:200])
 
 
-def start_cluster(tmp_path, data, coordinator_args):
+def start_cluster(tmp_path, data, coordinator_args, node4_args=""):
     """3 nodes holding the collection, and an empty node4 to move to."""
     c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1, env={"SHOAL_COORDINATOR_ARGS": coordinator_args})
     c.launch()
     with shoal.Client(c.address, timeout=120) as client:
         col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS)
         col.upsert([str(i) for i in range(len(data["base"]))], data["base"])
-    c.launch(nodes=4)
+    c.launch(nodes=4, env={"SHOAL_NODE_ARGS": node4_args})
     admin_json(c.address, "add-node", c.node_address("node4"))
     c.names = {c.node_id(f"node{i}"): f"node{i}" for i in (1, 2, 3, 4)}
     return c
@@ -84,10 +84,10 @@ class Scene:
 
 
 @contextlib.contextmanager
-def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}"):
+def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}", node4_args=""):
     """Yields a Scene with the workload running; stops the workload, then the cluster."""
     scene = Scene()
-    scene.cluster = start_cluster(tmp_path, data, coordinator_args)
+    scene.cluster = start_cluster(tmp_path, data, coordinator_args, node4_args)
     try:
         scene.work = Workload(scene.cluster.address, "crash", data["base"], data["queries"], name=name, searchers=1, pause=0.02)
         with scene.work:
@@ -149,3 +149,24 @@ def test_cancel_rolls_a_running_move_back(tmp_path, data):
     assert not scene.work.failures, scene.work.failures[:5]
     by_node = scene.checked  # the target's replica is gone too
     assert 0 in by_node[cluster.node_id(scene.source)] and cluster.node_id("node4") not in by_node, by_node
+
+
+def test_a_target_that_dies_while_its_graph_catches_up_gets_the_writes_it_missed(tmp_path, data):
+    # node4 builds no graph, so the move waits for it (8 s here) after copying; the
+    # target dies then, writes to it fail unseen by clients, and catch-up copies again.
+    args = f"--move-rate-limit {RATE} --move-index-wait-seconds 8"
+    with mid_copy(tmp_path, data, "graph", args, node4_args="--pause-indexing") as scene:
+        cluster = scene.cluster
+
+        def copied():
+            t = task(cluster, scene.task_id)
+            return t and t["phase"] == "copy_records" and t["records_copied"] == t["records_total"] > 0
+        wait_for(copied, 60, "the copy to finish (the graph wait begins)")
+        cluster.kill(scene.target)
+        time.sleep(1.5)  # writes to the shard now miss the target
+        cluster.launch()  # node4 comes back indexing
+        final = wait_finished(cluster, scene.task_id)
+    assert final["state"] == "done", (final, cluster.log("coordinator"))
+    assert "move copies again: the target missed writes" in cluster.log("coordinator", tail=50000)
+    assert not scene.work.failures, scene.work.failures[:5]
+    assert 0 in scene.checked[cluster.node_id(scene.target)], scene.checked
