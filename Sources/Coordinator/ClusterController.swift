@@ -13,7 +13,7 @@ import VectorCore
 /// (`waitForRequests(before:)`) before its next step.
 public actor ClusterController {
     private let store: ClusterStateStore
-    private let logger: Logger
+    let logger: Logger
     let nodes: NodeDirectory
     private nonisolated let current: Mutex<Current>
     /// Held by `commit` from reading the state to publishing the change.
@@ -59,12 +59,20 @@ public actor ClusterController {
 
     /// Returns once no request routed by a state older than `epoch` is in flight.
     public nonisolated func waitForRequests(before epoch: UInt64) async {
-        var waited = 0
-        while current.withLock({ $0.inFlight.keys.contains { $0 < epoch } }) {
-            try? await Task.sleep(for: .milliseconds(2))
-            waited += 1
-            if waited % 5000 == 0 {
-                logger.warning("still waiting for requests that route by an older placement", metadata: ["epoch": "\(epoch)"])
+        await wait(while: { current.withLock { $0.inFlight.keys.contains { $0 < epoch } } }, every: .milliseconds(2),
+                   warning: "still waiting for requests that route by an older placement", ["epoch": "\(epoch)"])
+    }
+
+    /// Polls `busy` every `interval` until it is false, warning every 10 s.
+    private nonisolated func wait(
+        while busy: @Sendable () -> Bool, every interval: Duration, warning: Logger.Message, _ metadata: Logger.Metadata
+    ) async {
+        var nextWarning = ContinuousClock.now + .seconds(10)
+        while busy() {
+            try? await Task.sleep(for: interval)
+            if ContinuousClock.now >= nextWarning {
+                logger.warning(warning, metadata: metadata)
+                nextWarning = ContinuousClock.now + .seconds(10)
             }
         }
     }
@@ -186,36 +194,23 @@ public actor ClusterController {
         return config
     }
 
-    /// Forgets the collection (ending its moves), waits for those moves to stop, then
-    /// drops every replica of it that a node holds, placed or left by a move (a node
-    /// that is down keeps its replicas, which nothing reads, and a new collection of
-    /// the name drops them first; it is logged).
+    /// Forgets the collection (ending its moves), waits for those moves to stop (they
+    /// do at their next check), then drops every replica of it that a node holds,
+    /// placed or left by a move (a node that is down keeps its replicas, which nothing
+    /// reads, and a new collection of the name drops them first; it is logged).
     public func deleteCollection(_ name: String) async throws {
         guard let collection = snapshot.collections[name] else { throw ShoalError(.notFound, "collection \(name) does not exist") }
         try reserve(name)
         defer { collectionsChanging.remove(name) }
         try commit { state throws(ShoalError) in try state.removeCollection(name, nowMs: nowMs()) }
-        await waitForMoveExecutions(of: name)
-        var held: [String: Set<UInt32>] = [:]  // node id → shards
-        for shard in collection.shards {
-            for replica in shard.replicas { held[replica.nodeId, default: []].insert(shard.shardId) }
-        }
-        for node in snapshot.nodes.values where node.state != .removed {
-            let stats = try? await nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5))
-            for replica in stats?.replicas ?? [] where replica.replica.collection == name { held[node.id, default: []].insert(replica.replica.shardID) }
-        }
-        for (nodeID, shards) in held.sorted(by: { $0.key < $1.key }) {
-            for shard in shards.sorted() {
-                do {
-                    _ = try await nodes.transport(for: snapshot.nodes[nodeID]?.address ?? "").call(ShardRPC.dropReplica, .with {
-                        $0.replica = .with { $0.collection = name; $0.shardID = shard }
-                    }, timeout: .seconds(30))
-                } catch {
-                    logger.warning("could not drop a replica of a deleted collection", metadata: [
-                        "collection": "\(name)", "shard": "\(shard)", "node": "\(nodeID)", "error": "\(error)",
-                    ])
-                }
-            }
+        await wait(while: { executions.withLock { $0[name] != nil } }, every: .milliseconds(10),
+                   warning: "still waiting for moves of a deleted collection to stop", ["collection": "\(name)"])
+        let listing = await heldReplicas()
+        await drop(listing, reason: "dropped a replica of a deleted collection") { _, _, ref in ref.collection == name }
+        let answered = Set(listing.map(\.node.id))
+        for node in Set(collection.shards.flatMap { $0.replicas.map(\.nodeId) }).subtracting(answered).sorted() {
+            logger.warning("a node that did not answer keeps its replicas of a deleted collection", metadata: [
+                "collection": "\(name)", "node": "\(node)"])
         }
         logger.info("collection deleted", metadata: ["collection": "\(name)"])
     }
@@ -224,21 +219,13 @@ public actor ClusterController {
     /// collection can wait for it to stop.
     nonisolated func executingMove(of collection: String, _ body: () async -> Void) async {
         executions.withLock { $0[collection, default: 0] += 1 }
-        defer { executions.withLock { $0[collection] = $0[collection, default: 1] == 1 ? nil : $0[collection]! - 1 } }
-        await body()
-    }
-
-    /// Returns once no move execution of `collection` runs (they stop at their next
-    /// check once the collection is gone).
-    private func waitForMoveExecutions(of collection: String) async {
-        var waited = 0
-        while executions.withLock({ $0[collection] != nil }) {
-            try? await Task.sleep(for: .milliseconds(10))
-            waited += 1
-            if waited % 1000 == 0 {
-                logger.warning("still waiting for moves of a deleted collection to stop", metadata: ["collection": "\(collection)"])
+        defer {
+            executions.withLock { running in
+                let left = running[collection, default: 1] - 1
+                running[collection] = left == 0 ? nil : left
             }
         }
+        await body()
     }
 
     /// Takes `name` for a create or delete; FAILED_PRECONDITION while another runs.

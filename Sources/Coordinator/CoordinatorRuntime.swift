@@ -1,8 +1,6 @@
 import Foundation
 import GRPCBridge
 import Logging
-import ShoalProto
-import ShoalRPC
 import VectorCore
 
 /// Starts a coordinator's services on `server`: loads the cluster state from
@@ -28,7 +26,7 @@ public struct CoordinatorRuntime: Sendable {
         vectorStore = VectorStoreService(cluster: cluster, moves: progress, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
         admin = AdminService(cluster: cluster, scheduler: scheduler, name: name)
-        janitor = ReplicaJanitor(cluster: cluster, logger: logger)
+        janitor = ReplicaJanitor(cluster: cluster)
         self.sweepInterval = sweepInterval
     }
 
@@ -51,11 +49,9 @@ public struct CoordinatorRuntime: Sendable {
                 }
             }
         }
-        for node in cluster.snapshot.nodes.values {
-            guard let stats = try? await cluster.nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5)) else { continue }
-            for replica in stats.replicas { vectorStore.clock.observe(HLCVersion(rawValue: replica.maxVersion)) }
-        }
-        await janitor.sweep()
+        let listing = await cluster.heldReplicas()
+        for replica in listing.flatMap(\.replicas) { vectorStore.clock.observe(HLCVersion(rawValue: replica.maxVersion)) }
+        await janitor.sweep(listing)
         await scheduler.pump()
         Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }
     }

@@ -68,13 +68,13 @@ struct MoveExecution: Sendable {
         do {
             try await proceed()
         } catch {
-            let cancelled = cluster.snapshot.moves[id]?.cancelRequestedMs != nil
-            let (state, reason): (MoveState, String) = switch error {
-            case _ where cancelled: (.rolledBack, "cancelled by the operator")
-            case MoveStop.failed(let why): (.failed, why)
-            default: (.failed, "\(error)")
+            if cluster.snapshot.moves[id]?.cancelRequestedMs != nil {
+                await rollBack(as: .rolledBack, reason: "cancelled by the operator")
+            } else if case MoveStop.failed(let why) = error {
+                await rollBack(as: .failed, reason: why)
+            } else {
+                await rollBack(as: .failed, reason: "\(error)")
             }
-            await rollBack(as: state, reason: reason)
         }
     }
 

@@ -9,8 +9,12 @@ import VectorCore
 @Suite struct ReplicaIncarnationTests {
     let config = ReplicaConfig(dimension: 4, metric: .l2)
 
+    static func freshDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
+    }
+
     @Test func numbersAreNeverReusedAcrossDropsAndRestarts() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
+        let dir = Self.freshDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = ReplicaRef(collection: "c", shard: 0)
         let b = ReplicaRef(collection: "c", shard: 1)
@@ -31,7 +35,7 @@ import VectorCore
     }
 
     @Test func dataNoCatalogEntryNamesIsDeletedAtStart() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
+        let dir = Self.freshDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let kept = ReplicaRef(collection: "c", shard: 0)
         let lost = ReplicaRef(collection: "c", shard: 1)
@@ -58,7 +62,7 @@ import VectorCore
     }
 
     @Test func aDropNamingAnotherIncarnationKeepsTheReplica() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-incarnation-\(UUID())")
+        let dir = Self.freshDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let ref = ReplicaRef(collection: "c", shard: 0)
         let store = try await RecoveryTests().open(dir, log: LogCapture())

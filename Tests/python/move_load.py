@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 
 import shoal
+from conftest import wait_for
 from shoal.v1 import admin_pb2, admin_pb2_grpc, shard_pb2, shard_pb2_grpc, types_pb2
 
 DELETED = "deleted"
@@ -206,9 +207,7 @@ def shard_map(address, collection):
 
 def node_replicas(address):
     """{(collection, shard): live points} held by the node at `address`."""
-    with grpc.insecure_channel(address) as channel:
-        stats = shard_pb2_grpc.ShardStub(channel).Stats(shard_pb2.StatsRequest(), timeout=30)
-    return {(r.replica.collection, r.replica.shard_id): r.points for r in stats.replicas}
+    return {(r.replica.collection, r.replica.shard_id): r.points for r in _stats(address)}
 
 
 def check_placement(address, collection, node_addresses):
@@ -237,13 +236,8 @@ def check_placement(address, collection, node_addresses):
 
 def wait_for_indexing(node_addresses, timeout=600):
     """Until every replica on these nodes has its graph caught up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lags = [r.indexing_lag for a in node_addresses for r in _stats(a)]
-        if all(lag == 0 for lag in lags):
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the nodes' graphs did not catch up")
+    wait_for(lambda: all(r.indexing_lag == 0 for a in node_addresses for r in _stats(a)), timeout,
+             "the nodes' graphs to catch up")
 
 
 def _stats(address):
