@@ -217,6 +217,7 @@ struct MoveExecution: Sendable {
             if !page.points.isEmpty {
                 _ = try await target.call(ShardRPC.writeBatch, .with {
                     $0.replica = ref(move)
+                    $0.copy = true
                     $0.ops = page.points.map { record in
                         .with {
                             $0.version = record.version

@@ -1,4 +1,5 @@
 import ShoalProto
+import VectorCore
 
 /// A search hit the merge can order: an id and a distance (lower is better).
 public protocol MergeableHit {
@@ -55,25 +56,11 @@ public enum TopKMerge {
         let aNaN = a.distance.isNaN, bNaN = b.distance.isNaN
         if aNaN != bNaN { return bNaN }  // a number before NaN
         if !aNaN && a.distance != b.distance { return a.distance < b.distance }
-        return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
+        return a.id.utf8Precedes(b.id)
     }
 
     /// True when `hits` is in merge order (equal neighbours allowed).
     public static func isSorted<Hit: MergeableHit>(_ hits: [Hit]) -> Bool {
         zip(hits, hits.dropFirst()).allSatisfy { !precedes($0.1, $0.0) }
-    }
-}
-
-/// A string compared and hashed by its UTF-8 bytes, unlike `String`, whose
-/// `==` treats canonically equivalent strings as equal.
-struct UTF8Key: Hashable {
-    let string: String
-
-    init(_ string: String) { self.string = string }
-
-    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.string.utf8.elementsEqual(b.string.utf8) }
-
-    func hash(into hasher: inout Hasher) {
-        for byte in string.utf8 { hasher.combine(byte) }
     }
 }

@@ -73,12 +73,12 @@ public final class VectorStoreService: Sendable {
         guard request.points.count <= Self.maxPointsPerUpsert else {
             throw ShoalError(.resourceExhausted, "an upsert holds at most \(Self.maxPointsPerUpsert) points, got \(request.points.count); split it")
         }
-        var seen = Set<String>()
+        var seen = Set<UTF8Key>()  // ids are their bytes: NFC and NFD spellings are two points
         var points = request.points
         for i in points.indices {
             let place = "points[\(i)]"
             try PointValidation.validateID(points[i].id, at: place)
-            guard seen.insert(points[i].id).inserted else {
+            guard seen.insert(UTF8Key(points[i].id)).inserted else {
                 throw ShoalError(.invalidArgument, "\(place): id \"\(points[i].id)\" appears twice in one upsert")
             }
             points[i].vector = try PointValidation.validateVector(
@@ -89,10 +89,13 @@ public final class VectorStoreService: Sendable {
         }
         let version = clock.next().rawValue
         let byShard = route.router.partition(points) { $0.id }
-        try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
+        let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
             points.map { point in Shoal_V1_WriteOp.with { $0.version = version; $0.upsert = point } }
         }
-        return .with { $0.upserted = UInt64(points.count) }
+        return .with {
+            $0.upserted = tally.applied
+            $0.ignoredStale = tally.ignoredStale
+        }
     }
 
     private func delete(_ request: Shoal_V1_DeleteRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DeleteResponse {
@@ -103,24 +106,42 @@ public final class VectorStoreService: Sendable {
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
         let version = clock.next().rawValue
         let byShard = route.router.partition(request.ids) { $0 }
-        try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
+        let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
             ids.map { id in Shoal_V1_WriteOp.with { $0.version = version; $0.deleteID = id } }
         }
-        return .with { $0.deleted = UInt64(request.ids.count) }
+        return .with { $0.deleted = tally.deletedLive }
+    }
+
+    /// What the shards' authoritative replicas (each shard's reader) report of one write.
+    struct WriteTally: Sendable {
+        var applied: UInt64 = 0
+        var ignoredStale: UInt64 = 0
+        var deletedLive: UInt64 = 0
+
+        mutating func add(_ reply: Shoal_V1_WriteBatchResponse) {
+            applied += UInt64(reply.applied)
+            ignoredStale += UInt64(reply.ignoredStale)
+            deletedLive += UInt64(reply.deletedLive)
+        }
     }
 
     /// Sends each shard its part to every replica that takes writes; all must succeed,
     /// except a move target still copying: its failure is counted against the move
-    /// (which then copies again) and the request succeeds on the source.
+    /// (which then copies again) and the request succeeds on the source. The counts
+    /// are the shard readers' answers: what a read will see.
     private func writeToShards<Item: Sendable>(
         _ route: CollectionRoute, byShard: [[Item]], deadline: ContinuousClock.Instant?,
         ops: @escaping @Sendable ([Item]) -> [Shoal_V1_WriteOp]
-    ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+    ) async throws -> WriteTally {
+        try await withThrowingTaskGroup(of: Shoal_V1_WriteBatchResponse.self) { group in
             for (shard, items) in byShard.enumerated() where !items.isEmpty {
-                group.addTask { try await self.writeToReplicas(route.writers[shard], ops: ops(items), deadline: deadline) }
+                group.addTask {
+                    try await self.writeToReplicas(route.writers[shard], counted: route.readers[shard], ops: ops(items), deadline: deadline)
+                }
             }
-            try await group.waitForAll()
+            var tally = WriteTally()
+            for try await reply in group { tally.add(reply) }
+            return tally
         }
     }
 
@@ -128,9 +149,14 @@ public final class VectorStoreService: Sendable {
     /// target's failure is recorded as a miss only once every replica has answered,
     /// so after the source committed the write: a copy pass whose snapshot missed the
     /// write began before the miss was counted, and the move copies again.
-    private func writeToReplicas(_ targets: [ShardTarget], ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?) async throws {
+    ///
+    /// Returns the answer of `counted` (the shard's reader), or of the first replica
+    /// that is not a copying target if the reader takes no writes.
+    private func writeToReplicas(
+        _ targets: [ShardTarget], counted: ShardTarget, ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?
+    ) async throws -> Shoal_V1_WriteBatchResponse {
         let nodes = cluster.nodes
-        let outcomes = await withTaskGroup(of: (ShardTarget, ShoalError?).self) { group in
+        let outcomes = await withTaskGroup(of: (ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>).self) { group in
             for target in targets {
                 group.addTask {
                     let request = Shoal_V1_WriteBatchRequest.with {
@@ -138,23 +164,28 @@ public final class VectorStoreService: Sendable {
                         $0.ops = ops
                     }
                     do throws(ShoalError) {
-                        _ = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                        return (target, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
                             try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
-                        }
-                        return (target, nil)
+                        }))
                     } catch {
-                        return (target, error)
+                        return (target, .failure(error))
                     }
                 }
             }
-            var all: [(ShardTarget, ShoalError?)] = []
+            var all: [(ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>)] = []
             for await outcome in group { all.append(outcome) }
             return all
         }
-        for case (let target, _?) in outcomes {
+        for case (let target, .failure) in outcomes {
             if let move = target.copyingFor { moves.missed(move) }
         }
-        if let (_, error) = outcomes.first(where: { $0.0.copyingFor == nil && $0.1 != nil }), let error { throw error }
+        var answer: Shoal_V1_WriteBatchResponse?
+        for (target, outcome) in outcomes where target.copyingFor == nil {
+            let reply = try outcome.get()
+            if target.nodeID == counted.nodeID || answer == nil { answer = reply }
+        }
+        guard let answer else { throw ShoalError(.unavailable, "shard \(counted.shard) has no replica that takes writes") }
+        return answer
     }
 
     // MARK: reads
@@ -181,13 +212,13 @@ public final class VectorStoreService: Sendable {
                     }
                 }
             }
-            var points: [String: Shoal_V1_Point] = [:]
-            for try await reply in group { for p in reply.points { points[p.point.id] = p.point } }
+            var points: [UTF8Key: Shoal_V1_Point] = [:]
+            for try await reply in group { for p in reply.points { points[UTF8Key(p.point.id)] = p.point } }
             return points
         }
         return .with { reply in
-            reply.points = request.ids.compactMap { found[$0] }
-            reply.missingIds = request.ids.filter { found[$0] == nil }
+            reply.points = request.ids.compactMap { found[UTF8Key($0)] }
+            reply.missingIds = request.ids.filter { found[UTF8Key($0)] == nil }
         }
     }
 

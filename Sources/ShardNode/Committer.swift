@@ -11,8 +11,12 @@ import VectorStorage
 final class Committer: @unchecked Sendable {
     // @unchecked: `queue` and `stopping` are guarded by `monitor`.
     struct Outcome: Sendable {
+        /// Ops applied (newer than what the replica held).
         var applied: Int
+        /// Ops ignored as stale.
         var ignored: Int
+        /// Applied deletes that removed a live point.
+        var deletedLive: Int
         var sequence: UInt64
     }
 
@@ -60,8 +64,8 @@ final class Committer: @unchecked Sendable {
     }
 
     /// Runs `body` between two write groups.
-    func exclusive<T>(_ body: () -> T) -> T {
-        gate.withLock { _ in body() }
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        try gate.withLock { _ in try body() }
     }
 
     /// Commits what is queued, then stops the thread.
@@ -98,9 +102,9 @@ final class Committer: @unchecked Sendable {
 
     private func commitLocked(_ jobs: [Job]) {
         let batch = WriteBatch()
-        var overlays: [ObjectIdentifier: [String: IdRecord]] = [:]
+        var overlays: [ObjectIdentifier: [UTF8Key: IdRecord]] = [:]
         var sequences: [ObjectIdentifier: UInt64] = [:]
-        var staged: [(job: Job, changes: [StagedChange], ignored: Int, sequence: UInt64)] = []
+        var staged: [(job: Job, changes: [StagedChange], ignored: Int, deletedLive: Int, sequence: UInt64)] = []
         var answered = Set<Int>()  // jobs already failed individually
         do {
             for (i, job) in jobs.enumerated() {
@@ -112,10 +116,10 @@ final class Committer: @unchecked Sendable {
                 }
                 let sequence = (sequences[key] ?? job.replica.committedSequence) + 1
                 var overlay = overlays[key] ?? [:]
-                let (changes, ignored) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
+                let (changes, ignored, deletedLive) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
                 overlays[key] = overlay
                 if !changes.isEmpty { sequences[key] = sequence }
-                staged.append((job, changes, ignored, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
+                staged.append((job, changes, ignored, deletedLive, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
             }
             if batch.count > 0 { try db.write(batch, sync: sync) }
         } catch {
@@ -127,7 +131,7 @@ final class Committer: @unchecked Sendable {
         }
         for entry in staged {
             if !entry.changes.isEmpty { entry.job.replica.apply(entry.changes, sequence: entry.sequence) }
-            entry.job.done(.success(Outcome(applied: entry.changes.count, ignored: entry.ignored, sequence: entry.sequence)))
+            entry.job.done(.success(Outcome(applied: entry.changes.count, ignored: entry.ignored, deletedLive: entry.deletedLive, sequence: entry.sequence)))
         }
     }
 }

@@ -69,10 +69,12 @@ public final class NodeService: Sendable {
     private func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
         let ops = try decodeOps(request, config: replica.config)
+        if request.copy { replica.noteCopyWrite() }  // before the write: its records' tombstones must stay
         let outcome = try await store.write(ops, to: replica)
         return Shoal_V1_WriteBatchResponse.with {
             $0.applied = UInt32(outcome.applied)
             $0.ignoredStale = UInt32(outcome.ignored)
+            $0.deletedLive = UInt32(outcome.deletedLive)
             $0.sequence = outcome.sequence
         }
     }

@@ -24,12 +24,13 @@ extension Replica {
         try db.forEach(prefix: idPrefix) { key, value in
             let record = try IdRecord(decoding: Array(value))
             let externalID = try Keys.externalID(fromIdKey: Array(key), prefixLength: idPrefix.count)
-            ids[externalID] = record
+            ids[UTF8Key(externalID)] = record
             committedSequence = max(committedSequence, record.sequence)
             maxVersion = max(maxVersion, record.version)
             if record.internalID != IdRecord.noInternalID { maxInternal = max(maxInternal, Int64(record.internalID)) }
             if record.deleted {
                 tombstoneCount += 1
+                queueTombstone(UTF8Key(externalID), version: record.version, committed: start)
             } else {
                 liveInternal[record.internalID] = record.sequence
                 externalIDs[record.internalID] = externalID

@@ -16,7 +16,7 @@ struct ReplicaSearchResult {
 }
 
 extension Replica {
-    /// Top-k by distance (ties by external id) over every live point matching `filter`.
+    /// Top-k by distance (ties by the external id's UTF-8 bytes, as the merge orders them) over every live point matching `filter`.
     /// `query` is already validated (dimension, finite) and, for cosine, normalised.
     func search(query: [Float], k: Int, ef: Int, filter: Filter?, exact: Bool) throws -> ReplicaSearchResult {
         try lock.read {
@@ -32,7 +32,7 @@ extension Replica {
                 externalIDs[hit.id].map { ReplicaHit(internalID: hit.id, externalID: $0, distance: hit.distance) }
             }
             let scanned = scanPending(query: index.prepared(query), matching: matching, into: &hits)
-            hits.sort { ($0.distance, $0.externalID) < ($1.distance, $1.externalID) }
+            hits.sort { $0.distance < $1.distance || ($0.distance == $1.distance && $0.externalID.utf8Precedes($1.externalID)) }
             if hits.count > k { hits.removeLast(hits.count - k) }
             return ReplicaSearchResult(hits: hits, strategy: strategy, distancesComputed: computed + scanned, unindexedScanned: scanned)
         }

@@ -78,7 +78,8 @@ final class Replica: @unchecked Sendable {
     let lock = RWLock()
 
     var index: HNSWIndex
-    var ids: [String: IdRecord] = [:]
+    /// Keyed by the id's UTF-8 bytes, as RocksDB keys are (never by `String` equality).
+    var ids: [UTF8Key: IdRecord] = [:]
     var externalIDs: [UInt32: String] = [:]
     let payload = PayloadIndex()
     var pending: [UInt32: PendingVector] = [:]
@@ -89,6 +90,11 @@ final class Replica: @unchecked Sendable {
     var committedSequence: UInt64 = 0
     var maxVersion: UInt64 = 0
     var dropped = false
+    /// Committed tombstones in commit order, from `tombstoneHead` on (see Tombstones.swift).
+    var tombstoneQueue: [TombstoneEntry] = []
+    var tombstoneHead = 0
+    /// When a shard move's copy page last arrived (`nanosecondsSinceStart`, 0 = never).
+    let lastCopyWrite = Atomic<Int64>(0)
 
     /// Committer-only.
     var nextInternalID: UInt32 = 0
@@ -113,15 +119,18 @@ final class Replica: @unchecked Sendable {
     // MARK: committer side
 
     /// Stages `ops` (one client batch at `sequence`) into `batch`. Versions decide: a write
-    /// whose version is not newer than the stored one is ignored. `overlay` carries the
+    /// whose version is not newer than the stored one is ignored (counted in `ignored`);
+    /// `deletedLive` counts the applied deletes that removed a live point. `overlay` carries the
     /// records staged earlier in the same group commit.
-    func stage(_ ops: [WriteOp], sequence: UInt64, overlay: inout [String: IdRecord], into batch: WriteBatch) throws
-        -> (changes: [StagedChange], ignored: Int)
+    func stage(_ ops: [WriteOp], sequence: UInt64, overlay: inout [UTF8Key: IdRecord], into batch: WriteBatch) throws
+        -> (changes: [StagedChange], ignored: Int, deletedLive: Int)
     {
         var changes: [StagedChange] = []
         var ignored = 0
+        var deletedLive = 0
         for op in ops {
-            let current = overlay[op.id] ?? ids[op.id]
+            let key = UTF8Key(op.id)
+            let current = overlay[key] ?? ids[key]
             if let current, op.version <= current.version {
                 ignored += 1
                 continue
@@ -143,6 +152,7 @@ final class Replica: @unchecked Sendable {
                 change.metadata = metadata
             case .delete(_, let version):
                 if let current, !current.deleted {
+                    deletedLive += 1
                     batch.delete(Keys.point(number, current.internalID))
                     record = IdRecord(internalID: current.internalID, version: version, sequence: sequence, deleted: true)
                 } else {
@@ -151,10 +161,10 @@ final class Replica: @unchecked Sendable {
             }
             change.record = record
             batch.put(Keys.id(number, op.id), record.encoded())
-            overlay[op.id] = record
+            overlay[key] = record
             changes.append(change)
         }
-        return (changes, ignored)
+        return (changes, ignored, deletedLive)
     }
 
     /// Makes committed changes visible (write lock) and hands them to the indexer.
@@ -173,6 +183,7 @@ final class Replica: @unchecked Sendable {
                         work.append(.delete(old))
                     }
                     if change.previous?.deleted != true { tombstoneCount += 1 }
+                    queueTombstone(UTF8Key(change.externalID), version: change.record.version)
                 } else {
                     let internalID = change.record.internalID
                     if previousLive == nil {
@@ -184,7 +195,7 @@ final class Replica: @unchecked Sendable {
                     pending[internalID] = PendingVector(change.vector ?? [], index: index, sequence: sequence)
                     work.append(.upsert(internalID, sequence))
                 }
-                ids[change.externalID] = change.record
+                ids[UTF8Key(change.externalID)] = change.record
                 maxVersion = max(maxVersion, change.record.version)
             }
             committedSequence = sequence
@@ -196,7 +207,7 @@ final class Replica: @unchecked Sendable {
 
     /// Points by external id, with versions; tombstones if asked.
     func get(_ externalIDs: [String], includeTombstones: Bool) throws -> (found: [(String, IdRecord, PointRecord?)], missing: [String]) {
-        let records = lock.read { externalIDs.map { ($0, ids[$0]) } }
+        let records = lock.read { externalIDs.map { ($0, ids[UTF8Key($0)]) } }
         var found: [(String, IdRecord, PointRecord?)] = []
         var missing: [String] = []
         let liveKeys = records.compactMap { _, r in r.flatMap { $0.deleted ? nil : Keys.point(number, $0.internalID) } }

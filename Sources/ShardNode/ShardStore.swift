@@ -20,6 +20,10 @@ public final class ShardStore: Sendable {
         public var ignoreImages = false
         /// Tests only: the indexer takes no work, so every write stays in the exact-scanned tail.
         public var indexingPaused = false
+        /// How long a tombstone is kept after its delete was committed (and after the
+        /// last copy page a shard move sent the replica). Longer than any request may
+        /// last (the coordinator's 60 s), so no older write can still arrive.
+        public var tombstoneRetention: Duration = .seconds(300)
         public init() {}
     }
 
@@ -28,6 +32,7 @@ public final class ShardStore: Sendable {
     let options: Options
     private let committer: Committer
     private let state = Mutex<State>(State())
+    private let tombstones: TombstoneCollector
 
     private struct State {
         var replicas: [ReplicaRef: Replica] = [:]
@@ -40,7 +45,9 @@ public final class ShardStore: Sendable {
         self.logger = logger
         self.options = options
         self.committer = Committer(db: db, sync: options.sync, logger: logger)
+        tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer, logger: logger)
         try loadCatalog()
+        tombstones.start { [unowned self] in state.withLock { Array($0.replicas.values) } }
     }
 
     /// Loads every replica in the catalog (graph image + replay of later writes).
@@ -172,6 +179,7 @@ public final class ShardStore: Sendable {
 
     /// Finishes queued writes, stops indexing and saves each graph image.
     public func close() {
+        tombstones.stop()
         committer.stop()
         let replicas = state.withLock { Array($0.replicas.values) }
         for replica in replicas { replica.indexer.stop(persist: true) }

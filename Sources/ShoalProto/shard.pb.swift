@@ -273,6 +273,12 @@ public nonisolated struct Shoal_V1_WriteBatchRequest: Sendable {
   /// appear more than once; versions decide.
   public var ops: [Shoal_V1_WriteOp] = []
 
+  /// Records copied by a shard move from another replica's snapshot: their
+  /// versions may be older than writes this replica already has, so while it
+  /// receives copies the replica collects no tombstones (they keep such a copy
+  /// from bringing a deleted point back).
+  public var copy: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -293,6 +299,10 @@ public nonisolated struct Shoal_V1_WriteBatchResponse: Sendable {
 
   /// The replica's storage sequence number after this batch was committed.
   public var sequence: UInt64 = 0
+
+  /// Of the applied deletes, those that removed a live point (the others only
+  /// recorded a tombstone for an id the replica did not hold).
+  public var deletedLive: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -923,7 +933,7 @@ nonisolated extension Shoal_V1_WriteOp: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteBatchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ops\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ops\0\u{1}copy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -933,6 +943,7 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.ops) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.copy) }()
       default: break
       }
     }
@@ -949,12 +960,16 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
     if !self.ops.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.ops, fieldNumber: 2)
     }
+    if self.copy != false {
+      try visitor.visitSingularBoolField(value: self.copy, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_WriteBatchRequest, rhs: Shoal_V1_WriteBatchRequest) -> Bool {
     if lhs._replica != rhs._replica {return false}
     if lhs.ops != rhs.ops {return false}
+    if lhs.copy != rhs.copy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -962,7 +977,7 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteBatchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}applied\0\u{3}ignored_stale\0\u{1}sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}applied\0\u{3}ignored_stale\0\u{1}sequence\0\u{3}deleted_live\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -973,6 +988,7 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.applied) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.ignoredStale) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.deletedLive) }()
       default: break
       }
     }
@@ -988,6 +1004,9 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
     if self.sequence != 0 {
       try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 3)
     }
+    if self.deletedLive != 0 {
+      try visitor.visitSingularUInt32Field(value: self.deletedLive, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -995,6 +1014,7 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
     if lhs.applied != rhs.applied {return false}
     if lhs.ignoredStale != rhs.ignoredStale {return false}
     if lhs.sequence != rhs.sequence {return false}
+    if lhs.deletedLive != rhs.deletedLive {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

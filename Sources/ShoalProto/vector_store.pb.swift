@@ -175,8 +175,12 @@ public nonisolated struct Shoal_V1_UpsertResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Points written (equals the request's point count on success).
+  /// Points applied: upserted + ignored_stale == the request's point count.
   public var upserted: UInt64 = 0
+
+  /// Points not applied because the store already held a newer version of the
+  /// id (a write that raced a newer one).
+  public var ignoredStale: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -686,7 +690,7 @@ nonisolated extension Shoal_V1_UpsertRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Shoal_V1_UpsertResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}upserted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}upserted\0\u{3}ignored_stale\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -695,6 +699,7 @@ nonisolated extension Shoal_V1_UpsertResponse: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.upserted) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.ignoredStale) }()
       default: break
       }
     }
@@ -704,11 +709,15 @@ nonisolated extension Shoal_V1_UpsertResponse: SwiftProtobuf.Message, SwiftProto
     if self.upserted != 0 {
       try visitor.visitSingularUInt64Field(value: self.upserted, fieldNumber: 1)
     }
+    if self.ignoredStale != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ignoredStale, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_UpsertResponse, rhs: Shoal_V1_UpsertResponse) -> Bool {
     if lhs.upserted != rhs.upserted {return false}
+    if lhs.ignoredStale != rhs.ignoredStale {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -20,12 +20,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Data folder.") var data = "./shoal-data"
     @Option(help: "Log level.") var logLevel = "info"
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
+    @Option(help: "Keep a deleted id's tombstone this long (seconds; longer than any request lasts, 60 s).")
+    var tombstoneRetentionSeconds = 300.0
+
+    func validate() throws {
+        guard tombstoneRetentionSeconds.isFinite, tombstoneRetentionSeconds > 0 else {
+            throw ValidationError("--tombstone-retention-seconds must be a positive number of seconds")
+        }
+    }
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal", level: logLevel)
         let root = URL(fileURLWithPath: data)
-        let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), logger: logger)
+        var options = ShardStore.Options()
+        options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
+        let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), options: options, logger: logger)
         let runtime = try CoordinatorRuntime(dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger)
         let server = try Server()
         try node.register(on: server)
