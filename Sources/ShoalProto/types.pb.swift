@@ -292,7 +292,7 @@ public nonisolated struct Shoal_V1_Point: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Unique within a collection; 1..=256 bytes of UTF-8, never empty.
+  /// Unique within a collection; 1..=1024 bytes of UTF-8, never empty; compared by its bytes (never Unicode-normalised).
   /// The point's shard is hash(id) mod shard_count, where hash is a stable
   /// 64-bit hash of these bytes (never a per-process seeded hash).
   public var id: String = String()

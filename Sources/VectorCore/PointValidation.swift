@@ -10,21 +10,34 @@ public enum PointValidation {
         }
     }
 
-    /// Checks dimension and finiteness; for cosine, refuses zero vectors and returns the unit vector.
+    /// The largest squared length an l2 or ip vector may have: for any two such
+    /// vectors, |a − b|² ≤ 4 · this and |a · b| ≤ this stay finite in Float.
+    public static let maxSquaredNorm = Double(Float.greatestFiniteMagnitude) / 4
+
+    /// Checks dimension and finiteness; for l2 and ip, that distances cannot overflow
+    /// (squared length at most `maxSquaredNorm`); for cosine, refuses zero vectors and
+    /// returns the unit vector (the length is taken in Double, so any finite non-zero
+    /// vector has a direction, subnormal or near Float's largest values alike).
     public static func validateVector(
         _ vector: [Float], dimension: Int, metric: Metric, at place: @autoclosure () -> String
     ) throws(ShoalError) -> [Float] {
         guard vector.count == dimension else {
             throw ShoalError(.invalidArgument, "\(place()): vector has dimension \(vector.count), the collection has \(dimension)")
         }
-        var norm: Float = 0
+        var norm: Double = 0
         for (i, x) in vector.enumerated() {
             guard x.isFinite else { throw ShoalError(.invalidArgument, "\(place()): vector[\(i)] is \(x), values must be finite") }
-            norm += x * x
+            norm += Double(x) * Double(x)
         }
-        guard metric == .cosine else { return vector }
-        guard norm > 0, norm.isFinite else { throw ShoalError(.invalidArgument, "\(place()): a zero vector has no cosine direction") }
+        guard metric == .cosine else {
+            guard norm <= maxSquaredNorm else {
+                throw ShoalError(.invalidArgument,
+                    "\(place()): the vector's squared length is \(norm), over \(maxSquaredNorm), the most whose \(metric) distances stay finite in float32; scale the vectors down")
+            }
+            return vector
+        }
+        guard norm > 0 else { throw ShoalError(.invalidArgument, "\(place()): a zero vector has no cosine direction") }
         let scale = 1 / norm.squareRoot()
-        return vector.map { $0 * scale }
+        return vector.map { Float(Double($0) * scale) }
     }
 }
