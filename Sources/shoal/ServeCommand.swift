@@ -38,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("shoal serving", metadata: ["address": "\(host):\(bound)", "data": "\(data)"])
         let signal = await waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        await server.shutdown(grace: .seconds(10))
+        await server.shutdown(grace: shutdownGrace)
         node.close()
         logger.info("stopped")
     }
