@@ -85,7 +85,7 @@ extension Replica {
         imageSequence: UInt64, committed: UInt64, size: Int = 4096
     ) -> [IndexBatch] {
         var batches: [IndexBatch] = []
-        let sorted = upserts.sorted { $0.sequence < $1.sequence }
+        let sorted = upserts.sorted { ($0.sequence, $0.internalID) < ($1.sequence, $1.internalID) }
         var label = imageSequence
         if !deletes.isEmpty {
             label = max(label, sorted.first.map { $0.sequence - 1 } ?? committed)

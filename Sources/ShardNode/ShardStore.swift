@@ -27,6 +27,7 @@ public final class ShardStore: Sendable {
     let logger: Logger
     let options: Options
     private let committer: Committer
+    private let watch: StorageWatch
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -40,6 +41,7 @@ public final class ShardStore: Sendable {
         self.logger = logger
         self.options = options
         self.committer = Committer(db: db, sync: options.sync, logger: logger)
+        self.watch = StorageWatch(db: db, logger: logger)
         try loadCatalog()
     }
 
@@ -160,8 +162,16 @@ public final class ShardStore: Sendable {
         }
     }
 
+    /// Why the node takes no writes, if it does not: its RocksDB turned read-only (disk
+    /// full, an I/O error). Health reports it; writes are refused with it at once.
+    public var notServingReason: String? {
+        db.writesStopped.map(\.writeRefusal)
+    }
+
+    /// Commits `ops`; UNAVAILABLE at once while the storage is read-only.
     func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {
-        try await committer.submit(ops, to: replica)
+        if let reason = notServingReason { throw ShoalError(.unavailable, reason) }
+        return try await committer.submit(ops, to: replica)
     }
 
     /// Waits until every replica's graph has caught up with its writes (benchmarks, tests).
@@ -174,6 +184,7 @@ public final class ShardStore: Sendable {
     /// saves each graph image (several at once). Takes about one image save, whatever the
     /// indexing backlog: what the images do not hold is replayed at the next start.
     public func close() {
+        watch.stop()
         committer.stop()
         let replicas = state.withLock { Array($0.replicas.values) }
         for replica in replicas { replica.indexer.interrupt() }
@@ -199,6 +210,11 @@ public final class ShardStore: Sendable {
         let config = try ReplicaConfig(proto: proto)
         return (bytes.readBigEndian(at: 0), config)
     }
+}
+
+extension StorageError {
+    /// How a write refused for this error is explained (Health's reason too).
+    var writeRefusal: String { stopsWrites ? "storage is read-only: \(message)" : "storage write failed: \(message)" }
 }
 
 extension ReplicaConfig {

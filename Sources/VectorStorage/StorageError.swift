@@ -65,6 +65,17 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "storage \(kind.rawValue): \(message)" }
 
+    /// Whether a write failing with this error means RocksDB takes no more writes: it
+    /// sets a background error and turns read-only after a failed WAL write, flush or
+    /// compaction (no space, an I/O error) or on corruption, and answers every later
+    /// write with that error until it recovers or is reopened. Reads go on.
+    public var stopsWrites: Bool {
+        switch kind {
+        case .ioError, .corruption: true
+        default: false
+        }
+    }
+
     /// The gRPC status a request failing with this error should carry.
     public var statusCode: StatusCode {
         switch kind {

@@ -26,7 +26,10 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = makeLogger(label: "shoal", level: logLevel)
         let root = URL(fileURLWithPath: data)
         let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), logger: logger)
-        let runtime = try CoordinatorRuntime(dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger)
+        // Health tells the truth about the one process: its node's storage too.
+        let runtime = try CoordinatorRuntime(
+            dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger,
+            notServingReason: { [store = node.store] in store.notServingReason })
         let server = try Server()
         try node.register(on: server)
         try runtime.register(on: server)

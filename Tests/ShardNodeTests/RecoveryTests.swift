@@ -119,3 +119,20 @@ final class LogCapture: @unchecked Sendable {
 extension SplitMix64 {
     mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
+
+@Suite struct ReplayBatchTests {
+    /// Each batch is labelled with a sequence all of whose upserts are in it or before:
+    /// a stop after any batch leaves an image the next load completes.
+    @Test func replayBatchesAreLabelledWithTheSequenceTheyComplete() {
+        let upserts: [(internalID: UInt32, sequence: UInt64)] = [(5, 12), (1, 10), (2, 10), (3, 11), (4, 11), (6, 13)]
+        let batches = Replica.replayBatches(
+            deletes: [.delete(9)], upserts: upserts, imageSequence: 8, committed: 15, size: 2)
+        #expect(batches.map(\.sequence) == [9, 10, 11, 15])
+        #expect(batches.map(\.items.count) == [1, 2, 2, 2])
+        let order = batches.dropFirst().flatMap(\.items).map(\.internalID)
+        #expect(order == [1, 2, 3, 4, 5, 6])
+        // Labels never fall below the image's sequence, and without deletes start at the first chunk.
+        let plain = Replica.replayBatches(deletes: [], upserts: [(1, 3), (2, 4)], imageSequence: 8, committed: 9, size: 1)
+        #expect(plain.map(\.sequence) == [8, 9])
+    }
+}
