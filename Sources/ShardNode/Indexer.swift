@@ -62,10 +62,11 @@ final class Indexer: @unchecked Sendable {
     }
 
     /// Stops at the next chunk boundary (at most 64 points later) and, with `persist`,
-    /// writes a final image of what is indexed; work still queued is dropped. That loses
+    /// writes a final image of what is indexed (if it can be by `deadline`, when given);
+    /// work still queued is dropped. That loses
     /// nothing: `indexedSequence` names the last fully applied batch, the image header
     /// says so, and the next start replays every point written after it.
-    func stop(persist: Bool) {
+    func stop(persist: Bool, deadline: ContinuousClock.Instant? = nil) {
         interrupt()
         monitor.locked {
             queue.removeAll()
@@ -73,7 +74,7 @@ final class Indexer: @unchecked Sendable {
             monitor.signal()
             while !stopped { monitor.wait(seconds: 0.1) }
         }
-        if persist { persistImage() }
+        if persist { persistImage(before: deadline) }
     }
 
     /// Makes the indexing threads stop at their next chunk boundary (`stop` then waits).
@@ -219,14 +220,26 @@ final class Indexer: @unchecked Sendable {
     }
 
     /// Writes the graph image with the sequence it covers. Runs on the indexer's thread
-    /// (or after it stopped), so the graph does not change underneath.
-    func persistImage() {
+    /// (or after it stopped), so the graph does not change underneath. With a
+    /// `deadline`, the image is written only if it can be by then, at the rate earlier
+    /// saves wrote (`GraphImage.writeRate`); else the last image stays, and the next
+    /// start replays what came after it.
+    func persistImage(before deadline: ContinuousClock.Instant? = nil) {
         let sequence = replica.indexedSequence.load(ordering: .acquiring)
         guard sequence > replica.imageSequence.load(ordering: .relaxed) || replica.imageSequence.load(ordering: .relaxed) == 0 && sequence > 0 else { return }
         let start = ContinuousClock.now
         do {
             let bytes = replica.index.serialize()
+            let expected = Duration.seconds(Double(bytes.count) / Double(GraphImage.writeRate.load(ordering: .relaxed)))
+            if let deadline, ContinuousClock.now + expected > deadline {
+                replica.logger.warning("final graph image not saved: it would not be written in time; the next start replays the points after the last image", metadata: [
+                    "bytes": "\(bytes.count)", "expected_seconds": "\(expected.seconds)", "image_sequence": "\(replica.imageSequence.load(ordering: .relaxed))",
+                ])
+                return
+            }
+            let writeStart = ContinuousClock.now
             try GraphImage.write(bytes, sequence: sequence, replica: replica.number, db: replica.db)
+            GraphImage.observe(bytes: bytes.count, took: ContinuousClock.now - writeStart)
             replica.imageSequence.store(sequence, ordering: .relaxed)
             replica.imageTimeMs.store(UInt64(Date().timeIntervalSince1970 * 1000), ordering: .relaxed)
             changedSinceImage = 0

@@ -181,14 +181,16 @@ public final class ShardStore: Sendable {
     }
 
     /// Finishes queued writes, then stops every indexer at its next chunk boundary and
-    /// saves each graph image (several at once). Takes about one image save, whatever the
-    /// indexing backlog: what the images do not hold is replayed at the next start.
-    public func close() {
+    /// saves each graph image (several at once) that can be written within
+    /// `imageBudget`, whatever the indexing backlog: what the images do not hold is
+    /// replayed at the next start.
+    public func close(imageBudget: Duration = .seconds(5)) {
         watch.stop()
         committer.stop()
         let replicas = state.withLock { Array($0.replicas.values) }
         for replica in replicas { replica.indexer.interrupt() }
-        DispatchQueue.concurrentPerform(iterations: replicas.count) { replicas[$0].indexer.stop(persist: true) }
+        let deadline = ContinuousClock.now + imageBudget
+        DispatchQueue.concurrentPerform(iterations: replicas.count) { replicas[$0].indexer.stop(persist: true, deadline: deadline) }
     }
 
     static func encodeCatalog(_ number: UInt32, _ config: ReplicaConfig) throws -> [UInt8] {

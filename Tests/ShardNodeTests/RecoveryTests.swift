@@ -79,6 +79,27 @@ import VectorStorage
         #expect(rebuilt == expected)
         store.close()
     }
+
+    /// A final image that cannot be written within the stop's budget is skipped (the
+    /// stop stays bounded) and the next start replays every point instead.
+    @Test func aFinalImageOverBudgetIsSkippedAndReplayed() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-recovery-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = LogCapture()
+        do {
+            let store = try await open(dir, log: log)
+            try store.createReplica(ref, config: config)
+            _ = try await store.write(points(600, seed: 7), to: try store.replica(ref))
+            #expect(store.waitUntilIndexed(timeout: .seconds(60)))
+            store.close(imageBudget: .zero)
+        }
+        #expect(log.contains("final graph image not saved"))
+        let store = try await open(dir, log: log)
+        #expect(log.contains("no graph image") && log.contains("to_replay=600"))
+        #expect(store.waitUntilIndexed(timeout: .seconds(60)))
+        #expect(try store.replica(ref).count(nil) == 600)
+        store.close()
+    }
 }
 
 /// A log handler that keeps messages (with metadata) for assertions.
