@@ -6,7 +6,7 @@ import VectorCore
 /// is the name of the C++ `Status` code (`"IO error: ..."`, `"Corruption: ..."`).
 /// ``StorageError/init(rocksDBMessage:)`` is the one place that prefix is parsed;
 /// callers switch over ``kind``, never over the message text.
-public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible, StatusConvertible {
     /// The RocksDB `Status::Code` the error carries.
     public enum Kind: String, Sendable, CaseIterable {
         case notFound
@@ -75,6 +75,9 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         default: false
         }
     }
+
+    /// What a call failing with this error answers: `statusCode` and the message.
+    public var status: ShoalError { ShoalError(statusCode, "storage: \(message)") }
 
     /// The gRPC status a request failing with this error should carry.
     public var statusCode: StatusCode {

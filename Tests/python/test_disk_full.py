@@ -119,6 +119,13 @@ def test_disk_full_refuses_writes_keeps_reads_and_recovers():
             assert {code for code, _, _ in failures} == {grpc.StatusCode.UNAVAILABLE}, failures
             assert all(took < 2 for _, _, took in failures[1:]), "a refused write hung"
 
+            # Other writes too: a new replica is refused with UNAVAILABLE, never INTERNAL.
+            other = ShardClient(node.address, collection="other")
+            with pytest.raises(grpc.RpcError) as refused:
+                other.create(DIM)
+            other.close()
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
+
             # Reads go on: count, get, search, stats.
             with writer.lock:
                 acked = dict(writer.acked)
