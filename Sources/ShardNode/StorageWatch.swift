@@ -3,7 +3,8 @@ import Logging
 import Synchronization
 import VectorStorage
 
-/// Watches whether the node's RocksDB takes writes. While it does not (it turned
+/// Watches whether the node's RocksDB takes writes (a failed write says so, or a new
+/// background error and a probe write that fails). While it does not (it turned
 /// read-only: disk full, an I/O error), it tries every `interval` to end that
 /// (`Database.recoverWrites`: RocksDB's own recovery, else a reopen once the disk has
 /// room), so the node returns to SERVING by itself once space is freed.
@@ -33,9 +34,17 @@ final class StorageWatch: Sendable {
 
     private func run() {
         var reported: StorageError?
+        var seenBackgroundErrors = db.integerProperty("rocksdb.background-errors") ?? 0
         while true {
             _ = wake.wait(timeout: .now() + interval.seconds)
             if stopping.load(ordering: .relaxed) { break }
+            // A flush or compaction can fail with no write to see it: RocksDB counts
+            // background errors, and a new one is checked with a probe write.
+            let backgroundErrors = db.integerProperty("rocksdb.background-errors") ?? 0
+            if backgroundErrors > seenBackgroundErrors, db.writesStopped == nil {
+                _ = try? db.put(Keys.writeProbe, [], sync: true)  // a failure sets `writesStopped`
+            }
+            seenBackgroundErrors = backgroundErrors
             guard let failure = db.writesStopped else { continue }
             if reported == nil {
                 logger.error("storage is read-only: writes are refused until it recovers", metadata: ["error": "\(failure)"])
