@@ -107,7 +107,7 @@ public final class Database: @unchecked Sendable {
             if error.stopsWrites { writeFailure.withLock { $0 = error } }
             throw error
         }
-        if writeFailure.withLock({ $0 != nil }) { writeFailure.withLock { $0 = nil } }
+        writeFailure.withLock { if $0 != nil { $0 = nil } }
     }
 
     /// Why RocksDB refuses writes (it turned read-only after a write or flush failed:
