@@ -13,11 +13,14 @@ public final class AdminService: Sendable {
     let scheduler: MoveScheduler
     let name: String
     private let started = ContinuousClock.now
+    /// Why this process does not serve, if it does not (`shoal serve`: its embedded node's reason).
+    let notServingReason: @Sendable () -> String?
 
-    public init(cluster: ClusterController, scheduler: MoveScheduler, name: String) {
+    public init(cluster: ClusterController, scheduler: MoveScheduler, name: String, notServingReason: @escaping @Sendable () -> String? = { nil }) {
         self.cluster = cluster
         self.scheduler = scheduler
         self.name = name
+        self.notServingReason = notServingReason
     }
 
     public func register(on server: Server) throws {
@@ -40,7 +43,9 @@ public final class AdminService: Sendable {
             let move = try await scheduler.cancel(request.taskID)
             return .with { $0.task = task(move) }
         }
-        try server.register(AdminRPC.health) { [self] _, _ in .serving(id: "coordinator", name: name, since: started) }
+        try server.register(AdminRPC.health) { [self] _, _ in 
+            .health(id: "coordinator", name: name, since: started, notServing: notServingReason())
+        }
     }
 }
 

@@ -18,14 +18,15 @@ public struct CoordinatorRuntime: Sendable {
 
     public init(
         dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory = NodeDirectory(),
-        moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10)
+        moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10),
+        notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         cluster = try ClusterController(store: try ClusterStateStore(directory: dataDirectory, logger: logger), nodes: nodes, logger: logger)
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, moves: progress, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
-        admin = AdminService(cluster: cluster, scheduler: scheduler, name: name)
+        admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)
         self.sweepInterval = sweepInterval
     }

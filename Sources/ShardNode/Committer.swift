@@ -125,7 +125,7 @@ final class Committer: @unchecked Sendable {
         } catch {
             logger.error("write batch failed; nothing in it was acknowledged", metadata: ["error": "\(error)", "batches": "\(jobs.count)"])
             for (i, job) in jobs.enumerated() where !answered.contains(i) {
-                job.done(.failure(ShoalError(.unavailable, "storage write failed: \(error)")))
+                job.done(.failure(ShoalError(.unavailable, (error as? StorageError)?.writeRefusal ?? "storage write failed: \(error)")))
             }
             return
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VectorCore
 import VectorStorage
 
@@ -9,6 +10,14 @@ import VectorStorage
 ///     header: u64 sequence, u64 length, u32 chunks, u64 (unused, 0), u64 unix ms
 enum GraphImage {
     static let chunkSize = 4 << 20
+    /// Bytes per second the saves so far wrote (the last one; 100 MB/s until one has),
+    /// to judge whether a final image fits in the stop's time budget.
+    static let writeRate = Atomic<Int>(100_000_000)
+
+    static func observe(bytes: Int, took: Duration) {
+        guard bytes >= 1 << 20, took.seconds > 0 else { return }  // small saves are all overhead
+        writeRate.store(max(1 << 20, Int(Double(bytes) / took.seconds)), ordering: .relaxed)
+    }
 
     struct Header {
         var sequence: UInt64

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import VectorIndex
 import VectorStorage
 
@@ -31,6 +32,8 @@ final class Indexer: @unchecked Sendable {
     private var queue: [IndexBatch] = []
     private var stopping = false
     private var stopped = false
+    /// Set by `stop`: the indexing threads stop at their next chunk boundary.
+    private let interrupted = Atomic<Bool>(false)
     private var changedSinceImage = 0
     private var lastImage = ContinuousClock.now
     /// Image refresh: after this many changed points, or this long with any change.
@@ -38,6 +41,8 @@ final class Indexer: @unchecked Sendable {
     var imageEvery: Duration = .seconds(60)
     /// Backlogs of at least this many changes are indexed by two threads.
     var parallelThreshold = 512
+    /// Items taken off the queue at once (one batch at least, however large).
+    var itemsPerTake = 8192
     /// Tests only: take no work while set (set before `start`).
     var paused = false
 
@@ -56,17 +61,24 @@ final class Indexer: @unchecked Sendable {
         }
     }
 
-    /// Stops after the queue is drained and, with `persist`, writes a final image.
-    /// Without it (the replica is being dropped), queued work is thrown away.
-    func stop(persist: Bool) {
+    /// Stops at the next chunk boundary (at most 64 points later) and, with `persist`,
+    /// writes a final image of what is indexed (if it can be by `deadline`, when given);
+    /// work still queued is dropped. That loses
+    /// nothing: `indexedSequence` names the last fully applied batch, the image header
+    /// says so, and the next start replays every point written after it.
+    func stop(persist: Bool, deadline: ContinuousClock.Instant? = nil) {
+        interrupt()
         monitor.locked {
-            if !persist { queue.removeAll() }
+            queue.removeAll()
             stopping = true
             monitor.signal()
             while !stopped { monitor.wait(seconds: 0.1) }
         }
-        if persist { persistImage() }
+        if persist { persistImage(before: deadline) }
     }
+
+    /// Makes the indexing threads stop at their next chunk boundary (`stop` then waits).
+    func interrupt() { interrupted.store(true, ordering: .relaxed) }
 
     /// Blocks until everything enqueued so far is in the graph (tests, benchmarks).
     func waitUntilIdle(timeout: Duration) -> Bool {
@@ -87,11 +99,19 @@ final class Indexer: @unchecked Sendable {
         while true {
             let batches: [IndexBatch] = monitor.locked {
                 while (queue.isEmpty || paused) && !stopping { monitor.wait(seconds: 1) }
-                let taken = Array(queue.prefix(64))
-                queue.removeFirst(taken.count)
+                if stopping { return [] }
+                // Up to 64 batches and about `itemsPerTake` items: a long replay advances
+                // `indexedSequence` (and the periodic image) as it goes.
+                var count = 0, items = 0
+                while count < min(64, queue.count), count == 0 || items + queue[count].items.count <= itemsPerTake {
+                    items += queue[count].items.count
+                    count += 1
+                }
+                let taken = Array(queue.prefix(count))
+                queue.removeFirst(count)
                 return taken
             }
-            if batches.isEmpty {  // stopping, queue drained
+            if batches.isEmpty {  // stopping
                 monitor.locked {
                     stopped = true
                     monitor.signal()
@@ -99,6 +119,7 @@ final class Indexer: @unchecked Sendable {
                 return
             }
             apply(batches)
+            if interrupted.load(ordering: .relaxed) { continue }  // `stop` saves the image
             if changedSinceImage >= imageEveryPoints
                 || (changedSinceImage > 0 && ContinuousClock.now - lastImage >= imageEvery && monitor.locked({ queue.isEmpty }))
             {
@@ -109,35 +130,58 @@ final class Indexer: @unchecked Sendable {
 
     /// Applies the taken batches to the graph. A large backlog (a restart's replay, a
     /// bulk load) is split by internal id between this thread and a second one, each
-    /// keeping commit order for its ids.
+    /// keeping commit order for its ids. Interrupted by `stop`, it advances
+    /// `indexedSequence` only to the last batch both threads applied in full.
     private func apply(_ batches: [IndexBatch]) {
-        guard let last = batches.last else { return }
+        guard !batches.isEmpty else { return }
         let items = batches.flatMap(\.items)
+        var complete: Int  // batches applied in full
         if items.count < parallelThreshold {
-            applyItems(items[...])
+            let applied = applyItems(items[...])
+            var end = 0
+            complete = 0
+            for batch in batches {
+                end += batch.items.count
+                guard end <= applied else { break }
+                complete += 1
+            }
+            changedSinceImage += applied
         } else {
+            // Per part: its items, and the batch each came from.
             var parts: [[IndexWork]] = [[], []]
-            for item in items { parts[Int(item.internalID & 1)].append(item) }
+            var origins: [[Int]] = [[], []]
+            for (b, batch) in batches.enumerated() {
+                for item in batch.items {
+                    parts[Int(item.internalID & 1)].append(item)
+                    origins[Int(item.internalID & 1)].append(b)
+                }
+            }
             let helper = DispatchSemaphore(value: 0)
             let second = parts[1]
+            let secondApplied = Atomic<Int>(0)
             Thread { [self] in
                 lowerThreadPriority(by: 10)
-                applyItems(second[...])
+                secondApplied.store(applyItems(second[...]), ordering: .relaxed)
                 helper.signal()
             }.start()
-            applyItems(parts[0][...])
+            let firstApplied = applyItems(parts[0][...])
             helper.wait()
+            let applied = [firstApplied, secondApplied.load(ordering: .relaxed)]
+            // A part has finished every batch before the one its first unapplied item is from.
+            complete = (0..<2).map { p in applied[p] < parts[p].count ? origins[p][applied[p]] : batches.count }.min()!
+            changedSinceImage += applied[0] + applied[1]
         }
-        changedSinceImage += items.count
-        replica.indexedSequence.store(last.sequence, ordering: .releasing)
+        if complete > 0 { replica.indexedSequence.store(batches[complete - 1].sequence, ordering: .releasing) }
     }
 
     /// Inserts, updates and deletes in the graph. The replica's write lock is taken once
     /// per chunk, not per point: until then a point is in both the graph and the pending
     /// tail, and searches read it from the tail, so results do not change.
-    private func applyItems(_ items: ArraySlice<IndexWork>) {
+    /// Returns how many items (a prefix) it applied: all of them unless `stop` interrupted.
+    private func applyItems(_ items: ArraySlice<IndexWork>) -> Int {
         let index = replica.index
         for chunk in stride(from: items.startIndex, to: items.endIndex, by: 64) {
+            if interrupted.load(ordering: .relaxed) { return chunk - items.startIndex }
             let slice = items[chunk..<min(chunk + 64, items.endIndex)]
             let vectors: [UInt32: [Float]] = replica.lock.read {
                 var found: [UInt32: [Float]] = [:]
@@ -172,17 +216,30 @@ final class Indexer: @unchecked Sendable {
                 replica.unindexedDeletes -= deletes
             }
         }
+        return items.count
     }
 
     /// Writes the graph image with the sequence it covers. Runs on the indexer's thread
-    /// (or after it stopped), so the graph does not change underneath.
-    func persistImage() {
+    /// (or after it stopped), so the graph does not change underneath. With a
+    /// `deadline`, the image is written only if it can be by then, at the rate earlier
+    /// saves wrote (`GraphImage.writeRate`); else the last image stays, and the next
+    /// start replays what came after it.
+    func persistImage(before deadline: ContinuousClock.Instant? = nil) {
         let sequence = replica.indexedSequence.load(ordering: .acquiring)
         guard sequence > replica.imageSequence.load(ordering: .relaxed) || replica.imageSequence.load(ordering: .relaxed) == 0 && sequence > 0 else { return }
         let start = ContinuousClock.now
         do {
             let bytes = replica.index.serialize()
+            let expected = Duration.seconds(Double(bytes.count) / Double(GraphImage.writeRate.load(ordering: .relaxed)))
+            if let deadline, ContinuousClock.now + expected > deadline {
+                replica.logger.warning("final graph image not saved: it would not be written in time; the next start replays the points after the last image", metadata: [
+                    "bytes": "\(bytes.count)", "expected_seconds": "\(expected.seconds)", "image_sequence": "\(replica.imageSequence.load(ordering: .relaxed))",
+                ])
+                return
+            }
+            let writeStart = ContinuousClock.now
             try GraphImage.write(bytes, sequence: sequence, replica: replica.number, db: replica.db)
+            GraphImage.observe(bytes: bytes.count, took: ContinuousClock.now - writeStart)
             replica.imageSequence.store(sequence, ordering: .relaxed)
             replica.imageTimeMs.store(UInt64(Date().timeIntervalSince1970 * 1000), ordering: .relaxed)
             changedSinceImage = 0

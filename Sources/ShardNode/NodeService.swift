@@ -52,7 +52,7 @@ public final class NodeService: Sendable {
     public func close() { store.close() }
 
     func health() -> Shoal_V1_HealthResponse {
-        .serving(id: nodeID, name: name, since: started)
+        .health(id: nodeID, name: name, since: started, notServing: store.notServingReason)
     }
 
     private func createReplica(_ request: Shoal_V1_CreateReplicaRequest) throws -> Shoal_V1_CreateReplicaResponse {

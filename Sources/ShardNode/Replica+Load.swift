@@ -42,7 +42,8 @@ extension Replica {
         let imageSequence = image.finish()
 
         // Points: metadata for the payload index; vectors written after the image for the graph.
-        var replay: [IndexWork] = []
+        var replay: [(internalID: UInt32, sequence: UInt64)] = []
+        var deletes: [IndexWork] = []
         let pointPrefix = Keys.pointPrefix(number)
         try db.forEach(prefix: pointPrefix) { key, value in
             var decoder = KeyDecoder(Array(key[pointPrefix.count...]))
@@ -51,23 +52,53 @@ extension Replica {
             payload.set(internalID, try PointRecord.decodeMetadata(value))
             if sequence > imageSequence || !index.contains(id: internalID) {
                 pending[internalID] = PendingVector(try PointRecord.decodeVector(value), index: index, sequence: sequence)
-                replay.append(.upsert(internalID, sequence))
+                replay.append((internalID, sequence))
             }
             return true
         }
 
         // Graph nodes that are no longer live (deleted or replaced after the image).
         for id in 0..<UInt32(index.idLimit) where index.contains(id: id) && liveInternal[id] == nil {
-            replay.append(.delete(id))
+            deletes.append(.delete(id))
             unindexedDeletes += 1
         }
         indexedSequence.store(imageSequence, ordering: .relaxed)
-        if !replay.isEmpty { indexer.enqueue(IndexBatch(sequence: committedSequence, items: replay)) }
+        for batch in Self.replayBatches(deletes: deletes, upserts: replay, imageSequence: imageSequence, committed: committedSequence) {
+            indexer.enqueue(batch)
+        }
         logger.info("replica loaded", metadata: [
             "points": "\(liveCount)", "tombstones": "\(tombstoneCount)", "from_image": "\(index.count)",
-            "to_replay": "\(replay.count)", "sequence": "\(committedSequence)", "image_sequence": "\(imageSequence)",
+            "to_replay": "\(replay.count + deletes.count)", "sequence": "\(committedSequence)", "image_sequence": "\(imageSequence)",
             "seconds": "\((ContinuousClock.now - start).seconds)",
         ])
+    }
+}
+
+extension Replica {
+    /// The replay of a load as batches a stopping indexer can end between: the deletes
+    /// first, then the upserts in sequence order, `size` at a time. Each batch is labelled
+    /// with the newest sequence whose upserts are all in it or before it (the last batch
+    /// with `committed`), so an image saved after any of them names a sequence at which
+    /// every live point written up to it is in the graph with its current vector; the
+    /// next load replays the rest (later points, and any the graph does not hold).
+    static func replayBatches(
+        deletes: [IndexWork], upserts: [(internalID: UInt32, sequence: UInt64)],
+        imageSequence: UInt64, committed: UInt64, size: Int = 4096
+    ) -> [IndexBatch] {
+        var batches: [IndexBatch] = []
+        let sorted = upserts.sorted { ($0.sequence, $0.internalID) < ($1.sequence, $1.internalID) }
+        var label = imageSequence
+        if !deletes.isEmpty {
+            label = max(label, sorted.first.map { $0.sequence - 1 } ?? committed)
+            batches.append(IndexBatch(sequence: label, items: deletes))
+        }
+        for start in stride(from: 0, to: sorted.count, by: size) {
+            let end = min(start + size, sorted.count)
+            let covered = end == sorted.count ? committed : sorted[end].sequence - 1
+            label = max(label, covered)
+            batches.append(IndexBatch(sequence: label, items: sorted[start..<end].map { .upsert($0.internalID, $0.sequence) }))
+        }
+        return batches
     }
 }
 

@@ -22,6 +22,7 @@ public struct ReplicaRef: Hashable, Sendable, CustomStringConvertible {
 ///     [0x02] u32(replica) 'h'                          → graph image header
 ///     [0x02] u32(replica) 'g' u32(chunk)               → graph image bytes
 ///     [0x03] 'n'                                       → u32 the next replica number
+///     [0x03] 'w'                                       → empty: the storage watch's probe write
 ///
 /// A replica number is never reused (the next one is stored), so it also names
 /// the replica's incarnation: a drop aimed at an earlier replica of the same name
@@ -31,6 +32,7 @@ enum Keys {
     static let replicaTag: UInt8 = 0x02
     static let nodeTag: UInt8 = 0x03
     static let nextReplicaNumber: [UInt8] = [nodeTag, UInt8(ascii: "n")]
+    static let writeProbe: [UInt8] = [nodeTag, UInt8(ascii: "w")]
 
     static func catalog(_ ref: ReplicaRef) -> [UInt8] {
         var k = KeyEncoder(tag: catalogTag)

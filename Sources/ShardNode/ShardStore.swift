@@ -31,6 +31,7 @@ public final class ShardStore: Sendable {
     let logger: Logger
     let options: Options
     private let committer: Committer
+    private let watch: StorageWatch
     private let state = Mutex<State>(State())
     private let tombstones: TombstoneCollector
 
@@ -46,6 +47,7 @@ public final class ShardStore: Sendable {
         self.options = options
         self.committer = Committer(db: db, sync: options.sync, logger: logger)
         tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer, logger: logger)
+        self.watch = StorageWatch(db: db, logger: logger)
         try loadCatalog()
         tombstones.start { [unowned self] in state.withLock { Array($0.replicas.values) } }
     }
@@ -167,8 +169,16 @@ public final class ShardStore: Sendable {
         }
     }
 
+    /// Why the node takes no writes, if it does not: its RocksDB turned read-only (disk
+    /// full, an I/O error). Health reports it; writes are refused with it at once.
+    public var notServingReason: String? {
+        db.writesStopped.map(\.writeRefusal)
+    }
+
+    /// Commits `ops`; UNAVAILABLE at once while the storage is read-only.
     func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {
-        try await committer.submit(ops, to: replica)
+        if let reason = notServingReason { throw ShoalError(.unavailable, reason) }
+        return try await committer.submit(ops, to: replica)
     }
 
     /// Waits until every replica's graph has caught up with its writes (benchmarks, tests).
@@ -177,12 +187,18 @@ public final class ShardStore: Sendable {
         return replicas.allSatisfy { $0.indexer.waitUntilIdle(timeout: timeout) }
     }
 
-    /// Finishes queued writes, stops indexing and saves each graph image.
-    public func close() {
+    /// Finishes queued writes, then stops every indexer at its next chunk boundary and
+    /// saves each graph image (several at once) that can be written within
+    /// `imageBudget`, whatever the indexing backlog: what the images do not hold is
+    /// replayed at the next start.
+    public func close(imageBudget: Duration = .seconds(5)) {
         tombstones.stop()
+        watch.stop()
         committer.stop()
         let replicas = state.withLock { Array($0.replicas.values) }
-        for replica in replicas { replica.indexer.stop(persist: true) }
+        for replica in replicas { replica.indexer.interrupt() }
+        let deadline = ContinuousClock.now + imageBudget
+        DispatchQueue.concurrentPerform(iterations: replicas.count) { replicas[$0].indexer.stop(persist: true, deadline: deadline) }
     }
 
     static func encodeCatalog(_ number: UInt32, _ config: ReplicaConfig) throws -> [UInt8] {
@@ -204,6 +220,11 @@ public final class ShardStore: Sendable {
         let config = try ReplicaConfig(proto: proto)
         return (bytes.readBigEndian(at: 0), config)
     }
+}
+
+extension StorageError {
+    /// How a write refused for this error is explained (Health's reason too).
+    var writeRefusal: String { stopsWrites ? "storage is read-only: \(message)" : "storage write failed: \(message)" }
 }
 
 extension ReplicaConfig {

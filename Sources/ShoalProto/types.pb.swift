@@ -738,6 +738,10 @@ public nonisolated struct Shoal_V1_HealthResponse: Sendable {
   /// Shoal's version, e.g. "0.1.0".
   public var version: String = String()
 
+  /// Why the status is NOT_SERVING ("storage is read-only: IO error: No space left on
+  /// device ..."); empty when SERVING.
+  public var reason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1625,7 +1629,7 @@ nonisolated extension Shoal_V1_HealthRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Shoal_V1_HealthResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}node_name\0\u{1}status\0\u{3}uptime_ms\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}node_name\0\u{1}status\0\u{3}uptime_ms\0\u{1}version\0\u{1}reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1638,6 +1642,7 @@ nonisolated extension Shoal_V1_HealthResponse: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularEnumField(value: &self.status) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.uptimeMs) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       default: break
       }
     }
@@ -1659,6 +1664,9 @@ nonisolated extension Shoal_V1_HealthResponse: SwiftProtobuf.Message, SwiftProto
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 5)
     }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1668,6 +1676,7 @@ nonisolated extension Shoal_V1_HealthResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.status != rhs.status {return false}
     if lhs.uptimeMs != rhs.uptimeMs {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

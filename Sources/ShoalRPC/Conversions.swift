@@ -127,13 +127,17 @@ extension Filter {
 }
 
 extension Shoal_V1_HealthResponse {
-    /// A SERVING reply for a process started at `started`: one definition for nodes and coordinators.
-    public static func serving(id: String, name: String, since started: ContinuousClock.Instant) -> Shoal_V1_HealthResponse {
+    /// The reply for a process started at `started`: SERVING, or NOT_SERVING with
+    /// `notServing` as the reason. One definition for nodes and coordinators.
+    public static func health(
+        id: String, name: String, since started: ContinuousClock.Instant, notServing reason: String? = nil
+    ) -> Shoal_V1_HealthResponse {
         let up = ContinuousClock.now - started
         return .with {
             $0.nodeID = id
             $0.nodeName = name
-            $0.status = .serving
+            $0.status = reason == nil ? .serving : .notServing
+            $0.reason = reason ?? ""
             $0.uptimeMs = UInt64(max(0, up.components.seconds)) * 1000 + UInt64(max(0, up.components.attoseconds) / 1_000_000_000_000_000)
             $0.version = ShoalVersion.current
         }

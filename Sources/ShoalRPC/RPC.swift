@@ -24,7 +24,12 @@ extension Server {
             } catch {
                 throw ShoalError(.invalidArgument, "malformed \(Request.protoMessageName) message: \(error)")
             }
-            let response = try await handler(request, call)
+            let response: Response
+            do {
+                response = try await handler(request, call)
+            } catch let error as any StatusConvertible {
+                throw error.status
+            }
             return try response.serializedBytes()
         }
     }

@@ -66,3 +66,9 @@ public struct ShoalError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func `internal`(_ message: String) -> ShoalError { ShoalError(.internal, message) }
     public static func failedPrecondition(_ message: String) -> ShoalError { ShoalError(.failedPrecondition, message) }
 }
+
+/// An error from a layer below the handlers (storage) that knows the status a call
+/// failing with it should carry; the RPC layer turns it into that `ShoalError`.
+public protocol StatusConvertible: Error {
+    var status: ShoalError { get }
+}

@@ -1,4 +1,5 @@
 private import CRocksDB
+import Synchronization
 
 /// An open RocksDB database (the default column family), the sole owner of its handle.
 ///
@@ -11,28 +12,28 @@ private import CRocksDB
 ///   and never mutated afterwards, so sharing them is safe.
 /// - Keys and values are arbitrary bytes; keys sort bytewise (RocksDB's default comparator).
 public final class Database: @unchecked Sendable {
-    // @unchecked Sendable: all stored properties are immutable after init; the C handles
-    // point at objects RocksDB documents as safe for concurrent use (DB) or that are only
-    // read after creation (read/write options).
-    let raw: OpaquePointer
+    // @unchecked Sendable: the handle is guarded by `handle` (read side for every call,
+    // write side for `reopen`); the read and write options are created in `init` and
+    // never mutated; `writeFailure` and `snapshots` are mutexes.
+    let handle: HandleLock
     /// The directory the database lives in.
     public let path: String
+    let options: Options
     private let readOptions: OpaquePointer
     private let writeOptionsSync: OpaquePointer
     private let writeOptionsNoSync: OpaquePointer
+    /// The error of the last failed write that stops every write, until one succeeds.
+    let writeFailure = Mutex<StorageError?>(nil)
+    /// Live snapshots, ended (released) by `reopen`.
+    let snapshots = Mutex<[ObjectIdentifier: SnapshotHandle]>([:])
 
     /// Opens (and by default creates) the database in directory `path`.
     /// Throws ``StorageError`` if RocksDB refuses: a path that is a regular file, a database
     /// locked by another instance, corrupt files, an unsupported option.
     public init(path: String, options: Options = Options()) throws(StorageError) {
-        let rocksOptions = options.makeRocksOptions()
-        defer { rocksdb_options_destroy(rocksOptions) }
-        var error: RocksErrorMessage = nil
-        let handle = rocksdb_open(rocksOptions, path, &error)
-        try throwIfSet(error)
-        guard let handle else { throw StorageError(.other, "rocksdb_open returned no handle for \(path)") }
-        self.raw = handle
+        self.handle = HandleLock(try Self.open(path: path, options: options), path: path)
         self.path = path
+        self.options = options
         self.readOptions = rocksdb_readoptions_create()
         self.writeOptionsSync = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_sync(writeOptionsSync, 1)
@@ -40,11 +41,21 @@ public final class Database: @unchecked Sendable {
         rocksdb_writeoptions_set_sync(writeOptionsNoSync, 0)
     }
 
+    static func open(path: String, options: Options) throws(StorageError) -> OpaquePointer {
+        let rocksOptions = options.makeRocksOptions()
+        defer { rocksdb_options_destroy(rocksOptions) }
+        var error: RocksErrorMessage = nil
+        let raw = rocksdb_open(rocksOptions, path, &error)
+        try throwIfSet(error)
+        guard let raw else { throw StorageError(.other, "rocksdb_open returned no handle for \(path)") }
+        return raw
+    }
+
     deinit {
         rocksdb_readoptions_destroy(readOptions)
         rocksdb_writeoptions_destroy(writeOptionsSync)
         rocksdb_writeoptions_destroy(writeOptionsNoSync)
-        rocksdb_close(raw)
+        handle.close()
     }
 
     /// Deletes the database files in `path` (the database must not be open).
@@ -67,26 +78,42 @@ public final class Database: @unchecked Sendable {
     /// disk write: call it from a thread that may block, not from the cooperative pool.
     /// The batch is left unchanged and may be reused or cleared.
     public func write(_ batch: WriteBatch, sync: Bool) throws(StorageError) {
-        var error: RocksErrorMessage = nil
-        rocksdb_write(raw, writeOptions(sync: sync), batch.raw, &error)
-        try throwIfSet(error)
+        try writing { raw, error in rocksdb_write(raw, writeOptions(sync: sync), batch.raw, &error) }
     }
 
     /// Stores `value` under `key` (one-operation batch; see ``write(_:sync:)`` for `sync`).
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool = false) throws(StorageError) {
-        var error: RocksErrorMessage = nil
-        key.withCBytes { k, kl in
-            value.withCBytes { v, vl in rocksdb_put(raw, writeOptions(sync: sync), k, kl, v, vl, &error) }
+        try writing { raw, error in
+            key.withCBytes { k, kl in
+                value.withCBytes { v, vl in rocksdb_put(raw, writeOptions(sync: sync), k, kl, v, vl, &error) }
+            }
         }
-        try throwIfSet(error)
     }
 
     /// Removes `key`; removing an absent key is not an error.
     public func delete(_ key: [UInt8], sync: Bool = false) throws(StorageError) {
-        var error: RocksErrorMessage = nil
-        key.withCBytes { k, kl in rocksdb_delete(raw, writeOptions(sync: sync), k, kl, &error) }
-        try throwIfSet(error)
+        try writing { raw, error in key.withCBytes { k, kl in rocksdb_delete(raw, writeOptions(sync: sync), k, kl, &error) } }
     }
+
+    /// Runs one write call on the handle and keeps `writesStopped` up to date.
+    private func writing(_ call: (OpaquePointer, inout RocksErrorMessage) -> Void) throws(StorageError) {
+        do {
+            try handle.read { (raw) throws(StorageError) in
+                var error: RocksErrorMessage = nil
+                call(raw, &error)
+                try throwIfSet(error)
+            }
+        } catch {
+            if error.stopsWrites { writeFailure.withLock { $0 = error } }
+            throw error
+        }
+        writeFailure.withLock { if $0 != nil { $0 = nil } }
+    }
+
+    /// Why RocksDB refuses writes (it turned read-only after a write or flush failed:
+    /// no space, an I/O error, corruption), or nil if the last write succeeded. Reads
+    /// go on meanwhile; `recoverWrites` tries to end it.
+    public var writesStopped: StorageError? { writeFailure.withLock { $0 } }
 
     private func writeOptions(sync: Bool) -> OpaquePointer {
         sync ? writeOptionsSync : writeOptionsNoSync
@@ -97,7 +124,7 @@ public final class Database: @unchecked Sendable {
     /// The value stored under `key`, or nil if there is none. Reads the latest committed
     /// state, or the state at `snapshot` if one is given (it must come from this database).
     public func get(_ key: [UInt8], snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
-        try withReadOptions(snapshot: snapshot) { (options) throws(StorageError) in
+        try withReadOptions(snapshot: snapshot) { (raw, options) throws(StorageError) in
             var error: RocksErrorMessage = nil
             var length = 0
             let value = key.withCBytes { k, kl in rocksdb_get(raw, options, k, kl, &length, &error) }
@@ -124,7 +151,7 @@ public final class Database: @unchecked Sendable {
         var values = [UnsafeMutablePointer<CChar>?](repeating: nil, count: keys.count)
         var valueSizes = [Int](repeating: 0, count: keys.count)
         var errors = [UnsafeMutablePointer<CChar>?](repeating: nil, count: keys.count)
-        try withReadOptions(snapshot: snapshot) { (options) throws(StorageError) in
+        try withReadOptions(snapshot: snapshot) { (raw, options) throws(StorageError) in
             flat.withCBytes { base, _ in
                 let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in base.map { $0 + offset } }
                 rocksdb_multi_get(raw, options, keys.count, pointers, sizes, &values, &valueSizes, &errors)
@@ -144,16 +171,21 @@ public final class Database: @unchecked Sendable {
         return results
     }
 
-    /// Creates a read-options object for one call (with `snapshot` set, if any) and destroys it after.
+    /// Calls `body` with the handle (read side held) and read options: the shared ones,
+    /// or for `snapshot` (it must come from this database) options made for the call.
+    /// Throws `.aborted` if `reopen` has ended the snapshot.
     func withReadOptions<R>(
-        snapshot: Snapshot?, _ body: (OpaquePointer) throws(StorageError) -> R
+        snapshot: Snapshot?, _ body: (OpaquePointer, OpaquePointer) throws(StorageError) -> R
     ) throws(StorageError) -> R {
-        guard let snapshot else { return try body(readOptions) }
-        precondition(snapshot.database === self, "snapshot belongs to another database")
-        let options = rocksdb_readoptions_create()!
-        defer { rocksdb_readoptions_destroy(options) }
-        rocksdb_readoptions_set_snapshot(options, snapshot.raw)
-        return try body(options)
+        try handle.read { (raw) throws(StorageError) in
+            guard let snapshot else { return try body(raw, readOptions) }
+            precondition(snapshot.database === self, "snapshot belongs to another database")
+            guard let snapshotRaw = snapshot.handle.raw else { throw Snapshot.ended }
+            let options = rocksdb_readoptions_create()!
+            defer { rocksdb_readoptions_destroy(options) }
+            rocksdb_readoptions_set_snapshot(options, snapshotRaw)
+            return try body(raw, options)
+        }
     }
 
     // MARK: - Snapshots
@@ -167,6 +199,6 @@ public final class Database: @unchecked Sendable {
 
     /// The sequence number of the last committed write.
     public var latestSequenceNumber: UInt64 {
-        rocksdb_get_latest_sequence_number(raw)
+        (try? handle.read { rocksdb_get_latest_sequence_number($0) }) ?? 0
     }
 }

@@ -31,6 +31,19 @@ extension Database {
         public var bytesPerSync = 1 << 20
         /// Retained info-log files (`LOG.old.*`) in the database directory.
         public var keepLogFileCount = 3
+        /// The least severe message RocksDB writes to its info log (`LOG`). `fatal` by
+        /// default, so that after the open's header RocksDB writes there almost never:
+        /// Debian's librocksdb 7.8.3 keeps its assertions, and once an append to `LOG`
+        /// has failed (the disk is full) the next message aborts the process
+        /// (`WritableFileWriter::AssertFalseAndGetStatusForPrevError`); at `warn` a
+        /// full disk killed the process, at `fatal` it never did. Shoal logs every
+        /// storage error it is given itself.
+        public var infoLogLevel: InfoLogLevel = .fatal
+
+        /// RocksDB's `InfoLogLevel`, in its order.
+        public enum InfoLogLevel: Int32, Sendable, Equatable {
+            case debug, info, warn, error, fatal
+        }
 
         public enum Compression: Sendable, Equatable {
             case none, snappy, lz4, zstd
@@ -66,6 +79,7 @@ extension Database.Options {
         rocksdb_options_set_compression(options, compression.rocksValue)
         rocksdb_options_set_bytes_per_sync(options, UInt64(bytesPerSync))
         rocksdb_options_set_keep_log_file_num(options, keepLogFileCount)
+        rocksdb_options_set_info_log_level(options, infoLogLevel.rawValue)
 
         let table = rocksdb_block_based_options_create()!
         // The table options hold a shared reference to the cache; our wrapper can go.

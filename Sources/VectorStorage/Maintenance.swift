@@ -8,20 +8,24 @@ extension Database {
         defer { rocksdb_flushoptions_destroy(options) }
         rocksdb_flushoptions_set_wait(options, 1)
         var error: RocksErrorMessage = nil
-        rocksdb_flush(raw, options, &error)
-        try throwIfSet(error)
+        try handle.read { (raw) throws(StorageError) in
+            rocksdb_flush(raw, options, &error)
+            try throwIfSet(error)
+        }
     }
 
     /// `fsync`s the WAL, making every earlier `sync: false` write durable against power loss.
     public func syncWAL() throws(StorageError) {
         var error: RocksErrorMessage = nil
-        rocksdb_flush_wal(raw, 1, &error)
-        try throwIfSet(error)
+        try handle.read { (raw) throws(StorageError) in
+            rocksdb_flush_wal(raw, 1, &error)
+            try throwIfSet(error)
+        }
     }
 
     /// A RocksDB property (`"rocksdb.stats"`, `"rocksdb.estimate-num-keys"`, …), or nil if unknown.
     public func property(_ name: String) -> String? {
-        rocksdb_property_value(raw, name).map(takeMallocedString)
+        (try? handle.read { rocksdb_property_value($0, name) })?.map(takeMallocedString)
     }
 
     /// A numeric RocksDB property, or nil if unknown or not a number.
@@ -48,7 +52,7 @@ extension Database {
             end.withCBytes { e, el in
                 var starts: [UnsafePointer<CChar>?] = [s], ends: [UnsafePointer<CChar>?] = [e]
                 var startLengths = [sl], endLengths = [el]
-                rocksdb_approximate_sizes(raw, 1, &starts, &startLengths, &ends, &endLengths, &size, &error)
+                try? handle.read { rocksdb_approximate_sizes($0, 1, &starts, &startLengths, &ends, &endLengths, &size, &error) }
             }
         }
         try throwIfSet(error)
@@ -69,6 +73,10 @@ extension Database {
     public func checkpoint(to directory: String) throws(StorageError) {
         // One error variable per call: RocksDB frees a non-nil `*errptr` before storing a new
         // message, so a variable must never be reused after `throwIfSet` freed its string.
+        try handle.read { (raw) throws(StorageError) in try checkpoint(raw, to: directory) }
+    }
+
+    private func checkpoint(_ raw: OpaquePointer, to directory: String) throws(StorageError) {
         var createError: RocksErrorMessage = nil
         let checkpoint = rocksdb_checkpoint_object_create(raw, &createError)
         try throwIfSet(createError)

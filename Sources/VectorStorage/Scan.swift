@@ -104,35 +104,41 @@ extension Database {
         from start: [UInt8], to upperBound: [UInt8]?, snapshot: Snapshot?,
         _ visit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
     ) throws(StorageError) {
-        if let snapshot { precondition(snapshot.database === self, "snapshot belongs to another database") }
-        let options = rocksdb_readoptions_create()!
-        // The C API keeps a pointer to the bound's bytes: they must outlive the iterator.
-        let bound = upperBound.map(PinnedBytes.init)
-        defer {
-            rocksdb_readoptions_destroy(options)
-            withExtendedLifetime(bound) {}
-        }
-        if let snapshot { rocksdb_readoptions_set_snapshot(options, snapshot.raw) }
-        if let bound { rocksdb_readoptions_set_iterate_upper_bound(options, bound.pointer, bound.count) }
-        // Scans of a whole shard should not evict the working set of point lookups.
-        rocksdb_readoptions_set_fill_cache(options, 0)
+        // The read side of the handle is held for the whole iteration (see `HandleLock`).
+        try handle.read { (raw) throws(StorageError) in
+            if let snapshot { precondition(snapshot.database === self, "snapshot belongs to another database") }
+            let options = rocksdb_readoptions_create()!
+            // The C API keeps a pointer to the bound's bytes: they must outlive the iterator.
+            let bound = upperBound.map(PinnedBytes.init)
+            defer {
+                rocksdb_readoptions_destroy(options)
+                withExtendedLifetime(bound) {}
+            }
+            if let snapshot {
+                guard let snapshotRaw = snapshot.handle.raw else { throw Snapshot.ended }
+                rocksdb_readoptions_set_snapshot(options, snapshotRaw)
+            }
+            if let bound { rocksdb_readoptions_set_iterate_upper_bound(options, bound.pointer, bound.count) }
+            // Scans of a whole shard should not evict the working set of point lookups.
+            rocksdb_readoptions_set_fill_cache(options, 0)
 
-        let iterator = rocksdb_create_iterator(raw, options)!
-        defer { rocksdb_iter_destroy(iterator) }
-        start.withCBytes { s, sl in rocksdb_iter_seek(iterator, s, sl) }
-        while rocksdb_iter_valid(iterator) != 0 {
-            var keyLength = 0, valueLength = 0
-            let key = rocksdb_iter_key(iterator, &keyLength)
-            let value = rocksdb_iter_value(iterator, &valueLength)
-            let keepGoing = visit(
-                UnsafeRawBufferPointer(start: key, count: keyLength),
-                UnsafeRawBufferPointer(start: value, count: valueLength)
-            )
-            if !keepGoing { break }
-            rocksdb_iter_next(iterator)
+            let iterator = rocksdb_create_iterator(raw, options)!
+            defer { rocksdb_iter_destroy(iterator) }
+            start.withCBytes { s, sl in rocksdb_iter_seek(iterator, s, sl) }
+            while rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0, valueLength = 0
+                let key = rocksdb_iter_key(iterator, &keyLength)
+                let value = rocksdb_iter_value(iterator, &valueLength)
+                let keepGoing = visit(
+                    UnsafeRawBufferPointer(start: key, count: keyLength),
+                    UnsafeRawBufferPointer(start: value, count: valueLength)
+                )
+                if !keepGoing { break }
+                rocksdb_iter_next(iterator)
+            }
+            var error: RocksErrorMessage = nil
+            rocksdb_iter_get_error(iterator, &error)
+            try throwIfSet(error)
         }
-        var error: RocksErrorMessage = nil
-        rocksdb_iter_get_error(iterator, &error)
-        try throwIfSet(error)
     }
 }

@@ -9,14 +9,28 @@ public final class Snapshot: @unchecked Sendable {
     // @unchecked Sendable: immutable after init; RocksDB snapshots are read-only objects
     // that may be used by concurrent reads.
     public let database: Database
-    let raw: OpaquePointer
+    let handle = SnapshotHandle()
 
     init(database: Database) {
         self.database = database
-        self.raw = rocksdb_create_snapshot(database.raw)
+        let handle = handle
+        try? database.handle.read { (raw) throws(StorageError) in
+            handle.raw = rocksdb_create_snapshot(raw)
+            database.snapshots.withLock { $0[ObjectIdentifier(handle)] = handle }
+        }
     }
 
-    deinit { rocksdb_release_snapshot(database.raw, raw) }
+    deinit {
+        let handle = handle
+        try? database.handle.read { (raw) throws(StorageError) in
+            if let s = handle.raw { rocksdb_release_snapshot(raw, s) }
+            handle.raw = nil
+        }
+        database.snapshots.withLock { $0[ObjectIdentifier(handle)] = nil }
+    }
+
+    /// What reading through a snapshot that `Database.reopen` ended throws.
+    static let ended = StorageError(.aborted, "the snapshot ended: the database was reopened after a storage failure")
 
     /// The value of `key` as of this snapshot.
     public func get(_ key: [UInt8]) throws(StorageError) -> [UInt8]? {

@@ -6,7 +6,7 @@ import VectorCore
 /// is the name of the C++ `Status` code (`"IO error: ..."`, `"Corruption: ..."`).
 /// ``StorageError/init(rocksDBMessage:)`` is the one place that prefix is parsed;
 /// callers switch over ``kind``, never over the message text.
-public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible, StatusConvertible {
     /// The RocksDB `Status::Code` the error carries.
     public enum Kind: String, Sendable, CaseIterable {
         case notFound
@@ -64,6 +64,20 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     ]
 
     public var description: String { "storage \(kind.rawValue): \(message)" }
+
+    /// Whether a write failing with this error means RocksDB takes no more writes: it
+    /// sets a background error and turns read-only after a failed WAL write, flush or
+    /// compaction (no space, an I/O error) or on corruption, and answers every later
+    /// write with that error until it recovers or is reopened. Reads go on.
+    public var stopsWrites: Bool {
+        switch kind {
+        case .ioError, .corruption: true
+        default: false
+        }
+    }
+
+    /// What a call failing with this error answers: `statusCode` and the message.
+    public var status: ShoalError { ShoalError(statusCode, "storage: \(message)") }
 
     /// The gRPC status a request failing with this error should carry.
     public var statusCode: StatusCode {

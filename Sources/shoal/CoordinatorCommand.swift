@@ -42,7 +42,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         logger.info("coordinator serving", metadata: ["address": "\(host):\(bound)", "nodes": "\(runtime.cluster.snapshot.nodes.count)"])
         let signal = await waitForTermination()
         logger.info("coordinator shutting down", metadata: ["signal": "\(signal)"])
-        await server.shutdown(grace: .seconds(10))
+        await server.shutdown(grace: shutdownGrace)
         logger.info("coordinator stopped")
     }
 }

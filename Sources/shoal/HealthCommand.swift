@@ -37,7 +37,8 @@ struct HealthCommand: AsyncParsableCommand {
         if json {
             print(try reply.jsonString())
         } else {
-            print("\(target)  \(reply.nodeName)  \(reply.status == .serving ? "SERVING" : "NOT_SERVING")  id=\(reply.nodeID)  up=\(reply.uptimeMs / 1000)s  v\(reply.version)")
+            let status = reply.status == .serving ? "SERVING" : "NOT_SERVING" + (reply.reason.isEmpty ? "" : " (\(reply.reason))")
+            print("\(target)  \(reply.nodeName)  \(status)  id=\(reply.nodeID)  up=\(reply.uptimeMs / 1000)s  v\(reply.version)")
         }
         if reply.status != .serving { throw ExitCode(1) }
     }

@@ -49,7 +49,7 @@ struct NodeCommand: AsyncParsableCommand {
         logger.info("node serving", metadata: ["address": "\(host):\(bound)", "node_id": "\(service.nodeID)", "data": "\(data)"])
         let signal = await waitForTermination()
         logger.info("node shutting down", metadata: ["signal": "\(signal)"])
-        await server.shutdown(grace: .seconds(10))
+        await server.shutdown(grace: shutdownGrace)
         service.close()
         logger.info("node stopped")
     }

@@ -36,7 +36,10 @@ struct ServeCommand: AsyncParsableCommand {
         var options = ShardStore.Options()
         options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
         let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), options: options, logger: logger)
-        let runtime = try CoordinatorRuntime(dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger)
+        // Health tells the truth about the one process: its node's storage too.
+        let runtime = try CoordinatorRuntime(
+            dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger,
+            notServingReason: { [store = node.store] in store.notServingReason })
         let server = try Server()
         try node.register(on: server)
         try runtime.register(on: server)
@@ -48,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("shoal serving", metadata: ["address": "\(host):\(bound)", "data": "\(data)"])
         let signal = await waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        await server.shutdown(grace: .seconds(10))
+        await server.shutdown(grace: shutdownGrace)
         node.close()
         logger.info("stopped")
     }

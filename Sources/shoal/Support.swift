@@ -22,6 +22,11 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
+/// How long in-flight calls may run after SIGTERM before they are cancelled. With the
+/// node's stop (the committer's queue, one chunk of indexing, one graph image save) it
+/// keeps a process's exit well inside the 30 s an orchestrator waits before SIGKILL.
+let shutdownGrace: Duration = .seconds(5)
+
 /// Returns when the process receives SIGTERM or SIGINT (their default action is suppressed).
 func waitForTermination() async -> String {
     await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in

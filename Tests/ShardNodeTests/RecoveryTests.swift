@@ -79,6 +79,27 @@ import VectorStorage
         #expect(rebuilt == expected)
         store.close()
     }
+
+    /// A final image that cannot be written within the stop's budget is skipped (the
+    /// stop stays bounded) and the next start replays every point instead.
+    @Test func aFinalImageOverBudgetIsSkippedAndReplayed() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-recovery-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let log = LogCapture()
+        do {
+            let store = try await open(dir, log: log)
+            try store.createReplica(ref, config: config)
+            _ = try await store.write(points(600, seed: 7), to: try store.replica(ref))
+            #expect(store.waitUntilIndexed(timeout: .seconds(60)))
+            store.close(imageBudget: .zero)
+        }
+        #expect(log.contains("final graph image not saved"))
+        let store = try await open(dir, log: log)
+        #expect(log.contains("no graph image") && log.contains("to_replay=600"))
+        #expect(store.waitUntilIndexed(timeout: .seconds(60)))
+        #expect(try store.replica(ref).count(nil) == 600)
+        store.close()
+    }
 }
 
 /// A log handler that keeps messages (with metadata) for assertions.
@@ -118,4 +139,21 @@ final class LogCapture: @unchecked Sendable {
 
 extension SplitMix64 {
     mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+@Suite struct ReplayBatchTests {
+    /// Each batch is labelled with a sequence all of whose upserts are in it or before:
+    /// a stop after any batch leaves an image the next load completes.
+    @Test func replayBatchesAreLabelledWithTheSequenceTheyComplete() {
+        let upserts: [(internalID: UInt32, sequence: UInt64)] = [(5, 12), (1, 10), (2, 10), (3, 11), (4, 11), (6, 13)]
+        let batches = Replica.replayBatches(
+            deletes: [.delete(9)], upserts: upserts, imageSequence: 8, committed: 15, size: 2)
+        #expect(batches.map(\.sequence) == [9, 10, 11, 15])
+        #expect(batches.map(\.items.count) == [1, 2, 2, 2])
+        let order = batches.dropFirst().flatMap(\.items).map(\.internalID)
+        #expect(order == [1, 2, 3, 4, 5, 6])
+        // Labels never fall below the image's sequence, and without deletes start at the first chunk.
+        let plain = Replica.replayBatches(deletes: [], upserts: [(1, 3), (2, 4)], imageSequence: 8, committed: 9, size: 1)
+        #expect(plain.map(\.sequence) == [8, 9])
+    }
 }
