@@ -23,6 +23,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: .hidden) var pauseIndexing = false
     @Flag(help: .hidden) var ignoreImages = false
     @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
@@ -32,8 +33,9 @@ struct NodeCommand: AsyncParsableCommand {
         options.imageEveryPoints = imageEveryPoints
         options.indexingPaused = pauseIndexing
         options.ignoreImages = ignoreImages
+        options.limits = limitOptions.limits
         let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
-        let server = try Server()
+        let server = try Server(maxMessageBytes: options.limits.maxMessageBytes, maxConcurrentCalls: options.limits.maxConcurrentCalls)
         try service.register(on: server)
         let bound = try server.start(host: host, port: port)
         if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }

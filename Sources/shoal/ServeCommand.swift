@@ -20,14 +20,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Data folder.") var data = "./shoal-data"
     @Option(help: "Log level.") var logLevel = "info"
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal", level: logLevel)
         let root = URL(fileURLWithPath: data)
-        let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), logger: logger)
-        let runtime = try CoordinatorRuntime(dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger)
-        let server = try Server()
+        let limits = limitOptions.limits
+        var options = ShardStore.Options()
+        options.limits = limits
+        let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), options: options, logger: logger)
+        let runtime = try CoordinatorRuntime(
+            dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger, limits: limits)
+        let server = try Server(maxMessageBytes: limits.maxMessageBytes, maxConcurrentCalls: limits.maxConcurrentCalls)
         try node.register(on: server)
         try runtime.register(on: server)
         let bound = try server.start(host: host, port: port)
