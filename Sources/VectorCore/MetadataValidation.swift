@@ -66,23 +66,23 @@ extension Dictionary where Key == String, Value == MetadataValue {
         reduce(0) { $0 + $1.key.utf8.count + 4 + $1.value.measuredBytes }
     }
 
-    /// Checks a point's metadata against `limits`: field count, total size
-    /// (`measuredBytes`), then each field in name order, so the first problem
-    /// reported is the same on every run. Throws `ShoalError(.invalidArgument, …)`
+    /// Checks a point's metadata against `limits`: field count, each field in name
+    /// order (so the first problem reported is the same on every run), then the
+    /// total size (`measuredBytes`). Throws `ShoalError(.invalidArgument, …)`
     /// naming the field or limit, e.g. `metadata field "price": double value must be
     /// finite, got nan`.
     public func validateMetadata(limits: RequestLimits) throws(ShoalError) {
         guard count <= limits.maxFieldsPerPoint else {
             throw .invalidArgument("metadata has \(count) fields; the limit is \(limits.maxFieldsPerPoint) (--max-fields-per-point)")
         }
+        for key in keys.sorted() {
+            try validateFieldName(key, what: "metadata field name", limits: limits)
+            try self[key]!.validate(context: "metadata field \(quotedForMessage(key))", limits: limits)
+        }
         let bytes = measuredBytes
         guard bytes <= limits.maxMetadataBytes else {
             throw .invalidArgument(
                 "metadata is \(bytes) bytes; the limit is \(limits.maxMetadataBytes) bytes per point (--max-metadata-bytes)")
-        }
-        for key in keys.sorted() {
-            try validateFieldName(key, what: "metadata field name", limits: limits)
-            try self[key]!.validate(context: "metadata field \(quotedForMessage(key))", limits: limits)
         }
     }
 }
