@@ -18,10 +18,12 @@ public struct CoordinatorRuntime: Sendable {
     let sweepInterval: Duration
 
     public init(
-        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory = NodeDirectory(),
+        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory? = nil,
         moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits()
     ) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
+        let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
         cluster = try ClusterController(store: try ClusterStateStore(directory: dataDirectory, logger: logger), nodes: nodes, logger: logger)
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, moves: progress, limits: limits, logger: logger)
