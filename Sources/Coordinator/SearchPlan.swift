@@ -16,7 +16,7 @@ struct SearchPlan: Sendable {
     let allowPartial: Bool
 
     /// Validates `request` against `limits`: k, offset and ef, the vector, the filter,
-    /// and the largest reply it can imply (`replyBytesBound`, at most
+    /// and the reply it implies (`replyBytesEstimate`, at most
     /// `limits.maxMessageBytes`, else RESOURCE_EXHAUSTED).
     init(_ request: Shoal_V1_SearchRequest, state: ClusterState, limits: RequestLimits) throws(ShoalError) {
         route = try CollectionRoute(request.collection, in: state)
@@ -37,11 +37,24 @@ struct SearchPlan: Sendable {
     /// What this search costs the shards: `k + offset` hits to find, merge and skip.
     var work: Int { k + offset }
 
-    /// The most bytes the reply's hits can take without metadata (unknown in advance;
-    /// the merge counts it as it goes): k hits of an id at its byte bound, a vector
-    /// when asked for, and `SearchReplySize.perHitOverhead` of fields and framing.
-    var replyBytesBound: Int {
-        k * (PointValidation.maxIDBytes + (includeVector ? 4 * route.dimension + 6 : 0) + SearchReplySize.perHitOverhead)
+    /// The bytes the reply's k hits take before metadata: a vector each when asked for,
+    /// `SearchReplySize.perHitOverhead`, and an id counted at `SearchReplySize.idBytesEstimate`.
+    /// Metadata and longer ids are unknown in advance: the merge counts the real bytes
+    /// as replies arrive (`SearchReplySize.bytes(of:)`).
+    var replyBytesEstimate: Int {
+        k * (SearchReplySize.idBytesEstimate + (includeVector ? 4 * route.dimension + 6 : 0) + SearchReplySize.perHitOverhead)
+    }
+
+    /// Refuses, before any node is asked, searches whose total work Σ (k + offset) is
+    /// over `limits.maxSearchWork`, or whose hits could make a reply larger than
+    /// `limits.maxMessageBytes` (each counted at `SearchPlan.replyBytesEstimate`).
+    static func checkCost(_ plans: [SearchPlan], limits: RequestLimits) throws(ShoalError) {
+        let work = plans.reduce(0) { $0 + $1.work }
+        guard work <= limits.maxSearchWork else {
+            throw ShoalError(.resourceExhausted,
+                "the searches ask for \(work) hits in all (Σ k + offset); the limit is \(limits.maxSearchWork) (--max-search-work); split the batch or lower k")
+        }
+        try SearchReplySize.check(plans.reduce(0) { $0 + $1.replyBytesEstimate }, limit: limits.maxMessageBytes, "the reply could take")
     }
 
     func shardRequest(for target: ShardTarget) -> Shoal_V1_ReplicaSearchRequest {
@@ -62,6 +75,10 @@ struct SearchPlan: Sendable {
 enum SearchReplySize {
     /// Bytes of one hit besides its id, vector and metadata: score, distance, tags and lengths.
     static let perHitOverhead = 32
+    /// What an id counts for before the reply is known. Not the 1,024-byte id bound: at
+    /// that size no batch near `maxSearchWork` hits would pass; a longer id is counted
+    /// at its real size by the merge.
+    static let idBytesEstimate = 64
 
     /// The bytes `hit` takes in a reply: its id, vector and metadata as encoded, plus the overhead.
     static func bytes(of hit: Shoal_V1_ScoredPoint) -> Int {

@@ -242,7 +242,7 @@ public final class VectorStoreService: Sendable {
                 throw ShoalError(error.code, "searches[\(i)]: \(error.message)")
             }
         }
-        try checkCost(plans)
+        try SearchPlan.checkCost(plans, limits: limits)
         let limit = limits.maxMessageBytes
         let results = try await withThrowingTaskGroup(of: (Int, Shoal_V1_SearchResponse).self) { group in
             for (i, plan) in plans.enumerated() {
@@ -264,20 +264,8 @@ public final class VectorStoreService: Sendable {
     /// A validated search whose cost is within the limits (`checkCost`).
     private func plan(_ request: Shoal_V1_SearchRequest, state: ClusterState) throws(ShoalError) -> SearchPlan {
         let plan = try SearchPlan(request, state: state, limits: limits)
-        try checkCost([plan])
+        try SearchPlan.checkCost([plan], limits: limits)
         return plan
-    }
-
-    /// Refuses, before any node is asked, searches whose total work Σ (k + offset) is
-    /// over `limits.maxSearchWork`, or whose hits could make a reply larger than
-    /// `limits.maxMessageBytes` (each counted at `SearchPlan.replyBytesBound`).
-    private func checkCost(_ plans: [SearchPlan]) throws(ShoalError) {
-        let work = plans.reduce(0) { $0 + $1.work }
-        guard work <= limits.maxSearchWork else {
-            throw ShoalError(.resourceExhausted,
-                "the searches ask for \(work) hits in all (Σ k + offset); the limit is \(limits.maxSearchWork) (--max-search-work); split the batch or lower k")
-        }
-        try SearchReplySize.check(plans.reduce(0) { $0 + $1.replyBytesBound }, limit: limits.maxMessageBytes, "the reply could take")
     }
 
     private func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
