@@ -1,4 +1,5 @@
 import Foundation
+import ShoalProto
 import Testing
 import VectorCore
 
@@ -100,5 +101,34 @@ import VectorCore
             #expect(store.indexBacklog == 4)
             _ = try await store.write([Self.upsert("late")], to: replica)  // room again
         }
+    }
+
+    @Test func theNodeChecksMetadataBytesAndInListsWithItsLimits() throws {
+        var limits = RequestLimits()
+        limits.maxMetadataBytes = 1_000
+        limits.maxInValues = 3
+        let request = Shoal_V1_WriteBatchRequest.with {
+            $0.ops = [.with {
+                $0.version = 1
+                $0.upsert = .with {
+                    $0.id = "p"
+                    $0.vector = [1, 2]
+                    $0.metadata = ["a": .with { $0.stringValue = String(repeating: "x", count: 600) },
+                                   "b": .with { $0.stringValue = String(repeating: "y", count: 600) }]
+                }
+            }]
+        }
+        let error = #expect(throws: ShoalError.self) { _ = try decodeOps(request, config: config, limits: limits) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message == #"ops[0] (id "p"): metadata is 1210 bytes; the limit is 1000 bytes per point (--max-metadata-bytes)"#)
+        _ = try decodeOps(request, config: config, limits: RequestLimits())
+        let filter = Shoal_V1_Filter.with {
+            $0.condition = .with {
+                $0.field = "n"
+                $0.isIn = .with { $0.values = (0..<4).map { i in .with { $0.intValue = Int64(i) } } }
+            }
+        }
+        let inError = #expect(throws: ShoalError.self) { _ = try Filter(proto: filter, limits: limits) }
+        #expect(inError?.message.contains("in has 4 values; the limit is 3 (--max-in-values)") == true)
     }
 }
