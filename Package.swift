@@ -94,7 +94,10 @@ let package = Package(
         .testTarget(name: "VectorStorageTests", dependencies: ["VectorCore", "VectorStorage"]),
         .testTarget(
             name: "ShardNodeTests",
-            dependencies: ["ShardNode", "VectorCore", "VectorStorage", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "ShardNode", "VectorCore", "VectorStorage", "Coordinator", "ShoalProto",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "GRPCBridgeTests", dependencies: ["VectorCore", "GRPCBridge", "ShoalProto"]),
         .testTarget(name: "ShoalProtoTests", dependencies: ["ShoalProto"]),

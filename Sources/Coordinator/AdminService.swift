@@ -43,7 +43,7 @@ public final class AdminService: Sendable {
             let move = try await scheduler.cancel(request.taskID)
             return .with { $0.task = task(move) }
         }
-        try server.register(AdminRPC.health) { [self] _, _ in 
+        try server.register(AdminRPC.health, limited: false) { [self] _, _ in
             .health(id: "coordinator", name: name, since: started, notServing: notServingReason())
         }
     }

@@ -7,15 +7,12 @@ extension CollectionConfig {
     public static let maxDimension: UInt32 = 65536
     /// Largest shard count a collection may ask for.
     public static let maxShardCount: UInt32 = 1024
-    /// Accepted HNSW `m` (the index's own bounds).
-    public static let hnswMRange: ClosedRange<UInt32> = 2...128
-    /// Largest `ef_construction` and `ef`.
-    public static let maxEf: UInt32 = 10000
 
     /// The configuration a CreateCollection request asks for, validated and
     /// with every 0 resolved: shard count from `liveNodes`
     /// (`PlacementPlanner.defaultShardCount`), replication factor 1, HNSW
-    /// parameters from `HNSWConfig()`. INVALID_ARGUMENT names the bad field.
+    /// parameters by `RequestLimits.resolveHNSW` (the ranges the nodes accept).
+    /// INVALID_ARGUMENT names the bad field.
     public init(resolving proto: Shoal_V1_CollectionConfig, liveNodes: Int) throws(ShoalError) {
         try Self.validateName(proto.name)
         guard (1...Self.maxDimension).contains(proto.dimension) else {
@@ -27,17 +24,8 @@ extension CollectionConfig {
         guard proto.shardCount <= Self.maxShardCount else {
             throw .invalidArgument("shard_count \(proto.shardCount) is over \(Self.maxShardCount)")
         }
-        let defaults = HNSWConfig()
-        let hnsw = HNSWConfig(
-            m: proto.hnsw.m == 0 ? defaults.m : proto.hnsw.m,
-            efConstruction: proto.hnsw.efConstruction == 0 ? defaults.efConstruction : proto.hnsw.efConstruction,
-            ef: proto.hnsw.ef == 0 ? defaults.ef : proto.hnsw.ef)
-        guard Self.hnswMRange.contains(hnsw.m) else {
-            throw .invalidArgument("hnsw.m \(hnsw.m) is out of range \(Self.hnswMRange)")
-        }
-        guard hnsw.efConstruction <= Self.maxEf, hnsw.ef <= Self.maxEf else {
-            throw .invalidArgument("hnsw.ef_construction and hnsw.ef must be at most \(Self.maxEf)")
-        }
+        let resolved = try RequestLimits.resolveHNSW(m: proto.hnsw.m, efConstruction: proto.hnsw.efConstruction, ef: proto.hnsw.ef)
+        let hnsw = HNSWConfig(m: resolved.m, efConstruction: resolved.efConstruction, ef: resolved.ef)
         self.init(
             name: proto.name, dimension: proto.dimension, metric: metric,
             shardCount: proto.shardCount == 0 ? PlacementPlanner.defaultShardCount(liveNodes: liveNodes) : proto.shardCount,

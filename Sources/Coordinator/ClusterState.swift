@@ -116,7 +116,10 @@ public struct HNSWConfig: Sendable, Hashable, Codable {
     public var efConstruction: UInt32
     public var ef: UInt32
 
-    public init(m: UInt32 = 16, efConstruction: UInt32 = 200, ef: UInt32 = 64) {
+    public init(
+        m: UInt32 = RequestLimits.hnswDefaults.m, efConstruction: UInt32 = RequestLimits.hnswDefaults.efConstruction,
+        ef: UInt32 = RequestLimits.hnswDefaults.ef
+    ) {
         self.m = m
         self.efConstruction = efConstruction
         self.ef = ef

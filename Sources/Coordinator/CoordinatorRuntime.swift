@@ -13,18 +13,21 @@ public struct CoordinatorRuntime: Sendable {
     public let admin: AdminService
     public let scheduler: MoveScheduler
     public let janitor: ReplicaJanitor
+    /// - Parameter limits: what a request may ask for (the nodes should run with the same).
     /// How often the janitor looks for replicas nothing needs.
     let sweepInterval: Duration
 
     public init(
-        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory = NodeDirectory(),
-        moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10),
+        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory? = nil,
+        moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
+        let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
         cluster = try ClusterController(store: try ClusterStateStore(directory: dataDirectory, logger: logger), nodes: nodes, logger: logger)
         let progress = MoveProgress()
-        vectorStore = VectorStoreService(cluster: cluster, moves: progress, logger: logger)
+        vectorStore = VectorStoreService(cluster: cluster, moves: progress, limits: limits, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
         admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)

@@ -215,7 +215,7 @@ struct MoveExecution: Sendable {
             snapshot = page.snapshotID
             total = max(page.totalEstimate, copied + UInt64(page.points.count))
             if !page.points.isEmpty {
-                _ = try await target.call(ShardRPC.writeBatch, .with {
+                let write = Shoal_V1_WriteBatchRequest.with {
                     $0.replica = ref(move)
                     $0.copy = true
                     $0.ops = page.points.map { record in
@@ -224,7 +224,8 @@ struct MoveExecution: Sendable {
                             if record.tombstone { $0.deleteID = record.point.id } else { $0.upsert = record.point }
                         }
                     }
-                }, timeout: .seconds(60))
+                }
+                try await writeWhenTaken(write, to: target)
             }
             copied += UInt64(page.points.count)
             progress.report(id, copied: copied, total: page.done ? copied : total)
@@ -236,6 +237,25 @@ struct MoveExecution: Sendable {
             }
         }
     }
+
+    /// Writes one copied page to the target. A target too busy to take it (RESOURCE_EXHAUSTED:
+    /// its write queue or indexing backlog is full) is asked again every 0.5 s for up to
+    /// `busyWait`, within the source snapshot's idle timeout; the pass then fails and is
+    /// retried like any other failure. Each answer of "busy" is back-pressure, not a fault.
+    private func writeWhenTaken(_ request: Shoal_V1_WriteBatchRequest, to target: any UnaryTransport) async throws {
+        let giveUp = ContinuousClock.now + Self.busyWait
+        while true {
+            do {
+                _ = try await target.call(ShardRPC.writeBatch, request, timeout: .seconds(60))
+                return
+            } catch let error as ShoalError where error.code == .resourceExhausted && ContinuousClock.now < giveUp {
+                try await pause(until: ContinuousClock.now + .milliseconds(500))
+            }
+        }
+    }
+
+    /// How long a copy pass waits for a busy target (below the source's 60 s snapshot idle timeout).
+    static let busyWait: Duration = .seconds(45)
 
     /// Records per page: `options.pageSize`, fewer where vectors are large (a page
     /// stays near `pageBytes`, far below the message limit), and at most 10 s of

@@ -4,7 +4,6 @@ import VectorCore
 
 /// A validated search: what to ask each shard and how to merge.
 struct SearchPlan: Sendable {
-    static let maxK = 10_000
     let route: CollectionRoute
     let vector: [Float]
     let k: Int
@@ -16,19 +15,15 @@ struct SearchPlan: Sendable {
     let exact: Bool
     let allowPartial: Bool
 
-    init(_ request: Shoal_V1_SearchRequest, state: ClusterState) throws(ShoalError) {
+    /// Validates `request` against `limits`: k, offset and ef, the vector, the filter,
+    /// and the reply it implies (`replyBytesEstimate`, at most
+    /// `limits.maxMessageBytes`, else RESOURCE_EXHAUSTED).
+    init(_ request: Shoal_V1_SearchRequest, state: ClusterState, limits: RequestLimits) throws(ShoalError) {
         route = try CollectionRoute(request.collection, in: state)
-        guard (1...UInt32(Self.maxK)).contains(request.k) else {
-            throw ShoalError(.invalidArgument, "k must be 1…\(Self.maxK), got \(request.k)")
-        }
-        guard Int(request.offset) + Int(request.k) <= Self.maxK else {
-            throw ShoalError(.invalidArgument, "offset + k must be at most \(Self.maxK), got \(Int(request.offset) + Int(request.k))")
-        }
-        if request.hasEf, !(1...100_000).contains(request.ef) {
-            throw ShoalError(.invalidArgument, "ef must be 1…100000, got \(request.ef)")
-        }
+        if request.hasEf, request.ef == 0 { throw ShoalError(.invalidArgument, "ef must be \(RequestLimits.hnswEf.lowerBound)…\(RequestLimits.hnswEf.upperBound), got 0") }
+        try limits.checkSearch(k: request.k, offset: request.offset, ef: request.ef)
         vector = try PointValidation.validateVector(request.vector, dimension: route.dimension, metric: route.config.metric, at: "vector")
-        if request.hasFilter { _ = try Filter(proto: request.filter) }  // validated once here, pushed down as is
+        if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }  // validated once here, pushed down as is
         k = Int(request.k)
         offset = Int(request.offset)
         ef = request.hasEf ? request.ef : 0
@@ -37,6 +32,29 @@ struct SearchPlan: Sendable {
         includeMetadata = request.includeMetadata
         exact = request.exact
         allowPartial = request.allowPartial
+    }
+
+    /// What this search costs the shards: `k + offset` hits to find, merge and skip.
+    var work: Int { k + offset }
+
+    /// The bytes the reply's k hits take before metadata: a vector each when asked for,
+    /// `SearchReplySize.perHitOverhead`, and an id counted at `SearchReplySize.idBytesEstimate`.
+    /// Metadata and longer ids are unknown in advance: the merge counts the real bytes
+    /// as replies arrive (`SearchReplySize.bytes(of:)`).
+    var replyBytesEstimate: Int {
+        k * (SearchReplySize.idBytesEstimate + (includeVector ? 4 * route.dimension + 6 : 0) + SearchReplySize.perHitOverhead)
+    }
+
+    /// Refuses, before any node is asked, searches whose total work Σ (k + offset) is
+    /// over `limits.maxSearchWork`, or whose hits could make a reply larger than
+    /// `limits.maxMessageBytes` (each counted at `SearchPlan.replyBytesEstimate`).
+    static func checkCost(_ plans: [SearchPlan], limits: RequestLimits) throws(ShoalError) {
+        let work = plans.reduce(0) { $0 + $1.work }
+        guard work <= limits.maxSearchWork else {
+            throw ShoalError(.resourceExhausted,
+                "the searches ask for \(work) hits in all (Σ k + offset); the limit is \(limits.maxSearchWork) (--max-search-work); split the batch or lower k")
+        }
+        try SearchReplySize.check(plans.reduce(0) { $0 + $1.replyBytesEstimate }, limit: limits.maxMessageBytes, "the reply could take")
     }
 
     func shardRequest(for target: ShardTarget) -> Shoal_V1_ReplicaSearchRequest {
@@ -49,6 +67,41 @@ struct SearchPlan: Sendable {
             $0.includeVector = includeVector
             $0.includeMetadata = includeMetadata
             $0.exact = exact
+        }
+    }
+}
+
+/// Reply sizes of searches, checked against `RequestLimits.maxMessageBytes`.
+enum SearchReplySize {
+    /// Bytes of one hit besides its id, vector and metadata: score, distance, tags and lengths.
+    static let perHitOverhead = 32
+    /// What an id counts for before the reply is known. Not the 1,024-byte id bound: at
+    /// that size no batch near `maxSearchWork` hits would pass; a longer id is counted
+    /// at its real size by the merge.
+    static let idBytesEstimate = 64
+
+    /// The bytes `hit` takes in a reply: its id, vector and metadata as encoded, plus the overhead.
+    static func bytes(of hit: Shoal_V1_ScoredPoint) -> Int {
+        var metadata = 0
+        for (key, value) in hit.metadata { metadata += key.utf8.count + 8 + bytes(of: value) }
+        return hit.id.utf8.count + 4 * hit.vector.count + 6 + metadata + perHitOverhead
+    }
+
+    private static func bytes(of value: Shoal_V1_Value) -> Int {
+        switch value.kind {
+        case .stringValue(let s): s.utf8.count + 2
+        case .stringList(let list): list.values.reduce(4) { $0 + $1.utf8.count + 2 }
+        case .intValue, .doubleValue: 9
+        case .boolValue: 2
+        case nil: 0
+        }
+    }
+
+    /// RESOURCE_EXHAUSTED for a reply of `bytes` over `limit`; `what` says whether it is a bound or a count so far.
+    static func check(_ bytes: Int, limit: Int, _ what: String) throws(ShoalError) {
+        guard bytes <= limit else {
+            throw ShoalError(.resourceExhausted,
+                "\(what) \(bytes) bytes, over the \(limit)-byte message limit (--max-message-bytes); ask for fewer hits (k), fewer searches, or include_vector=false")
         }
     }
 }

@@ -9,8 +9,6 @@ import VectorCore
 /// hash with a version from the hybrid logical clock, fans reads out to one replica
 /// of every shard under the caller's deadline, and merges.
 public final class VectorStoreService: Sendable {
-    public static let maxPointsPerUpsert = 10_000
-    public static let maxSearchesPerBatch = 1_000
     static let defaultTimeout: Duration = .seconds(30)
     /// The longest a request may take, whatever deadline its caller set: requests
     /// route by one placement while in flight, and a shard move waits for them.
@@ -20,9 +18,15 @@ public final class VectorStoreService: Sendable {
     let clock: HybridLogicalClock
     let moves: MoveProgress
     let logger: Logger
+    /// What a request may ask for (the nodes check the same).
+    let limits: RequestLimits
 
-    public init(cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), moves: MoveProgress = MoveProgress(), logger: Logger) {
+    public init(
+        cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), moves: MoveProgress = MoveProgress(),
+        limits: RequestLimits = RequestLimits(), logger: Logger
+    ) {
         self.cluster = cluster
+        self.limits = limits
         self.clock = clock
         self.moves = moves
         self.logger = logger
@@ -56,7 +60,7 @@ public final class VectorStoreService: Sendable {
             try await cluster.withState { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await cluster.withState { try await search(try SearchPlan(request, state: $0), deadline: Self.deadline(call.deadline)) }
+            try await cluster.withState { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
             try await cluster.withState { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
@@ -70,9 +74,7 @@ public final class VectorStoreService: Sendable {
 
     private func upsert(_ request: Shoal_V1_UpsertRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_UpsertResponse {
         let route = try CollectionRoute(request.collection, in: state)
-        guard request.points.count <= Self.maxPointsPerUpsert else {
-            throw ShoalError(.resourceExhausted, "an upsert holds at most \(Self.maxPointsPerUpsert) points, got \(request.points.count); split it")
-        }
+        try limits.checkCount(request.points.count, "an upsert holds")
         var seen = Set<UTF8Key>()  // ids are their bytes: NFC and NFD spellings are two points
         var points = request.points
         for i in points.indices {
@@ -83,7 +85,7 @@ public final class VectorStoreService: Sendable {
             }
             points[i].vector = try PointValidation.validateVector(
                 points[i].vector, dimension: route.dimension, metric: route.config.metric, at: "\(place) (id \"\(points[i].id)\")")
-            do throws(ShoalError) { _ = try decodeMetadata(points[i].metadata) } catch {
+            do throws(ShoalError) { _ = try decodeMetadata(points[i].metadata, limits: limits) } catch {
                 throw ShoalError(.invalidArgument, "\(place) (id \"\(points[i].id)\"): \(error.message)")
             }
         }
@@ -100,9 +102,7 @@ public final class VectorStoreService: Sendable {
 
     private func delete(_ request: Shoal_V1_DeleteRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DeleteResponse {
         let route = try CollectionRoute(request.collection, in: state)
-        guard request.ids.count <= Self.maxPointsPerUpsert else {
-            throw ShoalError(.resourceExhausted, "a delete holds at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
-        }
+        try limits.checkCount(request.ids.count, "a delete holds")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
         let version = clock.next().rawValue
         let byShard = route.router.partition(request.ids) { $0 }
@@ -192,9 +192,7 @@ public final class VectorStoreService: Sendable {
 
     private func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
         let route = try CollectionRoute(request.collection, in: state)
-        guard request.ids.count <= Self.maxPointsPerUpsert else {
-            throw ShoalError(.resourceExhausted, "get takes at most \(Self.maxPointsPerUpsert) ids, got \(request.ids.count)")
-        }
+        try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
         let nodes = cluster.nodes
         let byShard = route.router.partition(request.ids) { $0 }
@@ -254,6 +252,7 @@ public final class VectorStoreService: Sendable {
             }
         }
         let merged = TopKMerge.merge(lists, k: plan.k, offset: plan.offset)
+        try SearchReplySize.check(merged.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }, limit: limits.maxMessageBytes, "the reply's hits take")
         return .with {
             $0.hits = merged
             $0.partial = !missing.isEmpty
@@ -262,29 +261,47 @@ public final class VectorStoreService: Sendable {
     }
 
     private func searchBatch(_ request: Shoal_V1_SearchBatchRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
-        guard request.searches.count <= Self.maxSearchesPerBatch else {
-            throw ShoalError(.resourceExhausted, "a search batch holds at most \(Self.maxSearchesPerBatch) searches, got \(request.searches.count)")
+        guard request.searches.count <= limits.maxSearchesPerBatch else {
+            throw ShoalError(.resourceExhausted,
+                "a search batch holds at most \(limits.maxSearchesPerBatch) searches (--max-searches-per-batch), got \(request.searches.count)")
         }
         var plans: [SearchPlan] = []
         for (i, search) in request.searches.enumerated() {
-            do throws(ShoalError) { plans.append(try SearchPlan(search, state: state)) } catch {
+            do throws(ShoalError) {
+                plans.append(try SearchPlan(search, state: state, limits: limits))
+            } catch {
                 throw ShoalError(error.code, "searches[\(i)]: \(error.message)")
             }
         }
+        try SearchPlan.checkCost(plans, limits: limits)
+        let limit = limits.maxMessageBytes
         let results = try await withThrowingTaskGroup(of: (Int, Shoal_V1_SearchResponse).self) { group in
             for (i, plan) in plans.enumerated() {
                 group.addTask { (i, try await self.search(plan, deadline: deadline)) }
             }
             var out = [Shoal_V1_SearchResponse](repeating: .init(), count: plans.count)
-            for try await (i, result) in group { out[i] = result }
+            var bytes = 0
+            for try await (i, result) in group {
+                // Metadata sizes are known only now: stop (cancelling the rest) once over.
+                bytes += result.hits.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }
+                try SearchReplySize.check(bytes, limit: limit, "the batch's replies so far take")
+                out[i] = result
+            }
             return out
         }
         return .with { $0.results = results }
     }
 
+    /// A validated search whose cost is within the limits (`checkCost`).
+    private func plan(_ request: Shoal_V1_SearchRequest, state: ClusterState) throws(ShoalError) -> SearchPlan {
+        let plan = try SearchPlan(request, state: state, limits: limits)
+        try SearchPlan.checkCost([plan], limits: limits)
+        return plan
+    }
+
     private func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
         let route = try CollectionRoute(request.collection, in: state)
-        if request.hasFilter { _ = try Filter(proto: request.filter) }
+        if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
         let nodes = cluster.nodes
         var total: UInt64 = 0
         var missing: [UInt32] = []

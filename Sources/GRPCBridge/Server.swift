@@ -22,7 +22,9 @@ public struct ServerRequest: Sendable {
 public typealias UnaryHandler = @Sendable (ServerRequest) async throws -> [UInt8]
 
 /// A gRPC server that moves bytes: register handlers by full method name, start,
-/// and shut down. Calls to unregistered methods get UNIMPLEMENTED.
+/// and shut down. Calls to unregistered methods get UNIMPLEMENTED. At most
+/// `maxConcurrentCalls` calls of limited methods run at once; the next one is
+/// answered RESOURCE_EXHAUSTED on the gRPC thread that received it, never queued.
 ///
 /// Call `shutdown()` before dropping the server; a server dropped while live is
 /// shut down (calls cancelled) on a thread of its own.
@@ -32,10 +34,14 @@ public final class Server: @unchecked Sendable {
     private let raw: OpaquePointer
     private var handlers: [MethodHandler] = []
     private let isShutDown = Atomic<Bool>(false)
+    private let calls: CallCounter
 
-    /// - Parameter maxMessageBytes: the largest request or response; larger requests
-    ///   are refused with RESOURCE_EXHAUSTED before reaching a handler.
-    public init(maxMessageBytes: Int = 64 << 20) throws {
+    /// - Parameters:
+    ///   - maxMessageBytes: the largest request or response; larger requests
+    ///     are refused with RESOURCE_EXHAUSTED before reaching a handler.
+    ///   - maxConcurrentCalls: calls of limited methods (see `register`) running at once.
+    public init(maxMessageBytes: Int = 64 << 20, maxConcurrentCalls: Int = 1_024) throws {
+        calls = CallCounter(limit: maxConcurrentCalls)
         let callbacks = sg_server_callbacks(dispatch: serverDispatch, cancel: serverCancel, release: serverRelease)
         var error = sg_error()
         guard let raw = sg_server_create(callbacks, Int32(clamping: maxMessageBytes), &error) else {
@@ -60,8 +66,10 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Registers `handler` for `method` (`/package.Service/Method`). Only before `start`.
-    public func register(_ method: String, handler: @escaping UnaryHandler) throws {
-        let entry = MethodHandler(handler)
+    /// A `limited` method's calls count against `maxConcurrentCalls`; an unlimited one
+    /// (Health) is answered however busy the server is.
+    public func register(_ method: String, limited: Bool = true, handler: @escaping UnaryHandler) throws {
+        let entry = MethodHandler(handler, calls: limited ? calls : nil)
         var error = sg_error()
         guard sg_server_register(raw, method, Unmanaged.passUnretained(entry).toOpaque(), &error) == 1 else {
             throw ShoalError(bridge: &error)
@@ -95,13 +103,35 @@ public final class Server: @unchecked Sendable {
 /// A registered handler; the bridge holds an unretained pointer to it while the server lives.
 private final class MethodHandler: Sendable {
     let handler: UnaryHandler
-    init(_ handler: @escaping UnaryHandler) { self.handler = handler }
+    /// The server's count of running calls, for a limited method.
+    let calls: CallCounter?
+    init(_ handler: @escaping UnaryHandler, calls: CallCounter?) {
+        self.handler = handler
+        self.calls = calls
+    }
 }
 
-/// The per-call context handed back to the bridge: owns the handler's task.
+/// Calls of limited methods running now, at most `limit`.
+private final class CallCounter: Sendable {
+    let limit: Int
+    private let running = Atomic<Int>(0)
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot; false (and nothing taken) if all `limit` are in use.
+    func enter() -> Bool {
+        if running.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue <= limit { return true }
+        running.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        return false
+    }
+
+    func leave() { running.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
+}
+
+/// The per-call context handed back to the bridge: owns the handler's task (none for
+/// a call refused at dispatch).
 private final class ServerCallBox: Sendable {
-    let task: Task<Void, Never>
-    init(task: Task<Void, Never>) {
+    let task: Task<Void, Never>?
+    init(task: Task<Void, Never>?) {
         self.task = task
         BridgeDiagnostics.swiftServerCalls.add(1, ordering: .relaxed)
     }
@@ -111,6 +141,12 @@ private final class ServerCallBox: Sendable {
 private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall: OpaquePointer?) -> UnsafeMutableRawPointer? {
     let entry = Unmanaged<MethodHandler>.fromOpaque(methodContext!).takeUnretainedValue()
     let call = UncheckedPointer(rawCall!)
+    if let calls = entry.calls, !calls.enter() {
+        // Completing during dispatch is allowed: the bridge releases the call after this returns.
+        var message = "the server is busy: \(calls.limit) calls are running, the limit (--max-concurrent-calls); retry later"
+        message.withUTF8 { sg_server_call_fail(call.pointer, StatusCode.resourceExhausted.rawValue, $0.baseAddress, $0.count) }
+        return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
+    }
     var length = 0
     let base = sg_server_call_request(rawCall, &length)
     let bytes = length == 0 ? [] : Array(UnsafeBufferPointer(start: base, count: length))
@@ -125,7 +161,9 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
         deadline: timeout < 0 ? nil : ContinuousClock.now + .microseconds(timeout)
     )
     let handler = entry.handler
+    let calls = entry.calls
     let task = Task {
+        defer { calls?.leave() }
         do {
             let response = try await handler(request)
             response.withUnsafeBufferPointer { sg_server_call_respond(call.pointer, $0.baseAddress, $0.count) }
@@ -139,7 +177,7 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
 }
 
 private func serverCancel(_ callContext: UnsafeMutableRawPointer?) {
-    Unmanaged<ServerCallBox>.fromOpaque(callContext!).takeUnretainedValue().task.cancel()
+    Unmanaged<ServerCallBox>.fromOpaque(callContext!).takeUnretainedValue().task?.cancel()
 }
 
 private func serverRelease(_ callContext: UnsafeMutableRawPointer?) {

@@ -28,9 +28,12 @@ final class Committer: @unchecked Sendable {
 
     private let db: Database
     private let sync: Bool
+    private let limits: RequestLimits
     private let logger: Logger
     private let monitor = Monitor()
     private var queue: [Job] = []
+    /// Ops in `queue`: at most `limits.maxQueuedWriteOps`.
+    private var queuedOps = 0
     private var stopping = false
     private var stopped = false
     /// Largest group: bounds memory and the latency of the first batch in it.
@@ -40,25 +43,36 @@ final class Committer: @unchecked Sendable {
     /// finds the replica dropped; never in a replica's keys after their deletion.
     private let gate = Mutex<Void>(())
 
-    init(db: Database, sync: Bool, logger: Logger) {
+    /// - Parameter limits: `maxQueuedWriteOps` bounds the queue, `maxFieldNamesPerCollection`
+    ///   each replica's field names.
+    init(db: Database, sync: Bool, limits: RequestLimits, logger: Logger) {
         self.db = db
         self.sync = sync
+        self.limits = limits
         self.logger = logger
         let thread = Thread { [self] in run() }
         thread.name = "shoal-committer"
         thread.start()
     }
 
+    /// Queues `ops` for the next group commit and waits for its outcome. A batch that
+    /// would take the queue over `limits.maxQueuedWriteOps` is refused at once with
+    /// RESOURCE_EXHAUSTED (nothing queued); so is one during shutdown, with UNAVAILABLE.
     func submit(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Outcome {
         let result: Result<Outcome, ShoalError> = await withCheckedContinuation { continuation in
             let job = Job(replica: replica, ops: ops) { continuation.resume(returning: $0) }
-            let accepted = monitor.locked {
-                guard !stopping else { return false }
+            let refusal: ShoalError? = monitor.locked {
+                guard !stopping else { return ShoalError(.unavailable, "the node is shutting down") }
+                guard queuedOps + ops.count <= limits.maxQueuedWriteOps else {
+                    return ShoalError(.resourceExhausted,
+                        "the node's write queue is full (\(queuedOps) ops queued, the limit is \(limits.maxQueuedWriteOps), --max-queued-write-ops); retry later")
+                }
+                queuedOps += ops.count
                 queue.append(job)
                 monitor.signal()
-                return true
+                return nil
             }
-            if !accepted { continuation.resume(returning: .failure(ShoalError(.unavailable, "the node is shutting down"))) }
+            if let refusal { continuation.resume(returning: .failure(refusal)) }
         }
         return try result.get()
     }
@@ -83,6 +97,7 @@ final class Committer: @unchecked Sendable {
                 while queue.isEmpty && !stopping { monitor.wait(seconds: 1) }
                 let taken = Array(queue.prefix(maxJobsPerGroup))
                 queue.removeFirst(taken.count)
+                queuedOps -= taken.reduce(0) { $0 + $1.ops.count }
                 return taken
             }
             if jobs.isEmpty {
@@ -104,6 +119,7 @@ final class Committer: @unchecked Sendable {
         let batch = WriteBatch()
         var overlays: [ObjectIdentifier: [UTF8Key: IdRecord]] = [:]
         var sequences: [ObjectIdentifier: UInt64] = [:]
+        var newFieldNames: [ObjectIdentifier: Set<String>] = [:]  // staged in this group, per replica
         var staged: [(job: Job, changes: [StagedChange], ignored: Int, deletedLive: Int, sequence: UInt64)] = []
         var answered = Set<Int>()  // jobs already failed individually
         do {
@@ -111,6 +127,13 @@ final class Committer: @unchecked Sendable {
                 let key = ObjectIdentifier(job.replica)
                 if job.replica.dropped {
                     job.done(.failure(ShoalError(.notFound, "replica \(job.replica.ref) was dropped")))
+                    answered.insert(i)
+                    continue
+                }
+                if let refusal = job.replica.admitFieldNames(
+                    job.ops, staged: &newFieldNames[key, default: []], limit: limits.maxFieldNamesPerCollection)
+                {
+                    job.done(.failure(refusal))  // refused whole: nothing of it staged
                     answered.insert(i)
                     continue
                 }

@@ -17,6 +17,8 @@ public final class NodeService: Sendable {
     private let started = ContinuousClock.now
     private let logger: Logger
     private let scans: ScanSessions
+    /// What a request may ask for: `store.options.limits`, the coordinator's rules.
+    private var limits: RequestLimits { store.options.limits }
 
     /// - Parameters:
     ///   - dataDirectory: the node's folder; its stable id is kept in `node-id` there,
@@ -30,7 +32,7 @@ public final class NodeService: Sendable {
     }
 
     public func register(on server: Server) throws {
-        try server.register(ShardRPC.health) { [self] _, _ in health() }
+        try server.register(ShardRPC.health, limited: false) { [self] _, _ in health() }
         try server.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
         try server.register(ShardRPC.dropReplica) { [self] request, _ in
             let number = request.hasIncarnation ? request.incarnation : nil
@@ -41,7 +43,7 @@ public final class NodeService: Sendable {
         try server.register(ShardRPC.search) { [self] request, _ in try search(request) }
         try server.register(ShardRPC.count) { [self] request, _ in
             let replica = try store.replica(try replicaRef(request.replica))
-            let filter = request.hasFilter ? try Filter(proto: request.filter) : nil
+            let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
             return Shoal_V1_ReplicaCountResponse.with { $0.count = UInt64(replica.count(filter)) }
         }
         try server.register(ShardRPC.scan) { [self] request, _ in try scans.page(request) }
@@ -68,7 +70,7 @@ public final class NodeService: Sendable {
 
     private func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
-        let ops = try decodeOps(request, config: replica.config)
+        let ops = try decodeOps(request, config: replica.config, limits: limits)
         if request.copy { replica.noteCopyWrite() }  // before the write: its records' tombstones must stay
         let outcome = try await store.write(ops, to: replica)
         return Shoal_V1_WriteBatchResponse.with {
@@ -81,9 +83,7 @@ public final class NodeService: Sendable {
 
     private func get(_ request: Shoal_V1_ReplicaGetRequest) throws -> Shoal_V1_ReplicaGetResponse {
         let replica = try store.replica(try replicaRef(request.replica))
-        guard request.ids.count <= ShardLimits.maxGetIDs else {
-            throw ShoalError(.resourceExhausted, "get takes at most \(ShardLimits.maxGetIDs) ids, got \(request.ids.count)")
-        }
+        try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try validateID(id, at: "ids[\(i)]") }
         let (found, missing) = try replica.get(request.ids, includeTombstones: request.includeTombstones)
         return Shoal_V1_ReplicaGetResponse.with { reply in
@@ -96,14 +96,9 @@ public final class NodeService: Sendable {
 
     private func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
-        guard (1...UInt32(ShardLimits.maxK)).contains(request.k) else {
-            throw ShoalError(.invalidArgument, "k must be 1…\(ShardLimits.maxK), got \(request.k)")
-        }
-        guard request.ef <= UInt32(ShardLimits.maxEf) else {
-            throw ShoalError(.invalidArgument, "ef must be at most \(ShardLimits.maxEf), got \(request.ef)")
-        }
+        try limits.checkSearch(k: request.k, offset: 0, ef: request.ef)  // k here is the coordinator's k + offset
         let query = try validateVector(request.vector, config: replica.config, at: "vector")
-        let filter = request.hasFilter ? try Filter(proto: request.filter) : nil
+        let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
         let k = Int(request.k)
         let ef = max(k, request.ef == 0 ? replica.config.hnsw.ef : Int(request.ef))
         let result = try replica.search(query: query, k: k, ef: ef, filter: filter, exact: request.exact)

@@ -25,8 +25,9 @@ final class ScanSessions: Sendable {
         let ref = try replicaRef(request.replica)
         let replica = try store.replica(ref)
         let pageSize = request.pageSize == 0 ? 1000 : Int(request.pageSize)
-        guard pageSize <= ShardLimits.maxPageSize else {
-            throw ShoalError(.invalidArgument, "page_size must be at most \(ShardLimits.maxPageSize), got \(pageSize)")
+        let maxPageSize = store.options.limits.maxPointsPerRequest
+        guard pageSize <= maxPageSize else {
+            throw ShoalError(.invalidArgument, "page_size must be at most \(maxPageSize) (--max-points-per-request), got \(pageSize)")
         }
         let (id, session) = try openOrResume(request, ref: ref, replica: replica)
         let prefix = Keys.idPrefix(replica.number)

@@ -24,6 +24,8 @@ public final class ShardStore: Sendable {
         /// last copy page a shard move sent the replica). Longer than any request may
         /// last (the coordinator's 60 s), so no older write can still arrive.
         public var tombstoneRetention: Duration = .seconds(300)
+        /// What a request may ask for, and the node's queue and backlog bounds.
+        public var limits = RequestLimits()
         public init() {}
     }
 
@@ -45,7 +47,7 @@ public final class ShardStore: Sendable {
         self.db = try Database(path: directory.appendingPathComponent("rocksdb").path)
         self.logger = logger
         self.options = options
-        self.committer = Committer(db: db, sync: options.sync, logger: logger)
+        self.committer = Committer(db: db, sync: options.sync, limits: options.limits, logger: logger)
         tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer, logger: logger)
         self.watch = StorageWatch(db: db, logger: logger)
         try loadCatalog()
@@ -175,10 +177,27 @@ public final class ShardStore: Sendable {
         db.writesStopped.map(\.writeRefusal)
     }
 
-    /// Commits `ops`; UNAVAILABLE at once while the storage is read-only.
+    /// Commits `ops` to `replica`: UNAVAILABLE at once while the storage is read-only.
+    /// Upserts are refused with RESOURCE_EXHAUSTED while the node's indexing backlog
+    /// (`indexBacklog`) is at `limits.maxIndexBacklog` or more; a batch of deletes only
+    /// is always taken. The backlog can pass the limit by what is queued when it is
+    /// reached (at most `maxQueuedWriteOps`).
     func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {
         if let reason = notServingReason { throw ShoalError(.unavailable, reason) }
+        if ops.contains(where: \.isUpsert) {
+            let backlog = indexBacklog
+            guard backlog < options.limits.maxIndexBacklog else {
+                throw ShoalError(.resourceExhausted,
+                    "the node's indexing backlog is full (\(backlog) points not yet in a graph, the limit is \(options.limits.maxIndexBacklog), --max-index-backlog); retry later")
+            }
+        }
         return try await committer.submit(ops, to: replica)
+    }
+
+    /// Points written but not yet in their replica's graph, over all of this node's replicas.
+    var indexBacklog: Int {
+        let replicas = state.withLock { Array($0.replicas.values) }
+        return replicas.reduce(0) { total, replica in total + replica.lock.read { replica.pending.count } }
     }
 
     /// Waits until every replica's graph has caught up with its writes (benchmarks, tests).
@@ -228,27 +247,18 @@ extension StorageError {
 }
 
 extension ReplicaConfig {
-    /// From a wire config: dimension 1…65,536, a known metric, HNSW parameters in range
-    /// (zeros mean the defaults M=16, ef_construction=200, ef=64).
+    /// From a wire config: dimension 1…65,536, a known metric, HNSW parameters resolved
+    /// and checked by `RequestLimits.resolveHNSW` (the coordinator's rule: zeros mean
+    /// the defaults M=16, ef_construction=200, ef=64).
     init(proto: Shoal_V1_CollectionConfig) throws(ShoalError) {
         guard (1...65_536).contains(proto.dimension) else {
             throw ShoalError(.invalidArgument, "dimension must be 1…65536, got \(proto.dimension)")
         }
+        let resolved = try RequestLimits.resolveHNSW(m: proto.hnsw.m, efConstruction: proto.hnsw.efConstruction, ef: proto.hnsw.ef)
         var hnsw = HNSWParameters()
-        if proto.hnsw.m != 0 {
-            guard (2...128).contains(proto.hnsw.m) else { throw ShoalError(.invalidArgument, "hnsw.m must be 2…128, got \(proto.hnsw.m)") }
-            hnsw.m = Int(proto.hnsw.m)
-        }
-        if proto.hnsw.efConstruction != 0 {
-            guard (4...4096).contains(proto.hnsw.efConstruction) else {
-                throw ShoalError(.invalidArgument, "hnsw.ef_construction must be 4…4096, got \(proto.hnsw.efConstruction)")
-            }
-            hnsw.efConstruction = Int(proto.hnsw.efConstruction)
-        }
-        if proto.hnsw.ef != 0 {
-            guard (1...100_000).contains(proto.hnsw.ef) else { throw ShoalError(.invalidArgument, "hnsw.ef must be 1…100000, got \(proto.hnsw.ef)") }
-            hnsw.ef = Int(proto.hnsw.ef)
-        }
+        hnsw.m = Int(resolved.m)
+        hnsw.efConstruction = Int(resolved.efConstruction)
+        hnsw.ef = Int(resolved.ef)
         self.init(dimension: Int(proto.dimension), metric: try Metric(proto: proto.metric), hnsw: hnsw)
     }
 }

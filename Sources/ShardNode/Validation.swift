@@ -2,16 +2,6 @@ import ShoalProto
 import ShoalRPC
 import VectorCore
 
-/// Limits of the Shard service; each breach is a clear status and changes nothing.
-public enum ShardLimits {
-    public static let maxOpsPerBatch = 10_000
-    public static let maxIDBytes = PointValidation.maxIDBytes
-    public static let maxK = 10_000
-    public static let maxEf = 100_000
-    public static let maxPageSize = 10_000
-    public static let maxGetIDs = 10_000
-}
-
 func replicaRef(_ proto: Shoal_V1_ReplicaRef) throws(ShoalError) -> ReplicaRef {
     guard !proto.collection.isEmpty else { throw ShoalError(.invalidArgument, "replica.collection is empty") }
     return ReplicaRef(collection: proto.collection, shard: proto.shardID)
@@ -25,11 +15,9 @@ func validateVector(_ vector: [Float], config: ReplicaConfig, at place: @autoclo
     try PointValidation.validateVector(vector, dimension: config.dimension, metric: config.metric, at: place())
 }
 
-/// Decodes and validates a whole write batch; any bad op rejects the batch.
-func decodeOps(_ request: Shoal_V1_WriteBatchRequest, config: ReplicaConfig) throws(ShoalError) -> [WriteOp] {
-    guard request.ops.count <= ShardLimits.maxOpsPerBatch else {
-        throw ShoalError(.resourceExhausted, "a write batch holds at most \(ShardLimits.maxOpsPerBatch) ops, got \(request.ops.count)")
-    }
+/// Decodes and validates a whole write batch against `limits`; any bad op rejects the batch.
+func decodeOps(_ request: Shoal_V1_WriteBatchRequest, config: ReplicaConfig, limits: RequestLimits) throws(ShoalError) -> [WriteOp] {
+    try limits.checkCount(request.ops.count, "a write batch holds")
     var ops: [WriteOp] = []
     ops.reserveCapacity(request.ops.count)
     for (i, op) in request.ops.enumerated() {
@@ -40,7 +28,7 @@ func decodeOps(_ request: Shoal_V1_WriteBatchRequest, config: ReplicaConfig) thr
             try validateID(point.id, at: place)
             let vector = try validateVector(point.vector, config: config, at: "\(place) (id \"\(point.id)\")")
             let metadata: Metadata
-            do throws(ShoalError) { metadata = try decodeMetadata(point.metadata) } catch {
+            do throws(ShoalError) { metadata = try decodeMetadata(point.metadata, limits: limits) } catch {
                 throw ShoalError(error.code, "\(place) (id \"\(point.id)\"): \(error.message)")
             }
             ops.append(.upsert(id: point.id, vector: vector, metadata: metadata, version: op.version))

@@ -51,13 +51,13 @@ extension MetadataValue {
     }
 }
 
-/// Decodes and validates a point's metadata map.
-public func decodeMetadata(_ proto: [String: Shoal_V1_Value]) throws(ShoalError) -> Metadata {
+/// Decodes a point's metadata map and validates it against `limits`.
+public func decodeMetadata(_ proto: [String: Shoal_V1_Value], limits: RequestLimits) throws(ShoalError) -> Metadata {
     var metadata = Metadata(minimumCapacity: proto.count)
     for (key, value) in proto {
         metadata[key] = try MetadataValue(proto: value, context: "metadata field \"\(key)\"")
     }
-    try metadata.validateMetadata()
+    try metadata.validateMetadata(limits: limits)
     return metadata
 }
 
@@ -66,11 +66,11 @@ public func encodeMetadata(_ metadata: Metadata) -> [String: Shoal_V1_Value] {
 }
 
 extension Filter {
-    /// Decodes a wire filter and validates it (`Filter.validate`): INVALID_ARGUMENT
-    /// with the place in the tree for anything malformed.
-    public init(proto: Shoal_V1_Filter) throws(ShoalError) {
+    /// Decodes a wire filter and validates it against `limits` (`Filter.validate`):
+    /// INVALID_ARGUMENT with the place in the tree for anything malformed.
+    public init(proto: Shoal_V1_Filter, limits: RequestLimits) throws(ShoalError) {
         self = try Filter.decode(proto, path: "filter")
-        try validate()
+        try validate(limits: limits)
     }
 
     private static func decode(_ proto: Shoal_V1_Filter, path: String) throws(ShoalError) -> Filter {

@@ -12,12 +12,13 @@ public struct RPC<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Messag
 
 extension Server {
     /// Registers a typed handler. Bytes that do not parse as `Request` get
-    /// INVALID_ARGUMENT without reaching the handler.
+    /// INVALID_ARGUMENT without reaching the handler. `limited`: whether its calls
+    /// count against the server's concurrent-call limit (Health does not).
     public func register<Request, Response>(
-        _ rpc: RPC<Request, Response>,
+        _ rpc: RPC<Request, Response>, limited: Bool = true,
         _ handler: @escaping @Sendable (Request, ServerRequest) async throws -> Response
     ) throws {
-        try register(rpc.path) { call in
+        try register(rpc.path, limited: limited) { call in
             let request: Request
             do {
                 request = try Request(serializedBytes: call.bytes)

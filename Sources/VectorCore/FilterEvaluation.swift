@@ -4,7 +4,7 @@
 extension Filter {
     /// Whether a point with `metadata` matches. Total: never fails, a type
     /// mismatch is `false`. Recursion depth is the filter's depth, so call it
-    /// on validated filters (depth ≤ `FilterLimits.maxDepth`).
+    /// on validated filters (depth ≤ `RequestLimits.maxFilterDepth`).
     public func matches(_ metadata: Metadata) -> Bool {
         matches { metadata[$0] }
     }

@@ -1,23 +1,10 @@
-/// Limits on stored metadata; a point that breaks one is rejected with
-/// INVALID_ARGUMENT before anything is written.
-public enum MetadataLimits {
-    /// A field name is 1...256 bytes of UTF-8.
-    public static let maxKeyBytes = 256
-    /// A string value, or one element of a string list, is at most 64 KiB of UTF-8.
-    public static let maxStringBytes = 65_536
-    /// A string list holds at most 4,096 elements.
-    public static let maxListElements = 4_096
-    /// A point has at most 1,024 fields.
-    public static let maxFields = 1_024
-}
-
 extension MetadataValue {
     /// Checks one value stored (or compared) under field `field`: strings and
-    /// list elements within `MetadataLimits.maxStringBytes`, lists within
+    /// list elements within `limits.maxStringBytes`, lists within
     /// `maxListElements`, doubles finite. `context` prefixes the message
     /// (`metadata field "price"`, or a filter path).
     /// Throws `ShoalError(.invalidArgument, …)` naming `context`.
-    public func validate(context: String) throws(ShoalError) {
+    public func validate(context: String, limits: RequestLimits) throws(ShoalError) {
         switch self {
         case .int, .bool:
             return
@@ -26,52 +13,76 @@ extension MetadataValue {
                 throw .invalidArgument("\(context): double value must be finite, got \(d)")
             }
         case .string(let s):
-            try Self.checkString(s, context: context)
+            try Self.checkString(s, context: context, limits: limits)
         case .stringList(let list):
-            guard list.count <= MetadataLimits.maxListElements else {
+            guard list.count <= limits.maxListElements else {
                 throw .invalidArgument(
-                    "\(context): string list has \(list.count) elements; the limit is \(MetadataLimits.maxListElements)")
+                    "\(context): string list has \(list.count) elements; the limit is \(limits.maxListElements) (--max-list-elements)")
             }
             for (i, s) in list.enumerated() {
-                try Self.checkString(s, context: "\(context)[\(i)]")
+                try Self.checkString(s, context: "\(context)[\(i)]", limits: limits)
             }
         }
     }
 
-    private static func checkString(_ s: String, context: String) throws(ShoalError) {
+    /// Bytes this value counts for in `Metadata.measuredBytes`: a string's UTF-8
+    /// bytes, each list element's UTF-8 bytes plus 2, 8 for a number, 1 for a bool.
+    public var measuredBytes: Int {
+        switch self {
+        case .int, .double: 8
+        case .bool: 1
+        case .string(let s): s.utf8.count
+        case .stringList(let list): list.reduce(0) { $0 + $1.utf8.count + 2 }
+        }
+    }
+
+    private static func checkString(_ s: String, context: String, limits: RequestLimits) throws(ShoalError) {
         let bytes = s.utf8.count
-        guard bytes <= MetadataLimits.maxStringBytes else {
+        guard bytes <= limits.maxStringBytes else {
             throw .invalidArgument(
-                "\(context): string is \(bytes) bytes; the limit is \(MetadataLimits.maxStringBytes) (64 KiB)")
+                "\(context): string is \(bytes) bytes; the limit is \(limits.maxStringBytes) (--max-string-bytes)")
         }
     }
 }
 
-/// Checks a metadata field name: non-empty, at most `MetadataLimits.maxKeyBytes`
+/// Checks a metadata field name: non-empty, at most `limits.maxFieldNameBytes`
 /// bytes. `what` names it in the message (`metadata field name`, a filter path).
-func validateFieldName(_ name: String, what: String) throws(ShoalError) {
+func validateFieldName(_ name: String, what: String, limits: RequestLimits) throws(ShoalError) {
     guard !name.isEmpty else {
         throw .invalidArgument("\(what) must not be empty")
     }
     let bytes = name.utf8.count
-    guard bytes <= MetadataLimits.maxKeyBytes else {
+    guard bytes <= limits.maxFieldNameBytes else {
         throw .invalidArgument(
-            "\(what) \(quotedForMessage(name)) is \(bytes) bytes; the limit is \(MetadataLimits.maxKeyBytes)")
+            "\(what) \(quotedForMessage(name)) is \(bytes) bytes; the limit is \(limits.maxFieldNameBytes) (--max-field-name-bytes)")
     }
 }
 
 extension Dictionary where Key == String, Value == MetadataValue {
-    /// Checks a point's metadata against `MetadataLimits`. Fields are checked in
-    /// name order, so the first problem reported is the same on every run.
-    /// Throws `ShoalError(.invalidArgument, …)` naming the field, e.g.
-    /// `metadata field "price": double value must be finite, got nan`.
-    public func validateMetadata() throws(ShoalError) {
-        guard count <= MetadataLimits.maxFields else {
-            throw .invalidArgument("metadata has \(count) fields; the limit is \(MetadataLimits.maxFields)")
+    /// The size a point's metadata counts for against `RequestLimits.maxMetadataBytes`:
+    /// per field, its name's UTF-8 bytes + 4 + the value's `measuredBytes`. Close to
+    /// (never far below) its protobuf encoding, and the same on every process.
+    public var measuredBytes: Int {
+        reduce(0) { $0 + $1.key.utf8.count + 4 + $1.value.measuredBytes }
+    }
+
+    /// Checks a point's metadata against `limits`: field count, each field in name
+    /// order (so the first problem reported is the same on every run), then the
+    /// total size (`measuredBytes`). Throws `ShoalError(.invalidArgument, …)`
+    /// naming the field or limit, e.g. `metadata field "price": double value must be
+    /// finite, got nan`.
+    public func validateMetadata(limits: RequestLimits) throws(ShoalError) {
+        guard count <= limits.maxFieldsPerPoint else {
+            throw .invalidArgument("metadata has \(count) fields; the limit is \(limits.maxFieldsPerPoint) (--max-fields-per-point)")
         }
         for key in keys.sorted() {
-            try validateFieldName(key, what: "metadata field name")
-            try self[key]!.validate(context: "metadata field \(quotedForMessage(key))")
+            try validateFieldName(key, what: "metadata field name", limits: limits)
+            try self[key]!.validate(context: "metadata field \(quotedForMessage(key))", limits: limits)
+        }
+        let bytes = measuredBytes
+        guard bytes <= limits.maxMetadataBytes else {
+            throw .invalidArgument(
+                "metadata is \(bytes) bytes; the limit is \(limits.maxMetadataBytes) bytes per point (--max-metadata-bytes)")
         }
     }
 }

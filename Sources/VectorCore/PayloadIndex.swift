@@ -48,6 +48,12 @@ public final class PayloadIndex {
     /// Whether `id` is live.
     public func contains(_ id: UInt32) -> Bool { live.contains(id) }
 
+    /// Distinct field names interned: every name `set` has seen (never shrinks).
+    public var fieldNameCount: Int { fieldNames.count }
+
+    /// Whether `name` is one of the interned field names.
+    public func hasFieldName(_ name: String) -> Bool { ordinals[name] != nil }
+
     /// The metadata `id` was last `set` with; nil if it is not live.
     public func metadata(of id: UInt32) -> Metadata? {
         guard live.contains(id) else { return nil }

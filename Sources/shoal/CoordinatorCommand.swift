@@ -26,16 +26,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var moveIndexWaitSeconds = 300
     @Option(help: "Seconds between looks for replicas nothing needs (left by moves on nodes that were down).")
     var orphanSweepSeconds = 10
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal.coordinator", level: logLevel)
         let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds), indexWait: .seconds(moveIndexWaitSeconds))
+        let limits = limitOptions.limits
         let runtime = try CoordinatorRuntime(
-            dataDirectory: data, name: listen, logger: logger, moves: moves, sweepInterval: .seconds(max(1, orphanSweepSeconds)))
+            dataDirectory: data, name: listen, logger: logger, moves: moves, sweepInterval: .seconds(max(1, orphanSweepSeconds)),
+            limits: limits)
         let addresses = nodes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         await runtime.join(addresses, timeout: .seconds(30), logger: logger)
-        let server = try Server()
+        let server = try Server(maxMessageBytes: limits.maxMessageBytes, maxConcurrentCalls: limits.maxConcurrentCalls)
         try runtime.register(on: server)
         let bound = try server.start(host: host, port: port)
         if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }

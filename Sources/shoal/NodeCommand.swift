@@ -25,6 +25,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Flag(help: .hidden) var pauseIndexing = false
     @Flag(help: .hidden) var ignoreImages = false
     @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func validate() throws {
         guard tombstoneRetentionSeconds.isFinite, tombstoneRetentionSeconds > 0 else {
@@ -41,8 +42,9 @@ struct NodeCommand: AsyncParsableCommand {
         options.indexingPaused = pauseIndexing
         options.ignoreImages = ignoreImages
         options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
+        options.limits = limitOptions.limits
         let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
-        let server = try Server()
+        let server = try Server(maxMessageBytes: options.limits.maxMessageBytes, maxConcurrentCalls: options.limits.maxConcurrentCalls)
         try service.register(on: server)
         let bound = try server.start(host: host, port: port)
         if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }

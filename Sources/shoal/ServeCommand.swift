@@ -22,6 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
     @Option(help: "Keep a deleted id's tombstone this long (seconds; longer than any request lasts, 60 s).")
     var tombstoneRetentionSeconds = 300.0
+    @OptionGroup(title: "Limits") var limitOptions: LimitOptions
 
     func validate() throws {
         guard tombstoneRetentionSeconds.isFinite, tombstoneRetentionSeconds > 0 else {
@@ -33,14 +34,16 @@ struct ServeCommand: AsyncParsableCommand {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal", level: logLevel)
         let root = URL(fileURLWithPath: data)
+        let limits = limitOptions.limits
         var options = ShardStore.Options()
+        options.limits = limits
         options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
         let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), options: options, logger: logger)
         // Health tells the truth about the one process: its node's storage too.
         let runtime = try CoordinatorRuntime(
-            dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger,
+            dataDirectory: root.appendingPathComponent("coordinator").path, name: listen, logger: logger, limits: limits,
             notServingReason: { [store = node.store] in store.notServingReason })
-        let server = try Server()
+        let server = try Server(maxMessageBytes: limits.maxMessageBytes, maxConcurrentCalls: limits.maxConcurrentCalls)
         try node.register(on: server)
         try runtime.register(on: server)
         let bound = try server.start(host: host, port: port)

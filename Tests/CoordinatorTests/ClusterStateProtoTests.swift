@@ -45,9 +45,13 @@ func protoConfig(_ name: String = "faces", dimension: UInt32 = 512, metric: Shoa
         p.hnsw.m = 1
         #expect(throws: ShoalError.self) { try CollectionConfig(resolving: p, liveNodes: 2) }
         p.hnsw.m = 16
-        p.hnsw.ef = 10001
+        p.hnsw.ef = 100_001
         #expect(throws: ShoalError.self) { try CollectionConfig(resolving: p, liveNodes: 2) }
         p.hnsw.ef = 0
+        p.hnsw.efConstruction = 4_097  // the nodes' bound: once accepted here, refused there
+        let error = #expect(throws: ShoalError.self) { try CollectionConfig(resolving: p, liveNodes: 2) }
+        #expect(error?.message == "hnsw.ef_construction must be 4…4096, got 4097")
+        p.hnsw.efConstruction = 0
         p.shardCount = 1025
         #expect(throws: ShoalError.self) { try CollectionConfig(resolving: p, liveNodes: 2) }
     }

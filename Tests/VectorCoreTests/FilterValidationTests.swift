@@ -8,7 +8,7 @@ import VectorCore
     /// with INVALID_ARGUMENT.
     static func message(_ filter: Filter) -> String {
         do throws(ShoalError) {
-            try filter.validate()
+            try filter.validate(limits: RequestLimits())
             Issue.record("expected \(filter) to be rejected")
             return ""
         } catch {
@@ -29,10 +29,10 @@ import VectorCore
             .field("price", .range(lower: .init(1, inclusive: false), upper: .init(1, inclusive: true))),
             .and([.field("tags", .in(["a", "b"])), .not(.field("n", .notIn([1, 2.5])))]),
             .or([.field("x", .exists(false)), .field("y", .ne(true))]),
-            Self.nested(FilterLimits.maxDepth),
-            .or((0..<FilterLimits.maxConditions).map { .field("f\($0)", .eq(.int(Int64($0)))) }),
+            Self.nested(RequestLimits().maxFilterDepth),
+            .or((0..<RequestLimits().maxFilterConditions).map { .field("f\($0)", .eq(.int(Int64($0)))) }),
         ]
-        for f in ok { try f.validate() }
+        for f in ok { try f.validate(limits: RequestLimits()) }
     }
 
     @Test func emptyFieldName() {
@@ -43,7 +43,7 @@ import VectorCore
     @Test func overlongFieldName() {
         let m = Self.message(.field(String(repeating: "k", count: 300), .exists(true)))
         #expect(m.hasPrefix("invalid filter at filter: field name \"kkkk"))
-        #expect(m.hasSuffix("is 300 bytes; the limit is 256"))
+        #expect(m.hasSuffix("is 300 bytes; the limit is 256 (--max-field-name-bytes)"))
     }
 
     @Test func emptyAndOrLists() {
@@ -95,29 +95,29 @@ import VectorCore
         #expect(Self.message(.field("x", .ne(.double(-.infinity))))
             == #"invalid filter at filter (field "x"): ne operand: double value must be finite, got -inf"#)
         #expect(Self.message(.field("x", .eq(.string(String(repeating: "a", count: 70_000)))))
-            == #"invalid filter at filter (field "x"): eq operand: string is 70000 bytes; the limit is 65536 (64 KiB)"#)
+            == #"invalid filter at filter (field "x"): eq operand: string is 70000 bytes; the limit is 65536 (--max-string-bytes)"#)
     }
 
     @Test func tooDeep() {
-        let m = Self.message(Self.nested(FilterLimits.maxDepth + 1))
-        #expect(m.hasPrefix("invalid filter: nesting is deeper than 32 levels at filter.negate.negate"))
+        let m = Self.message(Self.nested(RequestLimits().maxFilterDepth + 1))
+        #expect(m.hasPrefix("invalid filter: nesting is deeper than 32 levels (--max-filter-depth) at filter.negate.negate"))
         #expect(m.hasSuffix("; flatten nested all_of/any_of lists"))
     }
 
     @Test func tooManyConditions() {
         let f = Filter.and([
             .field("a", .eq(1)),
-            .or((0..<FilterLimits.maxConditions).map { .field("f\($0)", .eq(1)) }),
+            .or((0..<RequestLimits().maxFilterConditions).map { .field("f\($0)", .eq(1)) }),
         ])
         #expect(Self.message(f)
-            == "invalid filter: more than 1024 conditions (the limit is reached at filter.all_of[1].any_of[1023]); use in/not_in for long lists of values")
+            == "invalid filter: more than 1024 conditions (--max-filter-conditions; the limit is reached at filter.all_of[1].any_of[1023]); use in/not_in for long lists of values")
     }
 }
 
 @Suite struct MetadataValidationTests {
     static func message(_ m: Metadata) -> String {
         do throws(ShoalError) {
-            try m.validateMetadata()
+            try m.validateMetadata(limits: RequestLimits())
             Issue.record("expected \(m) to be rejected")
             return ""
         } catch {
@@ -128,19 +128,19 @@ import VectorCore
 
     @Test func acceptsOrdinaryMetadata() throws {
         let m: Metadata = ["price": 9.5, "count": 3, "name": "x", "ok": true, "tags": ["a", ""], "empty": []]
-        try m.validateMetadata()
+        try m.validateMetadata(limits: RequestLimits())
     }
 
     @Test func rejectsBadKeysAndValues() {
         #expect(Self.message(["": 1]) == "metadata field name must not be empty")
-        #expect(Self.message([String(repeating: "é", count: 129): 1]).hasSuffix("is 258 bytes; the limit is 256"))
+        #expect(Self.message([String(repeating: "é", count: 129): 1]).hasSuffix("is 258 bytes; the limit is 256 (--max-field-name-bytes)"))
         #expect(Self.message(["price": .double(.nan)]) == #"metadata field "price": double value must be finite, got nan"#)
         #expect(Self.message(["note": .string(String(repeating: "a", count: 65_537))])
-            == #"metadata field "note": string is 65537 bytes; the limit is 65536 (64 KiB)"#)
+            == #"metadata field "note": string is 65537 bytes; the limit is 65536 (--max-string-bytes)"#)
         #expect(Self.message(["tags": .stringList(["ok", String(repeating: "a", count: 65_537)])])
-            == #"metadata field "tags"[1]: string is 65537 bytes; the limit is 65536 (64 KiB)"#)
+            == #"metadata field "tags"[1]: string is 65537 bytes; the limit is 65536 (--max-string-bytes)"#)
         #expect(Self.message(["tags": .stringList(Array(repeating: "a", count: 4_097))])
-            == #"metadata field "tags": string list has 4097 elements; the limit is 4096"#)
+            == #"metadata field "tags": string list has 4097 elements; the limit is 4096 (--max-list-elements)"#)
     }
 
     @Test func reportsTheFirstFieldByName() {
