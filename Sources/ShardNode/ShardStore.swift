@@ -32,7 +32,7 @@ public final class ShardStore: Sendable {
     let db: Database
     let logger: Logger
     let options: Options
-    private let committer: Committer
+    let committer: Committer
     private let watch: StorageWatch
     private let state = Mutex<State>(State())
     private let tombstones: TombstoneCollector
