@@ -48,7 +48,7 @@ public final class ShardStore: Sendable {
         self.logger = logger
         self.options = options
         self.committer = Committer(db: db, sync: options.sync, limits: options.limits, logger: logger)
-        tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer, logger: logger)
+        tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer)
         self.watch = StorageWatch(db: db, logger: logger)
         try loadCatalog()
         tombstones.start { [unowned self] in state.withLock { Array($0.replicas.values) } }

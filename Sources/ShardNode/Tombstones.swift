@@ -72,44 +72,20 @@ extension Replica {
 }
 
 /// Runs tombstone collection over a node's replicas every `retention / 4` (1…60 s).
-final class TombstoneCollector: @unchecked Sendable {
-    // @unchecked: `stopping` and `stopped` are guarded by `monitor`; `replicas` is set before the thread starts.
+final class TombstoneCollector: Sendable {
     private let retention: Duration
-    private var replicas: @Sendable () -> [Replica] = { [] }
     private let committer: Committer
-    private let logger: Logger
-    private let monitor = Monitor()
-    private var stopping = false
-    private var stopped = false
+    private let thread = Mutex<PeriodicThread?>(nil)
 
-    init(retention: Duration, committer: Committer, logger: Logger) {
+    init(retention: Duration, committer: Committer) {
         self.retention = retention
         self.committer = committer
-        self.logger = logger
     }
 
     /// Starts the thread; `replicas` lists the node's replicas at each pass.
     func start(replicas: @escaping @Sendable () -> [Replica]) {
-        self.replicas = replicas
-        let thread = Thread { [self] in run() }
-        thread.name = "shoal-tombstones"
-        thread.start()
-    }
-
-    func stop() {
-        monitor.locked {
-            stopping = true
-            monitor.signal()
-            while !stopped { monitor.wait(seconds: 0.1) }
-        }
-    }
-
-    private func run() {
-        let period = min(60, max(1, retention.seconds / 4))
-        while monitor.locked({
-            if !stopping { monitor.wait(seconds: period) }
-            return !stopping
-        }) {
+        let period = Duration.seconds(min(60, max(1, retention.seconds / 4)))
+        let started = PeriodicThread(name: "shoal-tombstones", interval: period) { [retention, committer] in
             for replica in replicas() {
                 do {
                     let n = try replica.collectTombstones(retention: retention, committer: committer)
@@ -119,11 +95,10 @@ final class TombstoneCollector: @unchecked Sendable {
                 }
             }
         }
-        monitor.locked {
-            stopped = true
-            monitor.signal()
-        }
+        thread.withLock { $0 = started }
     }
+
+    func stop() { thread.withLock { $0 }?.stop() }
 }
 
 extension ContinuousClock.Instant {
