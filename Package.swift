@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "shoal-test-helpers",
             dependencies: [
-                "VectorCore", "VectorStorage", "GRPCBridge",
+                "VectorCore", "VectorStorage", "GRPCBridge", "ShardNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

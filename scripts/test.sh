@@ -60,7 +60,7 @@ PY
 
   # The Python tests drive the release binary, the one Cluster/launch.sh runs: the
   # cluster tests move 100,000 points under load, which a debug build makes 5x slower.
-  if step build-release swift build -c release --product shoal; then
+  if step build-release bash -c 'swift build -c release --product shoal && swift build -c release --product shoal-test-helpers'; then
     bin=$(swift build -c release --show-bin-path)
     if step python-tests env SHOAL_BIN="$bin/shoal" SHOAL_TEST_FIGURES="$logs/figures.jsonl" PYTHONPATH="$root/Clients/python" \
         .venv/bin/python -m pytest -q --durations=12 Tests/python; then :; fi

@@ -98,9 +98,36 @@ extension AdminService {
             }
             shards += placements
         }
+        let setAside = await setAsideReplicas(state).filter { request.collection.isEmpty || $0.collection == request.collection }
         return .with {
             $0.shards = shards
             $0.epoch = state.epoch
+            $0.setAside = setAside
+        }
+    }
+
+    /// The replicas each node that answers within 3 s has set aside at start.
+    func setAsideReplicas(_ state: ClusterState) async -> [Shoal_V1_SetAsideReplicaInfo] {
+        let nodes = cluster.nodes
+        return await withTaskGroup(of: [Shoal_V1_SetAsideReplicaInfo].self) { group in
+            for node in state.nodes.values where node.state != .removed {
+                group.addTask {
+                    guard let stats = try? await nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(3))
+                    else { return [] }
+                    return stats.setAside.map { aside in
+                        .with {
+                            $0.nodeID = node.id
+                            $0.collection = aside.replica.collection
+                            $0.shardID = aside.replica.shardID
+                            $0.incarnation = aside.incarnation
+                            $0.reason = aside.reason
+                        }
+                    }
+                }
+            }
+            var all: [Shoal_V1_SetAsideReplicaInfo] = []
+            for await part in group { all += part }
+            return all.sorted { ($0.collection, $0.shardID, $0.nodeID) < ($1.collection, $1.shardID, $1.nodeID) }
         }
     }
 }

@@ -166,6 +166,7 @@ public actor ClusterController {
         let shards = try PlacementPlanner.plan(
             shardCount: config.shardCount, replicationFactor: config.replicationFactor,
             nodes: Array(state.nodes.values), load: state.replicaCounts)
+        try await admit(config, shards: shards, state: state)
         var created: [(String, UInt32)] = []
         do {
             for shard in shards {
@@ -192,6 +193,30 @@ public actor ClusterController {
         }
         logger.info("collection created", metadata: ["collection": "\(config.name)", "shards": "\(config.shardCount)", "dimension": "\(config.dimension)"])
         return config
+    }
+
+    /// Refuses (RESOURCE_EXHAUSTED, before any replica is made or anything persisted)
+    /// a collection whose planned replicas would take a node past the address space
+    /// it lets graphs reserve, as its Stats reports it (`IndexFootprint`, the formula
+    /// the node admits by). A node that does not answer is left to refuse the create.
+    private func admit(_ config: CollectionConfig, shards: [ShardAssignment], state: ClusterState) async throws {
+        var planned: [String: Int] = [:]
+        for shard in shards { for replica in shard.replicas { planned[replica.nodeId, default: 0] += 1 } }
+        for (nodeID, count) in planned.sorted(by: { $0.key < $1.key }) {
+            guard let address = state.nodes[nodeID]?.address,
+                  let stats = try? await nodes.transport(for: address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5)),
+                  stats.addressSpaceBudget > 0 else { continue }
+            let dimension = Int(config.dimension)
+            let each = IndexFootprint.reservedBytes(
+                dimension: dimension, m: Int(config.hnsw.m), capacity: Int(stats.replicaCapacity),
+                quantized: IndexFootprint.quantizedByDefault(dimension: dimension))
+            let (need, overflow) = each.multipliedReportingOverflow(by: count)
+            let free = stats.addressSpaceBudget - min(stats.addressSpaceBudget, stats.addressSpaceReserved)
+            if overflow || UInt64(need) > free {
+                throw ShoalError(.resourceExhausted,
+                    "collection \(config.name) needs \(overflow ? "more than \(Int.max)" : "\(need)") bytes of address space on node \(nodeID) (\(count) replicas × \(each): dimension \(dimension), room for \(stats.replicaCapacity) points each); the node has \(free) of its \(stats.addressSpaceBudget) left (--max-address-space-bytes); use fewer shards or a smaller dimension")
+            }
+        }
     }
 
     /// Forgets the collection (ending its moves), waits for those moves to stop (they

@@ -134,6 +134,16 @@ public final class NodeService: Sendable {
         let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return try Shoal_V1_StatsResponse.with { reply in
             reply.nodeID = nodeID
+            reply.addressSpaceBudget = UInt64(store.options.maxAddressSpace)
+            reply.addressSpaceReserved = UInt64(store.reservedAddressSpace)
+            reply.replicaCapacity = UInt64(store.options.replicaCapacity)
+            reply.setAside = store.setAsideReplicas.filter { !request.hasReplica || $0.ref == (try? replicaRef(request.replica)) }.map { aside in
+                Shoal_V1_SetAsideReplica.with {
+                    $0.replica = .with { $0.collection = aside.ref.collection; $0.shardID = aside.ref.shard }
+                    $0.incarnation = aside.number
+                    $0.reason = aside.reason
+                }
+            }
             reply.replicas = try refs.compactMap { ref in
                 // Listed but dropped since: left out (unless it was the one asked for).
                 guard let replica = request.hasReplica ? try store.replica(ref) : try? store.replica(ref) else { return nil }

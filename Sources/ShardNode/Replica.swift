@@ -104,7 +104,8 @@ final class Replica: @unchecked Sendable {
     let imageTimeMs = Atomic<UInt64>(0)
     private(set) var indexer: Indexer!
 
-    init(ref: ReplicaRef, number: UInt32, config: ReplicaConfig, db: Database, logger: Logger, capacity: Int) {
+    /// Throws `IndexError.cannotReserve` when the graph's address space cannot be had.
+    init(ref: ReplicaRef, number: UInt32, config: ReplicaConfig, db: Database, logger: Logger, capacity: Int) throws {
         self.ref = ref
         self.number = number
         self.config = config
@@ -112,7 +113,7 @@ final class Replica: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: "replica"] = "\(ref)"
         self.logger = logger
-        self.index = HNSWIndex(dimension: config.dimension, metric: config.metric, params: config.hnsw, capacity: capacity)
+        self.index = try HNSWIndex(dimension: config.dimension, metric: config.metric, params: config.hnsw, capacity: capacity)
         self.indexer = Indexer(replica: self)
     }
 

@@ -14,6 +14,10 @@ public final class ShardStore: Sendable {
         public var sync = true
         /// Address space reserved per replica graph, in points.
         public var replicaCapacity = 1 << 22
+        /// Address space all replica graphs together may reserve (`IndexFootprint`): a
+        /// replica that would pass it is refused at create (RESOURCE_EXHAUSTED) and set
+        /// aside at start.
+        public var maxAddressSpace = ShardStore.defaultAddressSpaceBudget
         /// Graph image refresh: after this many changed points.
         public var imageEveryPoints = 50_000
         /// Benchmarks only: load without the graph images (rebuild every graph).
@@ -39,7 +43,19 @@ public final class ShardStore: Sendable {
 
     private struct State {
         var replicas: [ReplicaRef: Replica] = [:]
+        var setAside: [ReplicaRef: SetAsideReplica] = [:]
         var nextNumber: UInt32 = 0
+    }
+
+    /// The default `Options.maxAddressSpace`: 64 TiB (half of x86-64's 128 TiB of user
+    /// address space), or half of RLIMIT_AS when that is lower.
+    public static var defaultAddressSpaceBudget: Int {
+        var budget = 64 << 40
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+            budget = min(budget, Int(clamping: limit.rlim_cur / 2))
+        }
+        return budget
     }
 
     public init(directory: URL, options: Options = Options(), logger: Logger) throws {
@@ -54,27 +70,39 @@ public final class ShardStore: Sendable {
         tombstones.start { [unowned self] in state.withLock { Array($0.replicas.values) } }
     }
 
-    /// Loads every replica in the catalog (graph image + replay of later writes).
+    /// Loads every replica in the catalog (graph image + replay of later writes). One
+    /// that cannot be loaded (an undecodable record, over the address-space budget, a
+    /// reservation or a load that fails) is set aside and logged; the others are served.
     private func loadCatalog() throws {
-        var entries: [(ReplicaRef, UInt32, ReplicaConfig)] = []
+        var entries: [(ReplicaRef, UInt32, Result<ReplicaConfig, any Error>)] = []
+        var unnamed = 0
         try db.forEach(prefix: [Keys.catalogTag]) { key, value in
             var decoder = KeyDecoder(Array(key))
-            _ = try decoder.readTag()
-            let ref = ReplicaRef(collection: try decoder.readString(), shard: try decoder.readUInt32())
-            let (number, config) = try Self.decodeCatalog(Array(value))
-            entries.append((ref, number, config))
+            guard (try? decoder.readTag()) != nil, let collection = try? decoder.readString(), let shard = try? decoder.readUInt32(),
+                  value.count >= 4 else {
+                unnamed += 1
+                return true
+            }
+            let bytes = Array(value)
+            entries.append((ReplicaRef(collection: collection, shard: shard), bytes.readBigEndian(at: 0), Result { try Self.decodeCatalog(bytes).1 }))
             return true
         }
+        if unnamed > 0 { logger.error("catalog records that name no replica were ignored", metadata: ["count": "\(unnamed)"]) }
         for (ref, number, config) in entries {
-            let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
-            replica.indexer.imageEveryPoints = options.imageEveryPoints
-            replica.indexer.paused = options.indexingPaused
-            try replica.load(useImage: !options.ignoreImages)
-            replica.indexer.start()
-            state.withLock {
-                $0.replicas[ref] = replica
-                $0.nextNumber = max($0.nextNumber, number + 1)
+            do {
+                let config = try config.get()
+                try admit(ref, config, reserved: state.withLock { Self.reserved(by: $0.replicas.values) })
+                let replica = try makeReplica(ref, number: number, config: config)
+                try replica.load(useImage: !options.ignoreImages)
+                replica.indexer.start()
+                state.withLock { $0.replicas[ref] = replica }
+            } catch {
+                let reason = (error as? ShoalError)?.message ?? "\(error)"
+                state.withLock { $0.setAside[ref] = SetAsideReplica(ref: ref, number: number, reason: reason) }
+                logger.error("replica set aside: it could not be loaded; the node serves the others and keeps its data", metadata: [
+                    "replica": "\(ref)", "number": "\(number)", "reason": "\(reason)"])
             }
+            state.withLock { $0.nextNumber = max($0.nextNumber, number + 1) }
         }
         if let stored = try db.get(Keys.nextReplicaNumber), stored.count == 4 {
             let next: UInt32 = stored.readBigEndian(at: 0)
@@ -85,10 +113,49 @@ public final class ShardStore: Sendable {
 
     public var replicaRefs: [ReplicaRef] { state.withLock { Array($0.replicas.keys) } }
 
+    /// Replicas set aside at start, by collection and shard.
+    public var setAsideReplicas: [SetAsideReplica] {
+        state.withLock { Array($0.setAside.values) }.sorted { ($0.ref.collection, $0.ref.shard) < ($1.ref.collection, $1.ref.shard) }
+    }
+
+    /// Address space the served replicas' graphs reserve.
+    public var reservedAddressSpace: Int { state.withLock { Self.reserved(by: $0.replicas.values) } }
+
     func replica(_ ref: ReplicaRef) throws(ShoalError) -> Replica {
-        guard let replica = state.withLock({ $0.replicas[ref] }) else {
-            throw ShoalError(.notFound, "replica \(ref) does not exist on this node")
+        let (replica, setAside) = state.withLock { ($0.replicas[ref], $0.setAside[ref]) }
+        if let replica { return replica }
+        if let setAside {
+            throw ShoalError(.failedPrecondition, "replica \(ref) is set aside on this node: \(setAside.reason)")
         }
+        throw ShoalError(.notFound, "replica \(ref) does not exist on this node")
+    }
+
+    private static func reserved(by replicas: some Sequence<Replica>) -> Int {
+        replicas.reduce(0) { $0 + $1.index.reservedBytes }
+    }
+
+    /// Refuses (RESOURCE_EXHAUSTED) a replica whose graph would take the node's
+    /// reserved address space past `options.maxAddressSpace`.
+    private func admit(_ ref: ReplicaRef, _ config: ReplicaConfig, reserved: Int) throws(ShoalError) {
+        let need = config.hnsw.reservedBytes(dimension: config.dimension, capacity: options.replicaCapacity)
+        let budget = options.maxAddressSpace
+        guard need <= budget - reserved else {
+            throw ShoalError(.resourceExhausted,
+                "replica \(ref) needs \(need) bytes of address space for its graph (dimension \(config.dimension), room for \(options.replicaCapacity) points); this node has \(max(0, budget - reserved)) of its \(budget) left (--max-address-space-bytes)")
+        }
+    }
+
+    /// A replica with its graph reserved (RESOURCE_EXHAUSTED if it cannot be) and its
+    /// indexer configured, not started.
+    private func makeReplica(_ ref: ReplicaRef, number: UInt32, config: ReplicaConfig) throws(ShoalError) -> Replica {
+        let replica: Replica
+        do {
+            replica = try Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
+        } catch {
+            throw ShoalError(.resourceExhausted, "replica \(ref): the graph's address space cannot be reserved: \(error)")
+        }
+        replica.indexer.imageEveryPoints = options.imageEveryPoints
+        replica.indexer.paused = options.indexingPaused
         return replica
     }
 
@@ -104,16 +171,20 @@ public final class ShardStore: Sendable {
                 }
                 return (false, existing.number)
             }
+            if let setAside = state.setAside[ref] {
+                throw ShoalError(.failedPrecondition, "replica \(ref) is set aside on this node (\(setAside.reason)); drop it first")
+            }
+            // Admitted and reserved before anything is persisted: a replica the node
+            // cannot hold leaves no catalog entry behind to fail every later start.
+            try admit(ref, config, reserved: Self.reserved(by: state.replicas.values))
             let number = state.nextNumber
+            let replica = try makeReplica(ref, number: number, config: config)
             let batch = WriteBatch()
             batch.put(Keys.catalog(ref), try Self.encodeCatalog(number, config))
             var next = [UInt8]()
             next.appendBigEndian(number + 1)
             batch.put(Keys.nextReplicaNumber, next)
             try db.write(batch, sync: true)
-            let replica = Replica(ref: ref, number: number, config: config, db: db, logger: logger, capacity: options.replicaCapacity)
-            replica.indexer.imageEveryPoints = options.imageEveryPoints
-            replica.indexer.paused = options.indexingPaused
             replica.indexer.start()
             state.replicas[ref] = replica
             state.nextNumber += 1
@@ -127,10 +198,25 @@ public final class ShardStore: Sendable {
     /// `number` (when given). Returns false if there was no such replica.
     @discardableResult
     public func dropReplica(_ ref: ReplicaRef, number: UInt32? = nil) throws -> Bool {
+        do { return try dropLoadedReplica(ref, number: number) } catch is DroppedSetAside { return true }
+    }
+
+    private struct DroppedSetAside: Error {}
+
+    private func dropLoadedReplica(_ ref: ReplicaRef, number: UInt32?) throws -> Bool {
         // Forgotten under the lock, catalog entry included: a create of the same name
         // that follows writes its own entry after this one is gone. The data goes
         // below; if the node stops first, the next start deletes it (no entry names it).
         let taken = try state.withLock { state throws -> Replica? in
+            if let setAside = state.setAside[ref], number == nil || setAside.number == number {
+                try db.delete(Keys.catalog(ref), sync: true)
+                state.setAside[ref] = nil
+                let batch = WriteBatch()
+                try batch.deletePrefix(Keys.replica(setAside.number))
+                try db.write(batch, sync: true)
+                logger.info("set-aside replica dropped", metadata: ["replica": "\(ref)", "number": "\(setAside.number)"])
+                throw DroppedSetAside()
+            }
             guard let replica = state.replicas[ref], number == nil || replica.number == number else { return nil }
             try db.delete(Keys.catalog(ref), sync: true)
             return state.replicas.removeValue(forKey: ref)
@@ -233,12 +319,32 @@ public final class ShardStore: Sendable {
         return out
     }
 
+    /// Writes a catalog entry as `createReplica` would, without admitting or loading
+    /// anything: for tests that need a data folder holding a replica the node cannot load.
+    package static func writeCatalogEntry(directory: URL, _ ref: ReplicaRef, number: UInt32, config: ReplicaConfig) throws {
+        let db = try Database(path: directory.appendingPathComponent("rocksdb").path)
+        let batch = WriteBatch()
+        batch.put(Keys.catalog(ref), try encodeCatalog(number, config))
+        let stored: UInt32 = try db.get(Keys.nextReplicaNumber).flatMap { $0.count == 4 ? $0.readBigEndian(at: 0) : nil } ?? 0
+        var next = [UInt8]()
+        next.appendBigEndian(max(stored, number + 1))
+        batch.put(Keys.nextReplicaNumber, next)
+        try db.write(batch, sync: true)
+    }
+
     static func decodeCatalog(_ bytes: [UInt8]) throws -> (UInt32, ReplicaConfig) {
         guard bytes.count >= 4 else { throw ShoalError(.dataLoss, "catalog record of \(bytes.count) bytes") }
         let proto = try Shoal_V1_CollectionConfig(serializedBytes: Array(bytes[4...]))
         let config = try ReplicaConfig(proto: proto)
         return (bytes.readBigEndian(at: 0), config)
     }
+}
+
+/// A replica in the catalog the node could not load at start: kept, not served.
+public struct SetAsideReplica: Sendable {
+    public let ref: ReplicaRef
+    public let number: UInt32
+    public let reason: String
 }
 
 extension StorageError {

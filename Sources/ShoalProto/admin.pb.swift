@@ -357,6 +357,30 @@ public nonisolated struct Shoal_V1_ShardMapResponse: Sendable {
   /// placement change.
   public var epoch: UInt64 = 0
 
+  /// Replicas the nodes that answered could not load at start and set aside
+  /// (kept, not served), of the collections asked for.
+  public var setAside: [Shoal_V1_SetAsideReplicaInfo] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_SetAsideReplicaInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  public var collection: String = String()
+
+  public var shardID: UInt32 = 0
+
+  public var incarnation: UInt32 = 0
+
+  public var reason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -934,7 +958,7 @@ nonisolated extension Shoal_V1_ShardMapRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Shoal_V1_ShardMapResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardMapResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shards\0\u{1}epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shards\0\u{1}epoch\0\u{3}set_aside\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -944,6 +968,7 @@ nonisolated extension Shoal_V1_ShardMapResponse: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.setAside) }()
       default: break
       }
     }
@@ -956,12 +981,66 @@ nonisolated extension Shoal_V1_ShardMapResponse: SwiftProtobuf.Message, SwiftPro
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 2)
     }
+    if !self.setAside.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.setAside, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_ShardMapResponse, rhs: Shoal_V1_ShardMapResponse) -> Bool {
     if lhs.shards != rhs.shards {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.setAside != rhs.setAside {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_SetAsideReplicaInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetAsideReplicaInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}collection\0\u{3}shard_id\0\u{1}incarnation\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 2)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 3)
+    }
+    if self.incarnation != 0 {
+      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_SetAsideReplicaInfo, rhs: Shoal_V1_SetAsideReplicaInfo) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.collection != rhs.collection {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

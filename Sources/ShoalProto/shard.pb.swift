@@ -629,9 +629,48 @@ public nonisolated struct Shoal_V1_StatsResponse: Sendable {
   /// This node's id.
   public var nodeID: String = String()
 
+  /// Replicas in the catalog that this node could not load at start (it serves
+  /// the others): kept, not served, not deleted. Ordered like `replicas`.
+  public var setAside: [Shoal_V1_SetAsideReplica] = []
+
+  /// Address space this node lets its replicas' graphs reserve, and how much of it
+  /// they reserve now (--max-address-space-bytes).
+  public var addressSpaceBudget: UInt64 = 0
+
+  public var addressSpaceReserved: UInt64 = 0
+
+  /// Ids each replica's graph reserves room for.
+  public var replicaCapacity: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Shoal_V1_SetAsideReplica: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var replica: Shoal_V1_ReplicaRef {
+    get {_replica ?? Shoal_V1_ReplicaRef()}
+    set {_replica = newValue}
+  }
+  /// Returns true if `replica` has been explicitly set.
+  public var hasReplica: Bool {self._replica != nil}
+  /// Clears the value of `replica`. Subsequent reads from it will return its default value.
+  public mutating func clearReplica() {self._replica = nil}
+
+  public var incarnation: UInt32 = 0
+
+  /// Why it could not be loaded (for the operator).
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1531,7 +1570,7 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0\u{3}set_aside\0\u{3}address_space_budget\0\u{3}address_space_reserved\0\u{3}replica_capacity\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1541,6 +1580,10 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.setAside) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.addressSpaceBudget) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.addressSpaceReserved) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.replicaCapacity) }()
       default: break
       }
     }
@@ -1553,12 +1596,72 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
     if !self.nodeID.isEmpty {
       try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 2)
     }
+    if !self.setAside.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.setAside, fieldNumber: 3)
+    }
+    if self.addressSpaceBudget != 0 {
+      try visitor.visitSingularUInt64Field(value: self.addressSpaceBudget, fieldNumber: 4)
+    }
+    if self.addressSpaceReserved != 0 {
+      try visitor.visitSingularUInt64Field(value: self.addressSpaceReserved, fieldNumber: 5)
+    }
+    if self.replicaCapacity != 0 {
+      try visitor.visitSingularUInt64Field(value: self.replicaCapacity, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_StatsResponse, rhs: Shoal_V1_StatsResponse) -> Bool {
     if lhs.replicas != rhs.replicas {return false}
     if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.setAside != rhs.setAside {return false}
+    if lhs.addressSpaceBudget != rhs.addressSpaceBudget {return false}
+    if lhs.addressSpaceReserved != rhs.addressSpaceReserved {return false}
+    if lhs.replicaCapacity != rhs.replicaCapacity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_SetAsideReplica: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetAsideReplica"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}incarnation\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._replica {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.incarnation != 0 {
+      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_SetAsideReplica, rhs: Shoal_V1_SetAsideReplica) -> Bool {
+    if lhs._replica != rhs._replica {return false}
+    if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

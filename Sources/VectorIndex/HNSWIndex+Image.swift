@@ -70,7 +70,7 @@ extension HNSWIndex {
         guard dimension > 0, m >= 2, m <= 128, limit <= capacity else { throw IndexError.corruptImage("bad header") }
         let params = HNSWParameters(m: m, efConstruction: efc, ef: ef, seed: seed,
                                     quantizedScan: scanCode == 0 ? nil : scanCode == 1, quantizedTraversal: traversal == 0 ? nil : traversal == 1)
-        self.init(dimension: dimension, metric: metric, params: params, capacity: capacity)
+        try self.init(dimension: dimension, metric: metric, params: params, capacity: capacity)
         try r.copy(into: store.states, count: limit)
         try r.copy(into: store.levels, count: limit)
         try r.copy(into: store.vectors, count: limit * store.vectorStride)

@@ -42,13 +42,13 @@ public final class HNSWIndex: @unchecked Sendable {
     let graphCostPerEf: Atomic<UInt32>
 
     /// An empty index. `capacity` bounds internal ids (default 2^24, only address space until used).
-    public init(dimension: Int, metric: Metric, params: HNSWParameters = HNSWParameters(), capacity: Int = 1 << 24) {
+    public init(dimension: Int, metric: Metric, params: HNSWParameters = HNSWParameters(), capacity: Int = 1 << 24) throws(IndexError) {
         precondition(dimension > 0, "dimension must be positive")
         self.dimension = dimension
         self.metric = metric
         self.params = params
         self.capacity = capacity
-        store = NodeStore(dimension: dimension, m: params.m, capacity: capacity, quantized: params.quantizedScan ?? (dimension >= 256))
+        store = try NodeStore(dimension: dimension, m: params.m, capacity: capacity, quantized: params.quantized(dimension: dimension))
         dotI8I8 = shoal_select_dot_i8i8(params.allowSIMD ? 1 : 0)!
         kernel = shoal_select_kernel(metric == .l2 ? 0 : 1, params.allowSIMD ? 1 : 0)!
         switch metric {
@@ -61,6 +61,9 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     // MARK: counts
+
+    /// Bytes of address space this index reserved (`IndexFootprint`).
+    public var reservedBytes: Int { params.reservedBytes(dimension: dimension, capacity: capacity) }
 
     /// Points that can be returned (inserted and not deleted).
     public var count: Int { liveCount.load(ordering: .relaxed) }

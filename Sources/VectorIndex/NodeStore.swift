@@ -1,4 +1,5 @@
 import CVectorKernels
+import VectorCore
 
 /// Read access to stored vectors by internal id (the exact paths use it; walks read rows through `RowDistance`).
 protocol VectorReader {
@@ -46,22 +47,26 @@ final class NodeStore: VectorReader, @unchecked Sendable {
 
     private let regions: [(UnsafeMutableRawPointer, Int)]
 
-    init(dimension: Int, m: Int, capacity: Int, quantized: Bool) {
+    /// Reserves every array; throws `IndexError.cannotReserve` (having released what it
+    /// took) when the address space cannot be had. Sizes: `IndexFootprint`.
+    init(dimension: Int, m: Int, capacity: Int, quantized: Bool) throws(IndexError) {
         precondition(dimension > 0 && capacity > 0 && capacity <= Int(UInt32.max))
         self.dimension = dimension
         self.capacity = capacity
-        vectorStride = (dimension + 15) & ~15
+        vectorStride = IndexFootprint.vectorStride(dimension: dimension)
         stride0 = 1 + 2 * m
         strideUpper = 1 + m
-        func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
-            guard let p = shoal_reserve(bytes) else { fatalError("cannot reserve \(bytes) bytes of address space") }
-            return p
+        codeMetaOffset = IndexFootprint.codeMetaOffset(dimension: dimension)
+        codeStride = IndexFootprint.codeStride(dimension: dimension, quantized: quantized)
+        let sizes = IndexFootprint.regionBytes(dimension: dimension, m: m, capacity: capacity, quantized: quantized)
+        var raw: [UnsafeMutableRawPointer] = []
+        for size in sizes {
+            guard let p = shoal_reserve(size) else {
+                for (p, n) in zip(raw, sizes) { shoal_unreserve(p, n) }
+                throw IndexError.cannotReserve(bytes: sizes.reduce(0, +))
+            }
+            raw.append(p)
         }
-        codeMetaOffset = (dimension + 31) & ~31
-        codeStride = quantized ? (codeMetaOffset + 8 + 15) & ~15 : 0
-        var sizes = [capacity * vectorStride * 4, capacity * stride0 * 4, capacity * 4, capacity, capacity, capacity * 8]
-        if quantized { sizes += [capacity * codeStride] }
-        let raw = sizes.map { reserve($0) }
         regions = Array(zip(raw, sizes))
         vectors = raw[0].bindMemory(to: Float.self, capacity: capacity * vectorStride)
         links0 = raw[1].bindMemory(to: UInt32.self, capacity: capacity * stride0)

@@ -51,6 +51,14 @@ public struct HNSWParameters: Sendable, Hashable {
 
     /// Maximum links of a node on level 0.
     public var maxLinks0: Int { 2 * m }
+
+    /// Whether an index of `dimension` keeps the int8 copy (`quantizedScan`, or the default).
+    public func quantized(dimension: Int) -> Bool { quantizedScan ?? IndexFootprint.quantizedByDefault(dimension: dimension) }
+
+    /// Bytes of address space an index of `dimension` and `capacity` ids reserves.
+    public func reservedBytes(dimension: Int, capacity: Int) -> Int {
+        IndexFootprint.reservedBytes(dimension: dimension, m: m, capacity: capacity, quantized: quantized(dimension: dimension))
+    }
 }
 
 /// Which search ran.
@@ -103,4 +111,6 @@ public enum IndexError: Error, Equatable, Sendable {
     case notFound(id: UInt32)
     case nonFiniteValue
     case corruptImage(String)
+    /// The address space for the index's arrays could not be reserved.
+    case cannotReserve(bytes: Int)
 }

@@ -45,7 +45,7 @@ struct IndexBench: AsyncParsableCommand {
                                     prefetchLines: prefetchLines, prefetchAhead: prefetchAhead)
         out["quantize"] = quantize
         out["quantized_traversal"] = quantizedTraversal
-        let index = HNSWIndex(dimension: dim, metric: metric, params: params, capacity: n)
+        let index = try HNSWIndex(dimension: dim, metric: metric, params: params, capacity: n)
         let t0 = Date()
         try base.floats.withUnsafeBufferPointer { try index.insert(contentsOf: $0, threads: threads) }
         out["build_seconds"] = Date().timeIntervalSince(t0)

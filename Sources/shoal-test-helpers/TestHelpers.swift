@@ -6,6 +6,6 @@ struct TestHelpers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-test-helpers",
         abstract: "Processes the test suite starts and kills.",
-        subcommands: [StorageWriter.self, BridgeLeakCheck.self]
+        subcommands: [StorageWriter.self, BridgeLeakCheck.self, CatalogWriter.self]
     )
 }

@@ -122,6 +122,13 @@ func shardRows(_ shard: Shoal_V1_ShardPlacement, shardPoints: UInt64, names: Nod
     }
 }
 
+/// A replica a node set aside at start, as a row of the shard table.
+func setAsideRow(_ aside: Shoal_V1_SetAsideReplicaInfo, names: NodeNames) -> (row: [String], object: [String: Any]) {
+    ([aside.collection, "\(aside.shardID)", names.short(aside.nodeID), "-", "set_aside"],
+     ["collection": aside.collection, "shard": aside.shardID, "node_id": aside.nodeID, "points": 0, "state": "set_aside",
+      "incarnation": aside.incarnation, "reason": aside.reason])
+}
+
 let planHeader = ["COLLECTION", "SHARD", "FROM", "TO", "POINTS", "TASK"]
 
 func planRow(_ m: Shoal_V1_MovePlan, names: NodeNames) -> [String] {

@@ -8,8 +8,9 @@ struct AdminShardsCommand: AsyncParsableCommand {
         commandName: "shards",
         abstract: "List the shard replicas: collection, shard, node, points and replica state.",
         discussion: """
-            STATE is ready (serves reads), catching_up (a move's target) or retiring
-            (a move's source).
+            STATE is ready (serves reads), catching_up (a move's target), retiring
+            (a move's source) or set_aside (a replica the node could not load at
+            start: kept, not served; the reason is printed below the table).
 
             Examples:
               shoal admin shards
@@ -22,11 +23,19 @@ struct AdminShardsCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try await AdminClient(coordinator)
         let names = try await client.nodeNames()
-        let shards = try await client.call(AdminRPC.shardMap, .with { $0.collection = collection ?? "" }).shards
+        let map = try await client.call(AdminRPC.shardMap, .with { $0.collection = collection ?? "" })
+        let shards = map.shards
         let points = try await shardPoints(shards, client: client)
         let rows = shards.flatMap { shardRows($0, shardPoints: points[Key($0)] ?? 0, names: names) }
+            + map.setAside.map { setAsideRow($0, names: names) }
         if client.json { return printJSON(rows.map(\.object)) }
         if rows.isEmpty { print("no shards") } else { printTable(shardHeader, rows.map(\.row)) }
+        if !map.setAside.isEmpty {
+            print("\nset aside (kept on the node, not served; the node could not load them at start):")
+            for aside in map.setAside {
+                print("  \(aside.collection)/\(aside.shardID) on \(names.short(aside.nodeID)) (incarnation \(aside.incarnation)): \(aside.reason)")
+            }
+        }
     }
 
     private struct Key: Hashable {

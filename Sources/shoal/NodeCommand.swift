@@ -20,18 +20,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(help: "Acknowledge writes before the WAL is fsynced (faster; a machine crash can lose the last writes).") var noSync = false
     @Option(help: "Refresh a replica's graph image after this many changed points.") var imageEveryPoints = 50_000
-    @Option(help: "Keep a deleted id's tombstone this long (seconds; longer than any request lasts, 60 s).")
-    var tombstoneRetentionSeconds = 300.0
+    @OptionGroup(title: "Storage") var storeOptions: StoreOptions
     @Flag(help: .hidden) var pauseIndexing = false
     @Flag(help: .hidden) var ignoreImages = false
     @Option(help: "Write the bound port to this file once serving (for scripts and tests using port 0).") var portFile: String?
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
-
-    func validate() throws {
-        guard tombstoneRetentionSeconds.isFinite, tombstoneRetentionSeconds > 0 else {
-            throw ValidationError("--tombstone-retention-seconds must be a positive number of seconds")
-        }
-    }
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
@@ -41,7 +34,7 @@ struct NodeCommand: AsyncParsableCommand {
         options.imageEveryPoints = imageEveryPoints
         options.indexingPaused = pauseIndexing
         options.ignoreImages = ignoreImages
-        options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
+        storeOptions.apply(to: &options)
         options.limits = limitOptions.limits
         let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
         let server = try Server(maxMessageBytes: options.limits.maxMessageBytes, maxConcurrentCalls: options.limits.maxConcurrentCalls)

@@ -20,15 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Data folder.") var data = "./shoal-data"
     @Option(help: "Log level.") var logLevel = "info"
     @Option(help: "Write the bound port to this file once serving.") var portFile: String?
-    @Option(help: "Keep a deleted id's tombstone this long (seconds; longer than any request lasts, 60 s).")
-    var tombstoneRetentionSeconds = 300.0
+    @OptionGroup(title: "Storage") var storeOptions: StoreOptions
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions
-
-    func validate() throws {
-        guard tombstoneRetentionSeconds.isFinite, tombstoneRetentionSeconds > 0 else {
-            throw ValidationError("--tombstone-retention-seconds must be a positive number of seconds")
-        }
-    }
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
@@ -37,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         let limits = limitOptions.limits
         var options = ShardStore.Options()
         options.limits = limits
-        options.tombstoneRetention = .milliseconds(Int64(tombstoneRetentionSeconds * 1000))
+        storeOptions.apply(to: &options)
         let node = try NodeService(name: "embedded", dataDirectory: root.appendingPathComponent("node"), options: options, logger: logger)
         // Health tells the truth about the one process: its node's storage too.
         let runtime = try CoordinatorRuntime(

@@ -32,7 +32,7 @@ struct Dataset {
 
     func build(metric: Metric, params: HNSWParameters = HNSWParameters(m: 12, efConstruction: 100), ids: ((Int) -> UInt32)? = nil,
                capacity: Int? = nil) throws -> HNSWIndex {
-        let index = HNSWIndex(dimension: dimension, metric: metric, params: params, capacity: capacity ?? points.count * 4)
+        let index = try HNSWIndex(dimension: dimension, metric: metric, params: params, capacity: capacity ?? points.count * 4)
         for (i, p) in points.enumerated() { try index.insert(id: ids?(i) ?? UInt32(i), vector: p) }
         return index
     }

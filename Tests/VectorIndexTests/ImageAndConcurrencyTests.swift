@@ -39,7 +39,7 @@ import VectorCore
 @Suite struct ConcurrencyTests {
     @Test func insertsAndSearchesRunTogether() throws {
         let d = Dataset(n: 2000, dimension: 16, queries: 40, seed: 21)
-        let index = HNSWIndex(dimension: 16, metric: .cosine, params: HNSWParameters(m: 8, efConstruction: 60), capacity: 2048)
+        let index = try HNSWIndex(dimension: 16, metric: .cosine, params: HNSWParameters(m: 8, efConstruction: 60), capacity: 2048)
         for i in 0..<200 { try index.insert(id: UInt32(i), vector: d.points[i]) }
         let points = d.points, queries = d.queries
         DispatchQueue.concurrentPerform(iterations: 4) { worker in

@@ -41,7 +41,7 @@ import VectorCore
 
     @Test func multiThreadedBuildReachesRecall() throws {
         let d = Self.data
-        let index = HNSWIndex(dimension: d.dimension, metric: .l2, params: HNSWParameters(m: 12, efConstruction: 100), capacity: 4000)
+        let index = try HNSWIndex(dimension: d.dimension, metric: .l2, params: HNSWParameters(m: 12, efConstruction: 100), capacity: 4000)
         let flat = d.points.flatMap { $0 }
         try flat.withUnsafeBufferPointer { try index.insert(contentsOf: $0, threads: 4) }
         #expect(index.count == d.points.count)
@@ -57,7 +57,7 @@ import VectorCore
     }
 
     @Test func rejectsBadInput() throws {
-        let index = HNSWIndex(dimension: 4, metric: .l2, capacity: 10)
+        let index = try HNSWIndex(dimension: 4, metric: .l2, capacity: 10)
         #expect(throws: IndexError.dimensionMismatch(expected: 4, got: 3)) { try index.insert(id: 0, vector: [1, 2, 3]) }
         #expect(throws: IndexError.nonFiniteValue) { try index.insert(id: 0, vector: [1, .nan, 3, 4]) }
         #expect(throws: IndexError.idOutOfRange(id: 10, capacity: 10)) { try index.insert(id: 10, vector: [1, 2, 3, 4]) }
@@ -71,8 +71,8 @@ import VectorCore
         for n in [1, 3, 7, 8, 9, 16, 31, 32, 33, 64, 100, 128, 257, 512] {
             let a = (0..<n).map { _ in rng.gaussian() }, b = (0..<n).map { _ in rng.gaussian() }
             for metric in Metric.allCases {
-                let fast = HNSWIndex(dimension: n, metric: metric, params: HNSWParameters(allowSIMD: true), capacity: 1)
-                let slow = HNSWIndex(dimension: n, metric: metric, params: HNSWParameters(allowSIMD: false), capacity: 1)
+                let fast = try HNSWIndex(dimension: n, metric: metric, params: HNSWParameters(allowSIMD: true), capacity: 1)
+                let slow = try HNSWIndex(dimension: n, metric: metric, params: HNSWParameters(allowSIMD: false), capacity: 1)
                 let x = fast.distance(between: a, and: b), y = slow.distance(between: a, and: b)
                 #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "n=\(n) \(metric): \(x) vs \(y)")
             }

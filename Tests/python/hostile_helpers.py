@@ -23,8 +23,9 @@ class Serve:
     """`shoal serve` on 127.0.0.1 (port 0, read from --port-file) with its data in
     `directory`; `restart(sig)` stops it with `sig` and starts it on the same folder."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra_args=()):
         self.dir = directory
+        self.extra_args = list(extra_args)
         self.port_file = os.path.join(directory, "port")
         self.log_path = os.path.join(directory, "log")
         self.proc = None
@@ -36,7 +37,7 @@ class Serve:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [shoal_bin(), "serve", "--listen", "127.0.0.1:0", "--data", os.path.join(self.dir, "shoal-data"),
-             "--port-file", self.port_file], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+             "--port-file", self.port_file, *self.extra_args], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         port = wait_for(self._read_port, 60, "shoal serve to listen")
         self.address = f"127.0.0.1:{port}"
         opts = [("grpc.max_send_message_length", 128 << 20), ("grpc.max_receive_message_length", 128 << 20)]
