@@ -10,6 +10,8 @@ import VectorCore
 /// of every shard under the caller's deadline, and merges.
 public final class VectorStoreService: Sendable {
     static let defaultTimeout: Duration = .seconds(30)
+    /// Searches of one SearchBatch in flight at once (each fans out to every shard).
+    static let batchConcurrency = 16
     /// The longest a request may take, whatever deadline its caller set: requests
     /// route by one placement while in flight, and a shard move waits for them.
     static let maxRequestTime: Duration = .seconds(60)
@@ -276,9 +278,16 @@ public final class VectorStoreService: Sendable {
         try SearchPlan.checkCost(plans, limits: limits)
         let limit = limits.maxMessageBytes
         let results = try await withThrowingTaskGroup(of: (Int, Shoal_V1_SearchResponse).self) { group in
-            for (i, plan) in plans.enumerated() {
+            // At most `batchConcurrency` searches of the batch in flight: each asks every
+            // shard, and a batch must not take the nodes' whole call limit by itself.
+            var next = 0
+            func startNext() {
+                guard next < plans.count else { return }
+                let (i, plan) = (next, plans[next])
                 group.addTask { (i, try await self.search(plan, deadline: deadline)) }
+                next += 1
             }
+            for _ in 0..<Self.batchConcurrency { startNext() }
             var out = [Shoal_V1_SearchResponse](repeating: .init(), count: plans.count)
             var bytes = 0
             for try await (i, result) in group {
@@ -286,6 +295,7 @@ public final class VectorStoreService: Sendable {
                 bytes += result.hits.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }
                 try SearchReplySize.check(bytes, limit: limit, "the batch's replies so far take")
                 out[i] = result
+                startNext()
             }
             return out
         }
