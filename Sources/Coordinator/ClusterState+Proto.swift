@@ -3,8 +3,6 @@ import ShoalRPC
 import VectorCore
 
 extension CollectionConfig {
-    /// Largest vector dimension a collection may have.
-    public static let maxDimension: UInt32 = 65536
     /// Largest shard count a collection may ask for.
     public static let maxShardCount: UInt32 = 1024
 
@@ -15,8 +13,8 @@ extension CollectionConfig {
     /// INVALID_ARGUMENT names the bad field.
     public init(resolving proto: Shoal_V1_CollectionConfig, liveNodes: Int) throws(ShoalError) {
         try Self.validateName(proto.name)
-        guard (1...Self.maxDimension).contains(proto.dimension) else {
-            throw .invalidArgument("dimension \(proto.dimension) is out of range 1...\(Self.maxDimension)")
+        guard RequestLimits.dimension.contains(proto.dimension) else {
+            throw .invalidArgument("dimension \(proto.dimension) is out of range \(RequestLimits.dimension)")
         }
         guard let metric = try? Metric(proto: proto.metric) else {
             throw .invalidArgument("metric is required: COSINE, L2 or IP")

@@ -87,7 +87,9 @@ public final class ShardStore: Sendable {
             entries.append((ReplicaRef(collection: collection, shard: shard), bytes.readBigEndian(at: 0), Result { try Self.decodeCatalog(bytes).1 }))
             return true
         }
-        if unnamed > 0 { logger.error("catalog records that name no replica were ignored", metadata: ["count": "\(unnamed)"]) }
+        if unnamed > 0 {
+            logger.error("catalog records that name no replica were ignored; no replica data is deleted at this start", metadata: ["count": "\(unnamed)"])
+        }
         for (ref, number, config) in entries {
             do {
                 let config = try config.get()
@@ -108,7 +110,8 @@ public final class ShardStore: Sendable {
             let next: UInt32 = stored.readBigEndian(at: 0)
             state.withLock { $0.nextNumber = max($0.nextNumber, next) }
         }
-        try deleteUnnamedData(named: Set(entries.map { $0.1 }))
+        // A catalog key that does not decode may name data: then nothing is deleted.
+        if unnamed == 0 { try deleteUnnamedData(named: Set(entries.map { $0.1 })) }
     }
 
     public var replicaRefs: [ReplicaRef] { state.withLock { Array($0.replicas.keys) } }
@@ -357,8 +360,8 @@ extension ReplicaConfig {
     /// and checked by `RequestLimits.resolveHNSW` (the coordinator's rule: zeros mean
     /// the defaults M=16, ef_construction=200, ef=64).
     init(proto: Shoal_V1_CollectionConfig) throws(ShoalError) {
-        guard (1...65_536).contains(proto.dimension) else {
-            throw ShoalError(.invalidArgument, "dimension must be 1…65536, got \(proto.dimension)")
+        guard RequestLimits.dimension.contains(proto.dimension) else {
+            throw ShoalError(.invalidArgument, "dimension \(proto.dimension) is out of range \(RequestLimits.dimension)")
         }
         let resolved = try RequestLimits.resolveHNSW(m: proto.hnsw.m, efConstruction: proto.hnsw.efConstruction, ef: proto.hnsw.ef)
         var hnsw = HNSWParameters()

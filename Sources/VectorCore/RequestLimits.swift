@@ -75,6 +75,8 @@ public struct RequestLimits: Sendable, Hashable {
 
     // MARK: HNSW parameter ranges (fixed)
 
+    /// A collection's vector dimension.
+    public static let dimension: ClosedRange<UInt32> = 1...65_536
     /// HNSW `m`: links per node (the index's own bounds).
     public static let hnswM: ClosedRange<UInt32> = 2...128
     /// HNSW `ef_construction`: the beam while inserting.
