@@ -15,14 +15,7 @@ import VectorStorage
         var options = ShardStore.Options()
         options.replicaCapacity = 1 << 12
         options.maxAddressSpace = budget
-        let deadline = ContinuousClock.now + .seconds(20)
-        while true {
-            do {
-                return try ShardStore(directory: dir, options: options, logger: LogCapture().logger)
-            } catch is StorageError where ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        return try await openStore(dir, options: options)
     }
 
     @Test func anIndexThatCannotBeReservedThrows() {

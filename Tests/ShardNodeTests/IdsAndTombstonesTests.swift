@@ -14,19 +14,11 @@ import VectorStorage
     let nfc = "caf\u{E9}"  // é precomposed
     let nfd = "cafe\u{301}"  // e + combining acute
 
-    /// Opens a store, retrying while a closed instance still holds RocksDB's lock.
     func open(_ dir: URL, retention: Duration = .seconds(300)) async throws -> ShardStore {
         var options = ShardStore.Options()
         options.tombstoneRetention = retention
         options.replicaCapacity = 1 << 12
-        let deadline = ContinuousClock.now + .seconds(20)
-        while true {
-            do {
-                return try ShardStore(directory: dir, options: options, logger: LogCapture().logger)
-            } catch is StorageError where ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        return try await openStore(dir, options: options)
     }
 
     func tempDir() -> URL {

@@ -21,17 +21,8 @@ import VectorStorage
         }
     }
 
-    /// Opens a store, retrying while the previous instance still holds RocksDB's lock.
     func open(_ dir: URL, log: LogCapture) async throws -> ShardStore {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while true {
-            do {
-                return try ShardStore(directory: dir, logger: log.logger)
-            } catch let error as StorageError where ContinuousClock.now < deadline {
-                _ = error
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        try await openStore(dir, log: log)
     }
 
     func results(_ store: ShardStore, queries: [[Float]]) throws -> [[String]] {
