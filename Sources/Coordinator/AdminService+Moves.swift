@@ -63,7 +63,7 @@ extension AdminService {
             throw ShoalError(.failedPrecondition, "no active node can take shard \(stuck.shard) of \(stuck.collection) from node \(node.id); add a node first")
         }
         if request.dryRun { return .with { $0.moves = planned.map { plan($0, taskID: "") } } }
-        try cluster.commit { state throws(ShoalError) in try state.setNodeState(node.id, .draining) }
+        try await cluster.commit { state throws(ShoalError) in try state.setNodeState(node.id, .draining) }
         let started = planned.isEmpty ? [] : try await scheduler.submit(planned, validateNow: false)
         return .with { $0.moves = zip(planned, started).map { plan($0, taskID: $1.id) } }
     }

@@ -25,21 +25,21 @@ public final class AdminService: Sendable {
 
     public func register(on server: Server) throws {
         try server.register(AdminRPC.listNodes) { [self] _, _ in try await listNodes() }
-        try server.register(AdminRPC.addNode) { [self] request, _ in
+        try server.registerLed(AdminRPC.addNode, cluster: cluster) { [self] request, _ in
             let node = try await cluster.addNode(address: request.address)
             let info = await nodeInfo(node, replicas: cluster.snapshot.replicaCounts[node.id] ?? 0)
             return .with { $0.node = info }
         }
-        try server.register(AdminRPC.removeNode) { [self] request, _ in
-            try cluster.commit { state throws(ShoalError) in try state.removeNode(request.nodeID, force: request.force) }
+        try server.registerLed(AdminRPC.removeNode, cluster: cluster) { [self] request, _ in
+            try await cluster.commit { state throws(ShoalError) in try state.removeNode(request.nodeID, force: request.force) }
             return Shoal_V1_RemoveNodeResponse()
         }
-        try server.register(AdminRPC.drainNode) { [self] request, _ in try await drain(request) }
+        try server.registerLed(AdminRPC.drainNode, cluster: cluster) { [self] request, _ in try await drain(request) }
         try server.register(AdminRPC.shardMap) { [self] request, _ in try await shardMap(request) }
-        try server.register(AdminRPC.moveShard) { [self] request, _ in try await moveShard(request) }
-        try server.register(AdminRPC.rebalance) { [self] request, _ in try await rebalance(request) }
-        try server.register(AdminRPC.taskStatus) { [self] request, _ in try await taskStatus(request) }
-        try server.register(AdminRPC.cancelMove) { [self] request, _ in
+        try server.registerLed(AdminRPC.moveShard, cluster: cluster) { [self] request, _ in try await moveShard(request) }
+        try server.registerLed(AdminRPC.rebalance, cluster: cluster) { [self] request, _ in try await rebalance(request) }
+        try server.registerLed(AdminRPC.taskStatus, cluster: cluster) { [self] request, _ in try await taskStatus(request) }
+        try server.registerLed(AdminRPC.cancelMove, cluster: cluster) { [self] request, _ in
             let move = try await scheduler.cancel(request.taskID)
             return .with { $0.task = task(move) }
         }

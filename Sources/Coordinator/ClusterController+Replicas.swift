@@ -30,12 +30,12 @@ extension ClusterController {
     /// Logs each drop as `reason`; returns how many were dropped.
     @discardableResult
     nonisolated func drop(
-        _ listing: [HeldReplicas], reason: Logger.Message, where pick: (ClusterState, NodeInfo, Shoal_V1_ReplicaRef) -> Bool
+        _ listing: [HeldReplicas], reason: Logger.Message, where pick: (ClusterState, NodeInfo, Shoal_V1_ReplicaStats) -> Bool
     ) async -> Int {
         let state = snapshot
         var dropped = 0
         for held in listing {
-            for replica in held.replicas where pick(state, held.node, replica.replica) {
+            for replica in held.replicas where pick(state, held.node, replica) {
                 do {
                     let reply = try await nodes.transport(for: held.node.address).call(ShardRPC.dropReplica, .with {
                         $0.replica = replica.replica

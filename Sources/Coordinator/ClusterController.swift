@@ -12,12 +12,12 @@ import VectorCore
 /// shard move can wait until no request still routes by an older placement
 /// (`waitForRequests(before:)`) before its next step.
 public actor ClusterController {
-    private let store: ClusterStateStore
+    let store: any MetadataStore
     let logger: Logger
     let nodes: NodeDirectory
+    /// Whether this coordinator leads, and with which term.
+    public nonisolated let leadership: any Leadership
     private nonisolated let current: Mutex<Current>
-    /// Held by `commit` from reading the state to publishing the change.
-    private nonisolated let committing = Mutex<Void>(())
     /// Collections being created or deleted: their names are taken until the
     /// nodes' replicas are made or gone, so the two never interleave.
     private var collectionsChanging: Set<String> = []
@@ -26,20 +26,52 @@ public actor ClusterController {
 
     private struct Current: ~Copyable {
         var state: ClusterState
+        /// The metadata store's revision of `state`.
+        var revision: Int64
         /// Requests in flight, by the epoch of the state they route by.
         var inFlight: [UInt64: Int] = [:]
     }
 
-    public init(store: ClusterStateStore, nodes: NodeDirectory, logger: Logger) throws {
+    /// A controller over `store`, starting from `loaded` (what `store.load()` answered).
+    public init(store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(), nodes: NodeDirectory, logger: Logger) {
         self.store = store
         self.nodes = nodes
         self.logger = logger
-        let loaded = try store.load() ?? ClusterState()
-        self.current = Mutex(Current(state: loaded))
+        self.leadership = leadership
+        self.current = Mutex(Current(state: loaded?.state ?? ClusterState(), revision: loaded?.revision ?? 0))
     }
 
     /// The state as of now (a value: later changes do not affect it).
     public nonisolated var snapshot: ClusterState { current.withLock { $0.state } }
+
+    /// The state and its metadata revision, as of now.
+    public nonisolated var stored: StoredState { current.withLock { StoredState(state: $0.state, revision: $0.revision) } }
+
+    /// Takes `stored` as the state if it is newer than the one held (from the watch,
+    /// a reload, or a commit); never goes back. Returns whether it was taken.
+    @discardableResult
+    public nonisolated func publish(_ stored: StoredState) -> Bool {
+        current.withLock { current in
+            guard stored.revision > current.revision else { return false }
+            current.state = stored.state
+            current.revision = stored.revision
+            return true
+        }
+    }
+
+    /// Reads the newest state from the metadata store and takes it (UNAVAILABLE if
+    /// the store cannot be reached).
+    public nonisolated func refresh() async throws {
+        if let newest = try await store.load() { publish(newest) }
+    }
+
+    /// This coordinator's term, or FAILED_PRECONDITION if it does not lead now.
+    nonisolated func leaderTerm() throws(ShoalError) -> Int64 {
+        guard let term = leadership.currentTerm else {
+            throw .failedPrecondition("this coordinator does not lead the cluster (any more); the leader makes this change")
+        }
+        return term
+    }
 
     /// Runs one request against the state as of now, counted as in flight under that
     /// state's epoch until `body` returns.
@@ -77,18 +109,33 @@ public actor ClusterController {
         }
     }
 
-    /// Applies `change` to the state, persists it, then publishes it; one change at
-    /// a time. Returns the new state.
+    /// Applies `change` to the newest state, stores it (one compare-and-swap on the
+    /// revision it was computed from), then publishes it. On a conflict (another
+    /// commit, here or at another coordinator, came first) it reloads and applies
+    /// `change` again, so `change` must depend only on the state it is given.
+    /// `asLeader`: only while this coordinator leads, fenced by its term (etcd
+    /// refuses the change once another leader was elected). Returns the new state.
     @discardableResult
-    nonisolated func commit(_ change: (inout ClusterState) throws(ShoalError) -> Void) throws -> ClusterState {
-        try committing.withLock { _ in
-            var next = snapshot
+    nonisolated func commit(
+        asLeader: Bool = true, _ change: (inout ClusterState) throws(ShoalError) -> Void
+    ) async throws -> ClusterState {
+        for _ in 0..<Self.commitAttempts {
+            let base = stored
+            var next = base.state
             try change(&next)
-            try store.save(next)
-            current.withLock { $0.state = next }
-            return next
+            if next.epoch == base.state.epoch { next.epoch += 1 }
+            let term = asLeader ? try leaderTerm() : nil
+            if let revision = try await store.store(next, previous: base.state, over: base.revision, term: term) {
+                publish(StoredState(state: next, revision: revision))
+                return next
+            }
+            try await refresh()
         }
+        throw ShoalError(.unavailable, "the cluster state kept changing under this change (\(Self.commitAttempts) attempts); try again")
     }
+
+    /// Compare-and-swap attempts of one commit.
+    static let commitAttempts = 50
 
     /// Registers the node at `address` (learning its id from Health), unless known.
     public func join(address: String, timeout: Duration) async throws -> NodeInfo {
@@ -101,12 +148,14 @@ public actor ClusterController {
                 let health = try await transport.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(2))
                 if let existing = snapshot.nodes[health.nodeID] {
                     if existing.address != address {
-                        try commit { state throws(ShoalError) in state.nodes[health.nodeID]?.address = address }
+                        try await commit(asLeader: false) { state throws(ShoalError) in state.nodes[health.nodeID]?.address = address }
                         logger.info("node moved", metadata: ["node": "\(health.nodeID)", "address": "\(address)"])
                     }
                     return snapshot.nodes[health.nodeID]!
                 }
-                try commit { state throws(ShoalError) in try state.addNode(id: health.nodeID, address: address) }
+                try await commit(asLeader: false) { state throws(ShoalError) in
+                    if state.nodes[health.nodeID] == nil { try state.addNode(id: health.nodeID, address: address) }
+                }
                 logger.info("node joined", metadata: ["node": "\(health.nodeID)", "address": "\(address)"])
                 return snapshot.nodes[health.nodeID]!
             } catch {
@@ -131,7 +180,7 @@ public actor ClusterController {
         } catch {
             throw ShoalError(.unavailable, "no Shoal node answers at \(address): \(error)")
         }
-        try commit { state throws(ShoalError) in
+        try await commit { state throws(ShoalError) in
             if state.nodes[health.nodeID]?.state == .removed {
                 try state.readdNode(id: health.nodeID, address: address)
             } else {
@@ -181,7 +230,7 @@ public actor ClusterController {
                     created.append((address, shard.shardId))
                 }
             }
-            try commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
+            try await commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         } catch {
             for (address, shard) in created {
                 _ = try? await nodes.transport(for: address).call(ShardRPC.dropReplica, .with {
@@ -222,16 +271,19 @@ public actor ClusterController {
     /// Forgets the collection (ending its moves), waits for those moves to stop (they
     /// do at their next check), then drops every replica of it that a node holds,
     /// placed or left by a move (a node that is down keeps its replicas, which nothing
-    /// reads, and a new collection of the name drops them first; it is logged).
+    /// reads; the janitor drops them when it is back, the deletion being on record).
     public func deleteCollection(_ name: String) async throws {
         guard let collection = snapshot.collections[name] else { throw ShoalError(.notFound, "collection \(name) does not exist") }
         try reserve(name)
         defer { collectionsChanging.remove(name) }
-        try commit { state throws(ShoalError) in try state.removeCollection(name, nowMs: nowMs()) }
+        try await commit { state throws(ShoalError) in try state.removeCollection(name, nowMs: nowMs()) }
         await wait(while: { executions.withLock { $0[name] != nil } }, every: .milliseconds(10),
                    warning: "still waiting for moves of a deleted collection to stop", ["collection": "\(name)"])
         let listing = await heldReplicas()
-        await drop(listing, reason: "dropped a replica of a deleted collection") { _, _, ref in ref.collection == name }
+        await drop(listing, reason: "dropped a replica of a deleted collection") { state, node, replica in
+            replica.replica.collection == name
+                && state.dropIsDecided(collection: name, shard: replica.replica.shardID, incarnation: replica.incarnation, on: node.id)
+        }
         let answered = Set(listing.map(\.node.id))
         for node in Set(collection.shards.flatMap { $0.replicas.map(\.nodeId) }).subtracting(answered).sorted() {
             logger.warning("a node that did not answer keeps its replicas of a deleted collection", metadata: [

@@ -57,6 +57,7 @@ extension ClusterState {
         }
         var next = self
         next.collections[config.name] = CollectionState(config: config, shards: shards)
+        next.deletedCollections[config.name] = nil
         try next.validate()
         next.epoch += 1
         self = next
@@ -66,8 +67,16 @@ extension ClusterState {
     public mutating func removeCollection(_ name: String, nowMs: Int64) throws(ShoalError) {
         guard collections.removeValue(forKey: name) != nil else { throw .notFound("no collection \(name)") }
         endMoves(ofCollection: name, nowMs: nowMs)
+        deletedCollections[name] = nowMs
+        if deletedCollections.count > Self.deletedCollectionsKept {
+            for (old, _) in deletedCollections.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) })
+                .prefix(deletedCollections.count - Self.deletedCollectionsKept) { deletedCollections[old] = nil }
+        }
         epoch += 1
     }
+
+    /// Deleted collections remembered (their replicas on nodes that were down are dropped when they return).
+    public static let deletedCollectionsKept = 1_000
 
     /// Replaces the replicas of one shard (a move step).
     public mutating func setReplicas(collection: String, shard: UInt32, _ replicas: [Replica]) throws(ShoalError) {

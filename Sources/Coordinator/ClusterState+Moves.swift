@@ -163,15 +163,38 @@ extension ClusterState {
         pruneFinishedMoves()
     }
 
-    /// Whether the replica of `collection`/`shard` that `node` holds is one nothing
-    /// needs: the collection is known, its placement does not put the shard on that
-    /// node, and no active move is making it there. (Replicas of unknown collections
-    /// are not orphans: a coordinator that lost its state must not empty its nodes.)
-    public func isOrphan(collection: String, shard: UInt32, on node: String) -> Bool {
-        guard let state = collections[collection] else { return false }
-        let placed = shard < state.config.shardCount && state.shards[Int(shard)].replicas.contains { $0.nodeId == node }
-        let moving = moves.values.contains { $0.isActive && $0.to == node && $0.collection == collection && $0.shard == shard }
-        return !placed && !moving
+    /// Whether the metadata records a decision to drop the replica of
+    /// `collection`/`shard` of `incarnation` that `node` holds: the move that made
+    /// it there failed or rolled back, the move that took the shard off that node
+    /// finished, or the collection was deleted (and not created again). Nothing
+    /// else is dropped: a replica the metadata does not place for any other reason
+    /// (a lost or restored-from-backup state) is an orphan, kept and listed.
+    public func dropIsDecided(collection: String, shard: UInt32, incarnation: UInt32, on node: String) -> Bool {
+        if collections[collection] == nil { return deletedCollections[collection] != nil }
+        guard !isPlaced(collection: collection, shard: shard, on: node) else { return false }
+        let mine = moves.values.filter { $0.collection == collection && $0.shard == shard }
+        if mine.contains(where: { $0.isActive && $0.to == node }) { return false }
+        return mine.contains { move in
+            switch move.state {
+            case .done: move.from == node && move.sourceIncarnation == incarnation
+            case .failed, .rolledBack: move.to == node && move.targetIncarnation == incarnation
+            case .pending, .running: false
+            }
+        }
+    }
+
+    /// Whether a replica `node` holds is an orphan: the metadata neither places it,
+    /// nor has an active move making it there, nor records a decision to drop it.
+    public func isOrphan(collection: String, shard: UInt32, incarnation: UInt32, on node: String) -> Bool {
+        if isPlaced(collection: collection, shard: shard, on: node) { return false }
+        if moves.values.contains(where: { $0.isActive && $0.to == node && $0.collection == collection && $0.shard == shard }) { return false }
+        return !dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node)
+    }
+
+    /// Whether the placement puts a replica of `collection`/`shard` on `node`.
+    public func isPlaced(collection: String, shard: UInt32, on node: String) -> Bool {
+        guard let state = collections[collection], shard < state.config.shardCount else { return false }
+        return state.shards[Int(shard)].replicas.contains { $0.nodeId == node }
     }
 
     // MARK: helpers

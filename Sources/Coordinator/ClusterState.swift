@@ -21,6 +21,9 @@ public struct ClusterState: Sendable, Equatable, Codable {
     public internal(set) var moves: [String: MoveRecord]
     /// The number the next move's id gets.
     public internal(set) var nextMoveNumber: Int
+    /// Collections deleted (and not created again), with when: a replica of one
+    /// that a node still holds is dropped, a decision on record.
+    public internal(set) var deletedCollections: [String: Int64]
 
     /// An empty cluster at epoch 0.
     public init() {
@@ -29,10 +32,11 @@ public struct ClusterState: Sendable, Equatable, Codable {
         collections = [:]
         moves = [:]
         nextMoveNumber = 1
+        deletedCollections = [:]
     }
 
     private enum CodingKeys: String, CodingKey {
-        case epoch, nodes, collections, moves, nextMoveNumber
+        case epoch, nodes, collections, moves, nextMoveNumber, deletedCollections
     }
 
     /// Decodes a saved state; one saved before moves existed has none.
@@ -43,6 +47,7 @@ public struct ClusterState: Sendable, Equatable, Codable {
         collections = try c.decode([String: CollectionState].self, forKey: .collections)
         moves = try c.decodeIfPresent([String: MoveRecord].self, forKey: .moves) ?? [:]
         nextMoveNumber = try c.decodeIfPresent(Int.self, forKey: .nextMoveNumber) ?? 1
+        deletedCollections = try c.decodeIfPresent([String: Int64].self, forKey: .deletedCollections) ?? [:]
     }
 
     /// The nodes that can take new replicas (state `.up`), ordered by id.

@@ -23,9 +23,22 @@ public struct CoordinatorRuntime: Sendable {
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let store = try FileMetadataStore(directory: dataDirectory, logger: logger)
+        try self.init(
+            store: store, loaded: store.loadedAtStart, name: name, logger: logger, nodes: nodes, moves: moves,
+            sweepInterval: sweepInterval, limits: limits, notServingReason: notServingReason)
+    }
+
+    /// A runtime over `store` (which answered `loaded`), led as `leadership` says.
+    public init(
+        store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(),
+        name: String, logger: Logger, nodes: NodeDirectory? = nil,
+        moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
+        notServingReason: @escaping @Sendable () -> String? = { nil }
+    ) throws {
         // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
         let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
-        cluster = try ClusterController(store: try ClusterStateStore(directory: dataDirectory, logger: logger), nodes: nodes, logger: logger)
+        cluster = ClusterController(store: store, loaded: loaded, leadership: leadership, nodes: nodes, logger: logger)
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, moves: progress, limits: limits, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)

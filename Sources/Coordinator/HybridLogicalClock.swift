@@ -16,8 +16,12 @@ import Darwin
 ///   backwards when it jumps back (the logical counter keeps counting from
 ///   the last version instead);
 /// - nothing is persisted per write: a restarted coordinator calls
-///   `observe(_:)` with the highest version its nodes report, and from then
-///   on issues larger ones even if its wall clock is behind.
+///   `observe(_:)` with the highest version its nodes report (and the version
+///   ceiling kept in etcd, `WriteVersions`), and from then on issues larger ones
+///   even if its wall clock is behind;
+/// - every version it issues is `≡ issuer (mod issuers)`: coordinators with
+///   distinct `issuer` numbers never issue the same version (the tie-break
+///   between coordinators writing at once).
 ///
 /// Thread-safe: the last issued version sits behind a `Mutex`.
 public final class HybridLogicalClock: Sendable {
@@ -26,25 +30,33 @@ public final class HybridLogicalClock: Sendable {
 
     private let wallClock: WallClock
     private let last: Mutex<UInt64>
+    /// This clock's residue: every version it issues is ≡ `issuer` (mod `issuers`).
+    public let issuer: UInt64
+
+    /// Coordinator numbers the low bits of a version tell apart.
+    public static let issuers: UInt64 = 64
 
     /// A clock on `wallClock` (the system's real-time clock by default),
-    /// starting after `start`.
-    public init(start: HLCVersion = .zero, wallClock: @escaping WallClock = HybridLogicalClock.systemMillis) {
+    /// starting after `start`, issuing versions ≡ `issuer % issuers`.
+    public init(start: HLCVersion = .zero, issuer: UInt64 = 0, wallClock: @escaping WallClock = HybridLogicalClock.systemMillis) {
         self.wallClock = wallClock
         self.last = Mutex(start.rawValue)
+        self.issuer = issuer % Self.issuers
     }
 
     /// A new version, strictly greater than every version issued or observed.
     ///
-    /// It is `(now, 0)` when the wall clock is ahead of the last version;
-    /// otherwise the last version plus one, which carries into the physical
+    /// It is the first version of this issuer at or after `(now, 0)` when the
+    /// wall clock is ahead of the last version; otherwise the next one after the
+    /// last version, which carries into the physical
     /// part once the logical counter is full (borrowing a millisecond that
     /// the wall clock catches up with later).
     public func next() -> HLCVersion {
         let physical = HLCVersion(physicalMillis: min(wallClock(), HLCVersion.maxPhysicalMillis), logical: 0).rawValue
         return last.withLock { last in
-            precondition(last < UInt64.max, "hybrid logical clock exhausted")
-            last = max(physical, last + 1)
+            precondition(last < UInt64.max - Self.issuers, "hybrid logical clock exhausted")
+            let candidate = max(physical, last + 1)
+            last = candidate + (issuer + Self.issuers - candidate % Self.issuers) % Self.issuers
             return HLCVersion(rawValue: last)
         }
     }

@@ -68,6 +68,12 @@ struct MoveExecution: Sendable {
         do {
             try await proceed()
         } catch {
+            if Task.isCancelled || cluster.leadership.currentTerm == nil {
+                // This coordinator stopped leading: the move stays where it is
+                // recorded, and the next leader resumes it from there.
+                logger.warning("move paused: this coordinator no longer leads", metadata: ["move": "\(id)", "error": "\(error)"])
+                return
+            }
             if cluster.snapshot.moves[id]?.cancelRequestedMs != nil {
                 await rollBack(as: .rolledBack, reason: "cancelled by the operator")
             } else if case MoveStop.failed(let why) = error {
@@ -169,7 +175,7 @@ struct MoveExecution: Sendable {
     /// Commits one state change of this move, then waits until no request routed by
     /// an older placement is in flight. Returns the move as recorded.
     private func step(_ change: (inout ClusterState) throws(ShoalError) -> Void) async throws -> MoveRecord {
-        let state = try cluster.commit(change)
+        let state = try await cluster.commit(change)
         let committed = ContinuousClock.now
         await cluster.waitForRequests(before: state.epoch)
         guard let move = state.moves[id] else { throw MoveStop.failed("move \(id) vanished from the cluster state") }
@@ -381,6 +387,7 @@ struct MoveExecution: Sendable {
     }
 
     private func checkEnded() throws {
+        if Task.isCancelled || cluster.leadership.currentTerm == nil { throw MoveStop.failed("this coordinator no longer leads") }
         guard cluster.snapshot.moves[id]?.isActive == true else { throw MoveStop.failed("move \(id) has ended") }
     }
 

@@ -29,7 +29,7 @@ public actor MoveScheduler {
         if let maxConcurrent { self.maxConcurrent = max(1, maxConcurrent) }
         var ids: [String] = []
         let now = nowMs()
-        try cluster.commit { state throws(ShoalError) in
+        try await cluster.commit { state throws(ShoalError) in
             var next = state
             ids = []
             for move in moves {
@@ -38,14 +38,30 @@ public actor MoveScheduler {
             }
             state = next
         }
-        pump()
+        await pump()
         let state = cluster.snapshot
         return ids.compactMap { state.moves[$0] }
     }
 
-    /// Starts every running move not yet running in this process (after a restart),
-    /// then pending moves while there is room.
-    public func pump() {
+    /// Starts every running move not yet running in this process (after a restart,
+    /// or on becoming the leader), then pending moves while there is room. Only
+    /// while this coordinator leads. One pass at a time: a pump asked for during a
+    /// pass runs again after it.
+    public func pump() async {
+        guard !pumping else { pumpAgain = true; return }
+        pumping = true
+        defer { pumping = false }
+        repeat {
+            pumpAgain = false
+            await pumpOnce()
+        } while pumpAgain
+    }
+
+    private var pumping = false
+    private var pumpAgain = false
+
+    private func pumpOnce() async {
+        guard cluster.leadership.currentTerm != nil else { return }
         let state = cluster.snapshot
         let now = ContinuousClock.now
         for move in state.movesInOrder where move.state == .running && running[move.id] == nil {
@@ -59,15 +75,26 @@ public actor MoveScheduler {
                 $0.state == .running && $0.collection == move.collection && $0.shard == move.shard
             }) { continue }
             do {
-                try cluster.commit { state throws(ShoalError) in try state.startMove(move.id, nowMs: nowMs()) }
+                try await cluster.commit { state throws(ShoalError) in try state.startMove(move.id, nowMs: nowMs()) }
                 launch(move.id)
+            } catch let error as ShoalError where error.code == .unavailable || cluster.leadership.currentTerm == nil {
+                logger.warning("move not started now", metadata: ["move": "\(move.id)", "error": "\(error)"])
+                return
             } catch {
                 logger.warning("move cannot start", metadata: ["move": "\(move.id)", "error": "\(error)"])
-                _ = try? cluster.commit { state throws(ShoalError) in
+                _ = try? await cluster.commit { state throws(ShoalError) in
                     try state.rollBackMove(move.id, as: .failed, error: "could not start: \(error)", nowMs: nowMs())
                 }
             }
         }
+    }
+
+    /// Stops every move execution of this process (it no longer leads); the moves
+    /// stay recorded where they are, for the next leader to resume.
+    public func stopAll() async {
+        let tasks = Array(running.values)
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
     }
 
     /// Cancels a pending move at once; asks a running one to roll back (it does so
@@ -76,14 +103,14 @@ public actor MoveScheduler {
         guard let move = cluster.snapshot.moves[id] else { throw ShoalError(.notFound, "no move \(id)") }
         switch move.state {
         case .pending:
-            try cluster.commit { state throws(ShoalError) in
+            try await cluster.commit { state throws(ShoalError) in
                 try state.rollBackMove(id, as: .rolledBack, error: "cancelled by the operator", nowMs: nowMs())
             }
-            pump()
+            await pump()
         case .running:
             // Recorded in the state: the move can no longer switch reads, and a
             // restarted coordinator rolls it back too.
-            try cluster.commit { state throws(ShoalError) in try state.requestCancel(id, nowMs: nowMs()) }
+            try await cluster.commit { state throws(ShoalError) in try state.requestCancel(id, nowMs: nowMs()) }
             if let task = running[id] {
                 _ = await withTaskGroup(of: Bool.self) { group in
                     group.addTask { await task.value; return true }
@@ -116,12 +143,12 @@ public actor MoveScheduler {
             retryAfter[id] = ContinuousClock.now + Self.restartPause
             Task {
                 try? await Task.sleep(for: Self.restartPause)
-                self.pump()
+                await self.pump()
             }
         } else {
             retryAfter[id] = nil
             progress.forget(id)
         }
-        pump()
+        Task { await self.pump() }
     }
 }

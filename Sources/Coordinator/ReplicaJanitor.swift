@@ -1,7 +1,9 @@
-/// Drops the replicas nodes hold that nothing needs (`ClusterState.isOrphan`):
-/// what a move left on a node that was down when it finished or rolled back.
-/// Runs once when the coordinator starts and then every so often, so such a
-/// replica goes soon after its node is back.
+/// Drops the replicas nodes hold whose drop the metadata records as decided
+/// (`ClusterState.dropIsDecided`): what a finished or rolled-back move left on a
+/// node that was down then, and replicas of deleted collections. Any other
+/// replica the metadata does not place is an orphan: kept, and listed by
+/// `shoal admin orphans`. Runs while this coordinator leads, once when it starts
+/// leading and then every so often, so such a replica goes soon after its node is back.
 ///
 /// Each drop names the incarnation the node reported: if the shard is placed on
 /// that node again meanwhile (a new move creates a new incarnation), the late
@@ -18,8 +20,8 @@ public struct ReplicaJanitor: Sendable {
     @discardableResult
     func sweep(_ listing: [HeldReplicas]? = nil) async -> Int {
         let held = if let listing { listing } else { await cluster.heldReplicas() }
-        return await cluster.drop(held, reason: "dropped a replica no placement names") { state, node, ref in
-            state.isOrphan(collection: ref.collection, shard: ref.shardID, on: node.id)
+        return await cluster.drop(held, reason: "dropped a replica the metadata decided to drop") { state, node, replica in
+            state.dropIsDecided(collection: replica.replica.collection, shard: replica.replica.shardID, incarnation: replica.incarnation, on: node.id)
         }
     }
 
@@ -28,6 +30,7 @@ public struct ReplicaJanitor: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
+            guard cluster.leadership.currentTerm != nil else { continue }
             await sweep()
         }
     }

@@ -17,30 +17,31 @@ public final class VectorStoreService: Sendable {
     static let maxRequestTime: Duration = .seconds(60)
 
     let cluster: ClusterController
-    let clock: HybridLogicalClock
+    let versions: WriteVersions
+    var clock: HybridLogicalClock { versions.clock }
     let moves: MoveProgress
     let logger: Logger
     /// What a request may ask for (the nodes check the same).
     let limits: RequestLimits
 
     public init(
-        cluster: ClusterController, clock: HybridLogicalClock = HybridLogicalClock(), moves: MoveProgress = MoveProgress(),
+        cluster: ClusterController, versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()), moves: MoveProgress = MoveProgress(),
         limits: RequestLimits = RequestLimits(), logger: Logger
     ) {
         self.cluster = cluster
         self.limits = limits
-        self.clock = clock
+        self.versions = versions
         self.moves = moves
         self.logger = logger
     }
 
     public func register(on server: Server) throws {
-        try server.register(VectorStoreRPC.createCollection) { [self] request, _ in
+        try server.registerLed(VectorStoreRPC.createCollection, cluster: cluster) { [self] request, _ in
             guard request.hasConfig else { throw ShoalError(.invalidArgument, "config is required") }
             let config = try await cluster.createCollection(request.config)
             return .with { $0.config = config.proto }
         }
-        try server.register(VectorStoreRPC.deleteCollection) { [self] request, _ in
+        try server.registerLed(VectorStoreRPC.deleteCollection, cluster: cluster) { [self] request, _ in
             try await cluster.deleteCollection(request.name)
             return Shoal_V1_DeleteCollectionResponse()
         }
@@ -91,7 +92,7 @@ public final class VectorStoreService: Sendable {
                 throw ShoalError(.invalidArgument, "\(place) (id \"\(points[i].id)\"): \(error.message)")
             }
         }
-        let version = clock.next().rawValue
+        let version = try await versions.next()
         let byShard = route.router.partition(points) { $0.id }
         let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
             points.map { point in Shoal_V1_WriteOp.with { $0.version = version; $0.upsert = point } }
@@ -106,7 +107,7 @@ public final class VectorStoreService: Sendable {
         let route = try CollectionRoute(request.collection, in: state)
         try limits.checkCount(request.ids.count, "a delete holds")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
-        let version = clock.next().rawValue
+        let version = try await versions.next()
         let byShard = route.router.partition(request.ids) { $0 }
         let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
             ids.map { id in Shoal_V1_WriteOp.with { $0.version = version; $0.deleteID = id } }

@@ -24,7 +24,7 @@ final class ManualClock: Sendable {
         let wall = ManualClock(1000)
         let clock = HybridLogicalClock(wallClock: wall.read)
         #expect(clock.next() == HLCVersion(physicalMillis: 1000, logical: 0))
-        #expect(clock.next() == HLCVersion(physicalMillis: 1000, logical: 1))
+        #expect(clock.next() == HLCVersion(physicalMillis: 1000, logical: 64))  // issuer 0: steps of 64
         wall.set(2000)
         #expect(clock.next() == HLCVersion(physicalMillis: 2000, logical: 0))
     }
@@ -43,10 +43,10 @@ final class ManualClock: Sendable {
 
     @Test func counterOverflowBorrowsTheNextMillisecond() {
         let wall = ManualClock(10)
-        let clock = HybridLogicalClock(start: HLCVersion(physicalMillis: 10, logical: .max - 1), wallClock: wall.read)
-        #expect(clock.next() == HLCVersion(physicalMillis: 10, logical: .max))
+        let clock = HybridLogicalClock(start: HLCVersion(physicalMillis: 10, logical: .max - 127), wallClock: wall.read)
+        #expect(clock.next() == HLCVersion(physicalMillis: 10, logical: .max - 63))
         #expect(clock.next() == HLCVersion(physicalMillis: 11, logical: 0))
-        #expect(clock.next() == HLCVersion(physicalMillis: 11, logical: 1))
+        #expect(clock.next() == HLCVersion(physicalMillis: 11, logical: 64))
     }
 
     @Test func observeMovesPastASeenVersion() {
@@ -55,10 +55,29 @@ final class ManualClock: Sendable {
         // A restarted coordinator learns that nodes hold versions from the future.
         let seen = HLCVersion(physicalMillis: 9000, logical: 42)
         clock.observe(seen)
-        #expect(clock.next() == HLCVersion(physicalMillis: 9000, logical: 43))
+        #expect(clock.next() == HLCVersion(physicalMillis: 9000, logical: 64))
         clock.observe(HLCVersion(physicalMillis: 1, logical: 0))  // never moves back
-        #expect(clock.next() == HLCVersion(physicalMillis: 9000, logical: 44))
-        #expect(clock.current == HLCVersion(physicalMillis: 9000, logical: 44))
+        #expect(clock.next() == HLCVersion(physicalMillis: 9000, logical: 128))
+        #expect(clock.current == HLCVersion(physicalMillis: 9000, logical: 128))
+    }
+
+    /// Two coordinators on one wall clock, each observing the other's versions:
+    /// their versions never collide and each one's strictly increase.
+    @Test func issuersNeverCollide() {
+        let wall = ManualClock(7000)
+        let a = HybridLogicalClock(issuer: 1, wallClock: wall.read)
+        let b = HybridLogicalClock(issuer: 2, wallClock: wall.read)
+        var seen = Set<UInt64>()
+        var lastA = HLCVersion.zero, lastB = HLCVersion.zero
+        for i in 0..<1000 {
+            if i % 7 == 0 { wall.set(7000 + UInt64(i / 7)) }
+            let va = a.next(), vb = b.next()
+            #expect(va.rawValue % 64 == 1 && vb.rawValue % 64 == 2)
+            #expect(va > lastA && vb > lastB)
+            lastA = va; lastB = vb
+            #expect(seen.insert(va.rawValue).inserted && seen.insert(vb.rawValue).inserted)
+            if i % 3 == 0 { a.observe(vb) } else { b.observe(va) }
+        }
     }
 
     /// 8 threads × 20k calls on a clock that jumps around: every version is

@@ -48,24 +48,36 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         try state.validate()
     }
 
-    /// The janitor's rule: a replica is an orphan when its collection is known, the
-    /// placement does not put it on that node, and no active move is making it there.
-    @Test func orphansAreReplicasNothingNeeds() throws {
+    /// The janitor's rule: a replica is dropped only when the metadata records the
+    /// decision (a failed or rolled-back move naming that incarnation as its target,
+    /// a finished move naming it as its source, a deleted collection); any other
+    /// replica the placement does not name is an orphan, kept.
+    @Test func onlyRecordedDecisionsDropReplicas() throws {
         var state = try movingState()
-        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n1"))  // placed
-        #expect(state.isOrphan(collection: "c", shard: 0, on: "n4"))
-        #expect(!state.isOrphan(collection: "gone", shard: 0, on: "n4"))  // unknown collection: left alone
-        #expect(state.isOrphan(collection: "c", shard: 9, on: "n4"))  // no such shard
+        func decided(_ incarnation: UInt32, _ node: String, _ collection: String = "c", _ shard: UInt32 = 0) -> Bool {
+            state.dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node)
+        }
+        func orphan(_ incarnation: UInt32, _ node: String, _ collection: String = "c", _ shard: UInt32 = 0) -> Bool {
+            state.isOrphan(collection: collection, shard: shard, incarnation: incarnation, on: node)
+        }
+        #expect(!orphan(1, "n1") && !decided(1, "n1"))  // placed
+        #expect(orphan(3, "n4") && !decided(3, "n4"))  // not placed, nothing decided: kept
+        #expect(orphan(1, "n4", "gone", 0) && !decided(1, "n4", "gone", 0))  // unknown collection: kept
+        #expect(orphan(1, "n4", "c", 9) && !decided(1, "n4", "c", 9))  // no such shard: kept
         let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 10, nowMs: 1, validateNow: true)
-        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))  // pending: about to be created
+        #expect(!orphan(3, "n4"))  // pending: about to be created
         try state.startMove(id, nowMs: 2)
-        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))  // being created, not placed yet
-        try state.beginDualWrite(id, targetIncarnation: 3, nowMs: 3)
-        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n4"))
+        #expect(!orphan(3, "n4"))  // being created, not placed yet
+        try state.beginDualWrite(id, targetIncarnation: 3, sourceIncarnation: 1, nowMs: 3)
+        #expect(!orphan(3, "n4") && !decided(3, "n4"))
         try state.rollBackMove(id, as: .failed, error: "target down", nowMs: 4)
-        #expect(state.isOrphan(collection: "c", shard: 0, on: "n4"))  // what the rollback could not drop
-        #expect(!state.isOrphan(collection: "c", shard: 0, on: "n1"))
+        #expect(decided(3, "n4"))  // what the rollback could not drop
+        #expect(!decided(4, "n4") && orphan(4, "n4"))  // another incarnation: not that decision
+        #expect(!decided(1, "n1"))
         #expect(state.moves[id]?.targetIncarnation == 3)
+        try state.removeCollection("c", nowMs: 5)
+        #expect(decided(1, "n1") && decided(9, "n2", "c", 7))  // the collection's deletion is on record
+        #expect(!decided(1, "n1", "other", 0))
     }
 
     @Test func invalidMovesAreRefusedWithTheirReason() throws {
