@@ -15,12 +15,34 @@ public final class AdminService: Sendable {
     private let started = ContinuousClock.now
     /// Why this process does not serve, if it does not (`shoal serve`: its embedded node's reason).
     let notServingReason: @Sendable () -> String?
+    /// Every coordinator of the cluster (ListCoordinators); nil: this one alone, leading.
+    let coordinators: (@Sendable () async throws -> Shoal_V1_ListCoordinatorsResponse)?
+    private let startedMs = nowMs()
 
-    public init(cluster: ClusterController, scheduler: MoveScheduler, name: String, notServingReason: @escaping @Sendable () -> String? = { nil }) {
+    public init(
+        cluster: ClusterController, scheduler: MoveScheduler, name: String,
+        coordinators: (@Sendable () async throws -> Shoal_V1_ListCoordinatorsResponse)? = nil,
+        notServingReason: @escaping @Sendable () -> String? = { nil }
+    ) {
         self.cluster = cluster
         self.scheduler = scheduler
         self.name = name
+        self.coordinators = coordinators
         self.notServingReason = notServingReason
+    }
+
+    func coordinatorList() async throws -> Shoal_V1_ListCoordinatorsResponse {
+        if let coordinators { return try await coordinators() }
+        return .with { reply in
+            reply.leader = name
+            reply.coordinators = [.with {
+                $0.name = name
+                $0.address = name
+                $0.role = .leader
+                $0.startedUnixMs = startedMs
+                $0.revision = cluster.stored.revision
+            }]
+        }
     }
 
     public func register(on server: Server) throws {
@@ -31,7 +53,9 @@ public final class AdminService: Sendable {
             return .with { $0.node = info }
         }
         try server.registerLed(AdminRPC.removeNode, cluster: cluster) { [self] request, _ in
-            try await cluster.commit { state throws(ShoalError) in try state.removeNode(request.nodeID, force: request.force) }
+            try await cluster.commit { state throws(ShoalError) in
+                try state.removeNode(request.nodeID, force: request.force, acceptDataLoss: request.acceptDataLoss)
+            }
             return Shoal_V1_RemoveNodeResponse()
         }
         try server.registerLed(AdminRPC.drainNode, cluster: cluster) { [self] request, _ in try await drain(request) }
@@ -43,6 +67,7 @@ public final class AdminService: Sendable {
             let move = try await scheduler.cancel(request.taskID)
             return .with { $0.task = task(move) }
         }
+        try registerMetadata(on: server)
         try server.register(AdminRPC.health, limited: false) { [self] _, _ in
             .health(id: "coordinator", name: name, since: started, notServing: notServingReason())
         }

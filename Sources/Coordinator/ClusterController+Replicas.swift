@@ -24,6 +24,20 @@ extension ClusterController {
         return listing
     }
 
+    /// Tells every node this coordinator's term (a Stats call carrying it), so a node
+    /// refuses the commands of an older leader from now on, even before this one
+    /// sends it anything else. A node that does not answer learns it later.
+    nonisolated func announceTerm() async {
+        guard let term = leadership.currentTerm, term > 0 else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for node in snapshot.nodes.values where node.state != .removed {
+                group.addTask {
+                    _ = try? await self.nodes.transport(for: node.address).call(ShardRPC.stats, .with { $0.term = UInt64(term) }, timeout: .seconds(3))
+                }
+            }
+        }
+    }
+
     /// Drops the listed replicas that `pick` chooses, judged against the state as of
     /// now (read after the listing: a replica placed since is seen placed). Each drop
     /// names the listed incarnation, so a later replica of the same name stays.

@@ -123,6 +123,7 @@ public actor ClusterController {
             let base = stored
             var next = base.state
             try change(&next)
+            if next == base.state { return next }
             if next.epoch == base.state.epoch { next.epoch += 1 }
             let term = asLeader ? try leaderTerm() : nil
             if let revision = try await store.store(next, previous: base.state, over: base.revision, term: term) {
@@ -202,8 +203,10 @@ public actor ClusterController {
 
     /// Creates the collection's replicas on their nodes, then records it. If any node
     /// fails, the replicas already made are dropped and nothing is recorded. A replica
-    /// a node still holds under that name (of a collection deleted while the node was
-    /// down) is dropped first: a new collection starts empty.
+    /// a node still holds under that name is dropped first only if the metadata records
+    /// the old collection's deletion (it was deleted while the node was down); any
+    /// other is an orphan the metadata does not know, and the create is refused
+    /// (FAILED_PRECONDITION) rather than destroy data: see `shoal admin orphans`.
     public func createCollection(_ request: Shoal_V1_CollectionConfig) async throws -> CollectionConfig {
         let state = snapshot
         let config = try CollectionConfig(resolving: request, liveNodes: state.liveNodes.count)
@@ -216,25 +219,21 @@ public actor ClusterController {
             shardCount: config.shardCount, replicationFactor: config.replicationFactor,
             nodes: Array(state.nodes.values), load: state.replicaCounts)
         try await admit(config, shards: shards, state: state)
-        var created: [(String, UInt32)] = []
+        var created: [(address: String, shard: UInt32, incarnation: UInt32)] = []
         do {
             for shard in shards {
                 for replica in shard.replicas {
                     let address = state.nodes[replica.nodeId]?.address ?? ""
-                    let ref = Shoal_V1_ReplicaRef.with { $0.collection = config.name; $0.shardID = shard.shardId }
-                    _ = try await nodes.transport(for: address).call(ShardRPC.dropReplica, .with { $0.replica = ref }, timeout: .seconds(30))
-                    _ = try await nodes.transport(for: address).call(ShardRPC.createReplica, .with {
-                        $0.config = config.proto
-                        $0.shardID = shard.shardId
-                    }, timeout: .seconds(30))
-                    created.append((address, shard.shardId))
+                    let incarnation = try await createEmptyReplica(config, shard: shard.shardId, on: replica.nodeId, address: address, state: state)
+                    created.append((address, shard.shardId, incarnation))
                 }
             }
             try await commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         } catch {
-            for (address, shard) in created {
-                _ = try? await nodes.transport(for: address).call(ShardRPC.dropReplica, .with {
-                    $0.replica = .with { $0.collection = config.name; $0.shardID = shard }
+            for made in created {
+                _ = try? await nodes.transport(for: made.address).call(ShardRPC.dropReplica, .with {
+                    $0.replica = .with { $0.collection = config.name; $0.shardID = made.shard }
+                    $0.incarnation = made.incarnation
                 }, timeout: .seconds(30))
             }
             if let error = error as? ShoalError, error.code != .unavailable { throw error }
@@ -242,6 +241,30 @@ public actor ClusterController {
         }
         logger.info("collection created", metadata: ["collection": "\(config.name)", "shards": "\(config.shardCount)", "dimension": "\(config.dimension)"])
         return config
+    }
+
+    /// A new, empty replica of `config`'s `shard` on a node; returns its incarnation.
+    private func createEmptyReplica(
+        _ config: CollectionConfig, shard: UInt32, on node: String, address: String, state: ClusterState
+    ) async throws -> UInt32 {
+        let transport = try nodes.transport(for: address)
+        let request = Shoal_V1_CreateReplicaRequest.with {
+            $0.config = config.proto
+            $0.shardID = shard
+        }
+        let reply = try await transport.call(ShardRPC.createReplica, request, timeout: .seconds(30))
+        if reply.created { return reply.incarnation }
+        guard state.collections[config.name] == nil, state.deletedCollections[config.name] != nil else {
+            throw ShoalError(.failedPrecondition,
+                "node \(node) already holds a replica of shard \(shard) of \(config.name) that the cluster metadata does not place (incarnation \(reply.incarnation)); nothing was created. Keep it with `shoal admin orphans --adopt` or `shoal admin recover`, or remove it with `shoal admin orphans --delete`")
+        }
+        _ = try await transport.call(ShardRPC.dropReplica, .with {
+            $0.replica = .with { $0.collection = config.name; $0.shardID = shard }
+            $0.incarnation = reply.incarnation
+        }, timeout: .seconds(30))
+        let again = try await transport.call(ShardRPC.createReplica, request, timeout: .seconds(30))
+        guard again.created else { throw ShoalError(.unavailable, "node \(node) kept an old replica of shard \(shard) of \(config.name)") }
+        return again.incarnation
     }
 
     /// Refuses (RESOURCE_EXHAUSTED, before any replica is made or anything persisted)

@@ -33,12 +33,22 @@ extension ClusterState {
     }
 
     /// Removes a node. It must hold no replicas unless `force`, which takes its
-    /// replicas out of the placement (their shards lose them). Refused while a
-    /// move involves the node.
-    public mutating func removeNode(_ id: String, force: Bool) throws(ShoalError) {
+    /// replicas out of the placement (their shards lose them); a shard it holds the
+    /// only replica of is refused (FAILED_PRECONDITION) unless `acceptDataLoss`.
+    /// Refused while a move involves the node.
+    public mutating func removeNode(_ id: String, force: Bool, acceptDataLoss: Bool = false) throws(ShoalError) {
         guard let node = nodes[id], node.state != .removed else { throw .notFound("no node \(id)") }
         if let move = moves.values.first(where: { $0.isActive && ($0.from == id || $0.to == id) }) {
             throw .failedPrecondition("node \(id) is part of \(move.id) (\(move.state.rawValue)); wait for it or cancel it")
+        }
+        if force && !acceptDataLoss {
+            let lost = collections.values.flatMap { collection in
+                collection.shards.filter { shard in shard.replicas.allSatisfy { $0.nodeId == id } && !shard.replicas.isEmpty }
+                    .map { "\(collection.config.name)/\($0.shardId)" }
+            }.sorted()
+            if !lost.isEmpty {
+                throw .failedPrecondition("removing node \(id) would leave \(lost.count) shard(s) with no replica (\(lost.prefix(5).joined(separator: ", "))\(lost.count > 5 ? ", …" : "")): their data would be lost. Drain the node first, or add --accept-data-loss")
+            }
         }
         if force {
             for (name, collection) in collections {

@@ -96,6 +96,19 @@ extension ClusterState {
         }
     }
 
+    /// Records that a write to `id`'s copying target failed while its source took it,
+    /// before that write is acknowledged. Only while the move copies (COPY_RECORDS):
+    /// the next pass brings the write. From CATCH_UP on every write must reach the
+    /// target, so UNAVAILABLE (the write is not acknowledged; the client retries).
+    /// A move that has ended needs nothing (no change).
+    public mutating func recordMissedWrite(_ id: String, nowMs: Int64) throws(ShoalError) {
+        guard let move = moves[id], move.state == .running else { return }
+        guard move.phase == .copyRecords else {
+            throw .unavailable("shard \(move.shard) of \(move.collection) is moving to node \(move.to), which did not take this write; try again")
+        }
+        try update(id, nowMs: nowMs) { $0.missedWrites = $0.misses + 1 }
+    }
+
     /// CATCH_UP → SWITCH_READS: the target becomes READY (reads go there), the
     /// source RETIRING (no reads, no writes). The point of no return.
     public mutating func switchReads(_ id: String, nowMs: Int64) throws(ShoalError) {

@@ -1,21 +1,24 @@
 import Foundation
 import GRPCBridge
 import Logging
+import Synchronization
 import VectorCore
 
-/// Starts a coordinator's services on `server`: loads the cluster state from
-/// `dataDirectory`, registers the nodes at `nodeAddresses` (learning their ids),
-/// moves the clock past every version the nodes hold, drops replicas no placement
-/// names (then keeps doing so in the background), and resumes unfinished shard moves.
+/// A coordinator's services: loads the cluster state (a local file, or etcd),
+/// registers the nodes at `nodeAddresses` (learning their ids), moves the clock past
+/// every version the nodes hold, and, while it leads, drops the replicas the
+/// metadata decided to drop (then keeps doing so in the background) and runs the
+/// shard moves (resuming unfinished ones).
 public struct CoordinatorRuntime: Sendable {
     public let cluster: ClusterController
     public let vectorStore: VectorStoreService
     public let admin: AdminService
     public let scheduler: MoveScheduler
     public let janitor: ReplicaJanitor
-    /// - Parameter limits: what a request may ask for (the nodes should run with the same).
-    /// How often the janitor looks for replicas nothing needs.
+    /// How often the janitor looks for replicas to drop.
     let sweepInterval: Duration
+    /// The janitor's background sweeps while this coordinator leads.
+    private let sweeping = TaskSlot()
 
     public init(
         dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory? = nil,
@@ -34,13 +37,14 @@ public struct CoordinatorRuntime: Sendable {
         store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(),
         name: String, logger: Logger, nodes: NodeDirectory? = nil,
         moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
+        versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()),
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
         let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
         cluster = ClusterController(store: store, loaded: loaded, leadership: leadership, nodes: nodes, logger: logger)
         let progress = MoveProgress()
-        vectorStore = VectorStoreService(cluster: cluster, moves: progress, limits: limits, logger: logger)
+        vectorStore = VectorStoreService(cluster: cluster, versions: versions, moves: progress, limits: limits, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
         admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)
@@ -53,9 +57,9 @@ public struct CoordinatorRuntime: Sendable {
     }
 
     /// Joins every node (concurrently); a node that does not answer in `timeout` is
-    /// logged and skipped. Then observes the nodes' largest versions, drops orphan
-    /// replicas (before any move runs), resumes the moves the state records as
-    /// unfinished, and starts the janitor's background sweeps.
+    /// logged and skipped. Then observes the nodes' largest versions. A coordinator
+    /// that leads for good (`SoloLeadership`) starts leading at once; one in a
+    /// cluster leads when its session wins the election (`CoordinatorSession.run`).
     public func join(_ nodeAddresses: [String], timeout: Duration, logger: Logger) async {
         await withTaskGroup(of: Void.self) { group in
             for address in nodeAddresses {
@@ -68,8 +72,38 @@ public struct CoordinatorRuntime: Sendable {
         }
         let listing = await cluster.heldReplicas()
         for replica in listing.flatMap(\.replicas) { vectorStore.clock.observe(HLCVersion(rawValue: replica.maxVersion)) }
+        if cluster.leadership is SoloLeadership { await lead(listing) }
+    }
+
+    /// Takes up the leader's work: reads the newest state, drops the replicas whose
+    /// drop the metadata records (before any move runs), resumes the moves the state
+    /// records as unfinished, and starts the janitor's background sweeps.
+    public func lead() async { await lead(nil) }
+
+    func lead(_ listing: [HeldReplicas]?) async {
+        do { try await cluster.refresh() } catch {
+            cluster.logger.warning("could not read the newest cluster state on taking the lead", metadata: ["error": "\(error)"])
+        }
+        await cluster.announceTerm()
         await janitor.sweep(listing)
         await scheduler.pump()
-        Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }
+        let task = Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }
+        sweeping.replace(with: task)
+    }
+
+    /// Stops the leader's work (this coordinator no longer leads): moves pause where
+    /// they are recorded, for the next leader to resume.
+    public func follow() async {
+        sweeping.replace(with: nil)
+        await scheduler.stopAll()
+    }
+}
+
+/// One background task at a time: a new one cancels the one before.
+final class TaskSlot: Sendable {
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    func replace(with next: Task<Void, Never>?) {
+        task.withLock { $0?.cancel(); $0 = next }
     }
 }

@@ -123,7 +123,7 @@ struct MoveExecution: Sendable {
         if move.phase == .catchUp {
             // From here every write reaches the target or fails. Writes it missed before
             // were acknowledged before this step's wait ended: one more pass brings them.
-            if resumedInCatchUp || progress.missedCount(id) != missedBefore {
+            if resumedInCatchUp || move.misses != missedBefore {
                 logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
                 let pass = try await copy(move)
                 move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
@@ -188,10 +188,11 @@ struct MoveExecution: Sendable {
     // MARK: copy
 
     /// One copy pass over a fresh snapshot of the source, retried from the start on
-    /// failure. `missedBefore`: the target's missed-write count when the pass began.
+    /// failure. `missedBefore`: the target's missed writes as recorded when the pass began
+    /// (the local copy may lag the metadata: then the count differs later and the move copies once more).
     private func copy(_ move: MoveRecord) async throws -> (copied: UInt64, total: UInt64, missedBefore: UInt64) {
         try await retrying("copy shard \(move.shard) from node \(move.from) to node \(move.to)", progress: { progress.furthestCopied(id) }) {
-            let missedBefore = progress.missedCount(id)
+            let missedBefore = cluster.snapshot.moves[id]?.misses ?? 0
             let (copied, total) = try await copyPass(move)
             return (copied, total, missedBefore)
         }

@@ -1,15 +1,12 @@
 import Synchronization
 
-/// What the coordinator knows about its running moves that is not worth
-/// persisting: copy progress and writes the target missed.
-/// Shared by the write path (which reports misses) and the move scheduler.
-/// Lost on restart, which is safe: a resumed move copies afresh.
+/// What the leader knows about its running moves that is not worth persisting:
+/// copy progress. Lost on restart, which is safe: a resumed move copies afresh.
+/// (Writes a target missed are in the metadata: `MoveRecord.missedWrites`.)
 public final class MoveProgress: Sendable {
     private struct Entry {
         var copied: UInt64 = 0
         var total: UInt64 = 0
-        /// Acknowledged writes that did not reach the move's target.
-        var missed: UInt64 = 0
         /// The most records any copy pass got through: grows only when a pass gets
         /// further than every earlier one.
         var furthest: UInt64 = 0
@@ -18,15 +15,6 @@ public final class MoveProgress: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
 
     public init() {}
-
-    /// A write to `move`'s target failed. Called once the shard's other replicas have
-    /// answered (the source committed the write, or failed and so did the request),
-    /// and before the request leaves the controller's in-flight count.
-    func missed(_ move: String) {
-        entries.withLock { $0[move, default: Entry()].missed += 1 }
-    }
-
-    func missedCount(_ move: String) -> UInt64 { entries.withLock { $0[move]?.missed ?? 0 } }
 
     func report(_ move: String, copied: UInt64, total: UInt64) {
         entries.withLock { entries in

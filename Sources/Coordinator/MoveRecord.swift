@@ -28,6 +28,12 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// When the operator asked to cancel a running move; it then rolls back (it
     /// cannot switch reads any more), also after a coordinator restart.
     public var cancelRequestedMs: Int64?
+    /// Acknowledged writes the copying target missed, recorded by whichever
+    /// coordinator sent them before it acknowledged them (nil: none).
+    public var missedWrites: UInt64?
+
+    /// `missedWrites`, 0 for none.
+    public var misses: UInt64 { missedWrites ?? 0 }
 
     public init(id: String, collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64) {
         self.id = id

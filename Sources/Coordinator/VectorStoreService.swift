@@ -92,6 +92,7 @@ public final class VectorStoreService: Sendable {
                 throw ShoalError(.invalidArgument, "\(place) (id \"\(points[i].id)\"): \(error.message)")
             }
         }
+        try refuseWritesWithoutSession()
         let version = try await versions.next()
         let byShard = route.router.partition(points) { $0.id }
         let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
@@ -107,12 +108,20 @@ public final class VectorStoreService: Sendable {
         let route = try CollectionRoute(request.collection, in: state)
         try limits.checkCount(request.ids.count, "a delete holds")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
+        try refuseWritesWithoutSession()
         let version = try await versions.next()
         let byShard = route.router.partition(request.ids) { $0 }
         let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
             ids.map { id in Shoal_V1_WriteOp.with { $0.version = version; $0.deleteID = id } }
         }
         return .with { $0.deleted = tally.deletedLive }
+    }
+
+    /// UNAVAILABLE while this coordinator cannot prove its copy of the placement is
+    /// current (its session with etcd is gone): a write routed by a stale placement
+    /// could miss a moved shard's new replica.
+    private func refuseWritesWithoutSession() throws(ShoalError) {
+        if let why = cluster.leadership.writeRefusal { throw ShoalError(.unavailable, why) }
     }
 
     /// What the shards' authoritative replicas (each shard's reader) report of one write.
@@ -149,9 +158,11 @@ public final class VectorStoreService: Sendable {
     }
 
     /// One shard's write to each of its writable replicas, concurrently. A copying
-    /// target's failure is recorded as a miss only once every replica has answered,
-    /// so after the source committed the write: a copy pass whose snapshot missed the
-    /// write began before the miss was counted, and the move copies again.
+    /// target's failure is recorded as a miss in the cluster metadata only once every
+    /// replica has answered, so after the source committed the write, and before the
+    /// write is acknowledged: a copy pass whose snapshot missed the write began before
+    /// the miss was recorded, and the move copies again. Once the move has left
+    /// COPY_RECORDS the record is refused and so is the write.
     ///
     /// Returns the answer of `counted` (the shard's reader), or of the first replica
     /// that is not a copying target if the reader takes no writes.
@@ -180,7 +191,9 @@ public final class VectorStoreService: Sendable {
             return all
         }
         for case (let target, .failure) in outcomes {
-            if let move = target.copyingFor { moves.missed(move) }
+            if let move = target.copyingFor {
+                try await cluster.commit(asLeader: false) { state throws(ShoalError) in try state.recordMissedWrite(move, nowMs: nowMs()) }
+            }
         }
         var answer: Shoal_V1_WriteBatchResponse?
         for (target, outcome) in outcomes where target.copyingFor == nil {

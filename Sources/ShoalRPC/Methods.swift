@@ -45,4 +45,9 @@ extension AdminRPC {
     public static let rebalance = RPC<Shoal_V1_RebalanceRequest, Shoal_V1_RebalanceResponse>("/shoal.v1.Admin/Rebalance")
     public static let taskStatus = RPC<Shoal_V1_TaskStatusRequest, Shoal_V1_TaskStatusResponse>("/shoal.v1.Admin/TaskStatus")
     public static let cancelMove = RPC<Shoal_V1_CancelMoveRequest, Shoal_V1_CancelMoveResponse>("/shoal.v1.Admin/CancelMove")
+    public static let listCoordinators = RPC<Shoal_V1_ListCoordinatorsRequest, Shoal_V1_ListCoordinatorsResponse>("/shoal.v1.Admin/ListCoordinators")
+    public static let listOrphans = RPC<Shoal_V1_ListOrphansRequest, Shoal_V1_ListOrphansResponse>("/shoal.v1.Admin/ListOrphans")
+    public static let adoptOrphans = RPC<Shoal_V1_AdoptOrphansRequest, Shoal_V1_AdoptOrphansResponse>("/shoal.v1.Admin/AdoptOrphans")
+    public static let deleteOrphan = RPC<Shoal_V1_DeleteOrphanRequest, Shoal_V1_DeleteOrphanResponse>("/shoal.v1.Admin/DeleteOrphan")
+    public static let recover = RPC<Shoal_V1_RecoverRequest, Shoal_V1_RecoverResponse>("/shoal.v1.Admin/Recover")
 }

@@ -34,7 +34,7 @@ struct AdminCommand: AsyncParsableCommand {
         subcommands: [
             AdminNodesCommand.self, AdminShardsCommand.self, AdminAddNodeCommand.self, AdminDrainCommand.self,
             AdminRemoveNodeCommand.self, AdminMoveCommand.self, AdminRebalanceCommand.self, AdminStatusCommand.self,
-            AdminCancelCommand.self,
+            AdminCancelCommand.self, AdminCoordinatorsCommand.self, AdminOrphansCommand.self, AdminRecoverCommand.self,
         ])
 
     @OptionGroup var coordinator: CoordinatorAddress

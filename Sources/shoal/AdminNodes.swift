@@ -60,16 +60,23 @@ struct AdminRemoveNodeCommand: AsyncParsableCommand {
         abstract: "Forget a node. Refused (exit 2) while it holds replicas: drain it first.",
         discussion: """
             With --force the node is removed with its replicas: shards it held fall below
-            their replication factor (or are lost if it held their only replica).
+            their replication factor. A shard whose only replica it holds would be lost:
+            that is refused (exit 2) unless --accept-data-loss is given too.
 
             Examples:
               shoal admin drain node3 --wait && shoal admin remove-node node3
               shoal admin remove-node 3f2a1b0c --force
+              shoal admin remove-node 3f2a1b0c --force --accept-data-loss
             """)
 
     @OptionGroup var coordinator: CoordinatorAddress
     @Argument(help: "The node: id, unique id prefix or unique name.") var node: String
     @Flag(help: "Remove it even if it still holds replicas.") var force = false
+    @Flag(help: "With --force: also if a shard would be left with no replica (its data is lost).") var acceptDataLoss = false
+
+    func validate() throws {
+        if acceptDataLoss && !force { throw ValidationError("--accept-data-loss goes with --force") }
+    }
 
     func run() async throws {
         let client = try await AdminClient(coordinator)
@@ -77,8 +84,9 @@ struct AdminRemoveNodeCommand: AsyncParsableCommand {
         _ = try await client.call(AdminRPC.removeNode, .with {
             $0.nodeID = target.nodeID
             $0.force = force
+            $0.acceptDataLoss = acceptDataLoss
         })
-        if client.json { return printJSON(["removed": target.nodeID, "force": force]) }
+        if client.json { return printJSON(["removed": target.nodeID, "force": force, "accept_data_loss": acceptDataLoss]) }
         print("removed node \(target.nodeID) (\(target.address))")
     }
 }
