@@ -73,6 +73,9 @@ public final class NodeService: Sendable {
     func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
         let ops = try decodeOps(request, config: replica.config, limits: limits)
+        // Refused early if the fence already excludes it; the commit checks again, and
+        // that check is the one ordered with FenceReplica.
+        if !request.copy { try replica.checkPlacement(request.placementEpoch) }
         if request.copy { replica.noteCopyWrite() }  // before the write: its records' tombstones must stay
         let origin: WriteOrigin = request.copy ? .leaderCopy(term: request.term) : .routed(placementEpoch: request.placementEpoch)
         let outcome = try await store.write(ops, to: replica, origin: origin)
