@@ -8,6 +8,14 @@ import VectorStorage
 /// everything queued, resolves versions in arrival order, writes it all as one
 /// RocksDB batch (one WAL append, one fsync: group commit), then makes it visible
 /// and acknowledges each batch. Nothing is acknowledged before RocksDB has it.
+///
+/// It also keeps the fences (Fencing.swift) where writes are committed: a group checks
+/// each batch's origin (the leader term of a copy page, the placement fence of its
+/// replica for a routed write) while it holds the gate, and a term or fence changes
+/// only under the same gate (`leaderCommand`). So a FenceReplica that has answered
+/// (a) had every group before it committed, applied and visible, a Scan's snapshot
+/// opened later included, and (b) is seen by every group after it, which refuses a
+/// batch routed by an older epoch, however long before the fence it was queued.
 final class Committer: @unchecked Sendable {
     // @unchecked: `queue` and `stopping` are guarded by `monitor`.
     struct Outcome: Sendable {
@@ -23,6 +31,7 @@ final class Committer: @unchecked Sendable {
     private struct Job {
         var replica: Replica
         var ops: [WriteOp]
+        var origin: WriteOrigin
         var done: @Sendable (Result<Outcome, ShoalError>) -> Void
     }
 
@@ -38,14 +47,18 @@ final class Committer: @unchecked Sendable {
     private var stopped = false
     /// Largest group: bounds memory and the latency of the first batch in it.
     private let maxJobsPerGroup = 512
-    /// Held while a group is staged and written, and while a replica is dropped
-    /// (`exclusive`): a write lands wholly before a drop, which then deletes it, or
-    /// finds the replica dropped; never in a replica's keys after their deletion.
-    private let gate = Mutex<Void>(())
+    /// Held while a group is staged and written, and while a replica is dropped or
+    /// fenced (`exclusive`, `leaderCommand`): a write lands wholly before a drop, which
+    /// then deletes it, or finds the replica dropped; never in a replica's keys after
+    /// their deletion. Guards the node's highest leader term.
+    private let gate: Mutex<LeaderTerm>
 
-    /// - Parameter limits: `maxQueuedWriteOps` bounds the queue, `maxFieldNamesPerCollection`
-    ///   each replica's field names.
-    init(db: Database, sync: Bool, limits: RequestLimits, logger: Logger) {
+    /// - Parameters:
+    ///   - limits: `maxQueuedWriteOps` bounds the queue, `maxFieldNamesPerCollection`
+    ///     each replica's field names.
+    ///   - leaderTerm: the highest leader term the node has persisted.
+    init(db: Database, sync: Bool, limits: RequestLimits, leaderTerm: LeaderTerm, logger: Logger) {
+        self.gate = Mutex(leaderTerm)
         self.db = db
         self.sync = sync
         self.limits = limits
@@ -58,9 +71,12 @@ final class Committer: @unchecked Sendable {
     /// Queues `ops` for the next group commit and waits for its outcome. A batch that
     /// would take the queue over `limits.maxQueuedWriteOps` is refused at once with
     /// RESOURCE_EXHAUSTED (nothing queued); so is one during shutdown, with UNAVAILABLE.
-    func submit(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Outcome {
+    /// `origin` is checked when the batch's group is committed: a copy page of an older
+    /// leader term fails with FAILED_PRECONDITION, a write routed below the replica's
+    /// placement fence with ABORTED, each having changed nothing.
+    func submit(_ ops: [WriteOp], to replica: Replica, origin: WriteOrigin) async throws(ShoalError) -> Outcome {
         let result: Result<Outcome, ShoalError> = await withCheckedContinuation { continuation in
-            let job = Job(replica: replica, ops: ops) { continuation.resume(returning: $0) }
+            let job = Job(replica: replica, ops: ops, origin: origin) { continuation.resume(returning: $0) }
             let refusal: ShoalError? = monitor.locked {
                 guard !stopping else { return ShoalError(.unavailable, "the node is shutting down") }
                 guard queuedOps + ops.count <= limits.maxQueuedWriteOps else {
@@ -81,6 +97,34 @@ final class Committer: @unchecked Sendable {
     func exclusive<T>(_ body: () throws -> T) rethrows -> T {
         try gate.withLock { _ in try body() }
     }
+
+    /// Runs `body` between two write groups as a command of the leader of `term`. An
+    /// older nonzero term is refused with FAILED_PRECONDITION before `body` runs. A
+    /// newer one is persisted with `body`'s own batch (`TermStamp.stage(into:)`), or
+    /// alone (synced) after a `body` that staged nothing, before the answer; a `body`
+    /// that throws before staging leaves the term as it was.
+    func leaderCommand<T>(term: UInt64, _ body: (TermStamp) throws -> T) throws -> T {
+        try gate.withLock { leader in
+            let stamp = TermStamp(term: term, raises: try leader.admit(term))
+            let result: T
+            do {
+                result = try body(stamp)
+            } catch {
+                if stamp.staged { leader.raise(to: term) }  // it may be on disk: never below it
+                throw error
+            }
+            if stamp.raises && !stamp.staged {
+                let batch = WriteBatch()
+                stamp.stage(into: batch)
+                try db.write(batch, sync: true)
+            }
+            leader.raise(to: term)
+            return result
+        }
+    }
+
+    /// The highest leader term the node has seen.
+    var highestTerm: UInt64 { gate.withLock { $0.highest } }
 
     /// Commits what is queued, then stops the thread.
     func stop() {
@@ -112,10 +156,24 @@ final class Committer: @unchecked Sendable {
     }
 
     private func commit(_ jobs: [Job]) {
-        gate.withLock { _ in commitLocked(jobs) }
+        gate.withLock { leader in commitLocked(jobs, leader: &leader) }
     }
 
-    private func commitLocked(_ jobs: [Job]) {
+    /// Refuses a job its origin does not admit: a copy page of an older term than
+    /// `leader`'s, a routed write its replica's fence excludes. Returns the term the job
+    /// raises the node's highest to, if any.
+    private func admit(_ job: Job, leader: LeaderTerm) throws(ShoalError) -> UInt64? {
+        switch job.origin {
+        case .leaderCopy(let term):
+            return try leader.admit(term) ? term : nil
+        case .routed(let epoch):
+            try job.replica.placementFence.check(epoch, replica: job.replica.ref)
+            return nil
+        }
+    }
+
+    private func commitLocked(_ jobs: [Job], leader: inout LeaderTerm) {
+        var groupLeader = leader  // raised by this group's copy pages; kept once written
         let batch = WriteBatch()
         var overlays: [ObjectIdentifier: [UTF8Key: IdRecord]] = [:]
         var sequences: [ObjectIdentifier: UInt64] = [:]
@@ -130,6 +188,12 @@ final class Committer: @unchecked Sendable {
                     answered.insert(i)
                     continue
                 }
+                let raisedTerm: UInt64?
+                do throws(ShoalError) { raisedTerm = try admit(job, leader: groupLeader) } catch {
+                    job.done(.failure(error))
+                    answered.insert(i)
+                    continue
+                }
                 if let refusal = job.replica.admitFieldNames(
                     job.ops, staged: &newFieldNames[key, default: []], limit: limits.maxFieldNamesPerCollection)
                 {
@@ -141,10 +205,13 @@ final class Committer: @unchecked Sendable {
                 var overlay = overlays[key] ?? [:]
                 let (changes, ignored, deletedLive) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
                 overlays[key] = overlay
+                if let raisedTerm { groupLeader.raise(to: raisedTerm) }
                 if !changes.isEmpty { sequences[key] = sequence }
                 staged.append((job, changes, ignored, deletedLive, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
             }
+            if groupLeader.highest > leader.highest { LeaderTerm.stage(groupLeader.highest, into: batch) }
             if batch.count > 0 { try db.write(batch, sync: sync) }
+            leader = groupLeader
         } catch {
             logger.error("write batch failed; nothing in it was acknowledged", metadata: ["error": "\(error)", "batches": "\(jobs.count)"])
             for (i, job) in jobs.enumerated() where !answered.contains(i) {

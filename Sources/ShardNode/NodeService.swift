@@ -9,14 +9,16 @@ import VectorIndex
 import VectorStorage
 
 /// The `shoal.v1.Shard` service of one node: replica lifecycle, versioned writes,
-/// get, search, count, paged snapshot scans, stats and health.
+/// get, search, count, paged snapshot scans, placement fences, stats and health.
+/// Leader commands are fenced by their term, data requests by their placement epoch
+/// (Fencing.swift).
 public final class NodeService: Sendable {
     public let name: String
     public let nodeID: String
     public let store: ShardStore
     private let started = ContinuousClock.now
     private let logger: Logger
-    private let scans: ScanSessions
+    let scans: ScanSessions
     /// What a request may ask for: `store.options.limits`, the coordinator's rules.
     private var limits: RequestLimits { store.options.limits }
 
@@ -34,19 +36,13 @@ public final class NodeService: Sendable {
     public func register(on server: Server) throws {
         try server.register(ShardRPC.health, limited: false) { [self] _, _ in health() }
         try server.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
-        try server.register(ShardRPC.dropReplica) { [self] request, _ in
-            let number = request.hasIncarnation ? request.incarnation : nil
-            return try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(try replicaRef(request.replica), number: number) }
-        }
+        try server.register(ShardRPC.dropReplica) { [self] request, _ in try dropReplica(request) }
         try server.register(ShardRPC.writeBatch) { [self] request, _ in try await writeBatch(request) }
         try server.register(ShardRPC.get) { [self] request, _ in try get(request) }
         try server.register(ShardRPC.search) { [self] request, _ in try search(request) }
-        try server.register(ShardRPC.count) { [self] request, _ in
-            let replica = try store.replica(try replicaRef(request.replica))
-            let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
-            return Shoal_V1_ReplicaCountResponse.with { $0.count = UInt64(replica.count(filter)) }
-        }
+        try server.register(ShardRPC.count) { [self] request, _ in try count(request) }
         try server.register(ShardRPC.scan) { [self] request, _ in try scans.page(request) }
+        try server.register(ShardRPC.fenceReplica) { [self] request, _ in try fenceReplica(request) }
         try server.register(ShardRPC.stats) { [self] request, _ in try stats(request) }
     }
 
@@ -57,22 +53,32 @@ public final class NodeService: Sendable {
         .health(id: nodeID, name: name, since: started, notServing: store.notServingReason)
     }
 
-    private func createReplica(_ request: Shoal_V1_CreateReplicaRequest) throws -> Shoal_V1_CreateReplicaResponse {
+    func createReplica(_ request: Shoal_V1_CreateReplicaRequest) throws -> Shoal_V1_CreateReplicaResponse {
         guard !request.config.name.isEmpty else { throw ShoalError(.invalidArgument, "config.name (the collection) is empty") }
         let config = try ReplicaConfig(proto: request.config)
         let ref = ReplicaRef(collection: request.config.name, shard: request.shardID)
-        let (created, number) = try store.createReplica(ref, config: config)
+        let (created, number) = try store.createReplica(ref, config: config, term: request.term)
         return Shoal_V1_CreateReplicaResponse.with {
             $0.created = created
             $0.incarnation = number
         }
     }
 
-    private func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
+    func dropReplica(_ request: Shoal_V1_DropReplicaRequest) throws -> Shoal_V1_DropReplicaResponse {
+        let ref = try replicaRef(request.replica)
+        let number = request.hasIncarnation ? request.incarnation : nil
+        return try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(ref, number: number, term: request.term) }
+    }
+
+    func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
         let ops = try decodeOps(request, config: replica.config, limits: limits)
+        // Refused early if the fence already excludes it; the commit checks again, and
+        // that check is the one ordered with FenceReplica.
+        if !request.copy { try replica.checkPlacement(request.placementEpoch) }
         if request.copy { replica.noteCopyWrite() }  // before the write: its records' tombstones must stay
-        let outcome = try await store.write(ops, to: replica)
+        let origin: WriteOrigin = request.copy ? .leaderCopy(term: request.term) : .routed(placementEpoch: request.placementEpoch)
+        let outcome = try await store.write(ops, to: replica, origin: origin)
         return Shoal_V1_WriteBatchResponse.with {
             $0.applied = UInt32(outcome.applied)
             $0.ignoredStale = UInt32(outcome.ignored)
@@ -81,8 +87,16 @@ public final class NodeService: Sendable {
         }
     }
 
-    private func get(_ request: Shoal_V1_ReplicaGetRequest) throws -> Shoal_V1_ReplicaGetResponse {
+    func count(_ request: Shoal_V1_ReplicaCountRequest) throws -> Shoal_V1_ReplicaCountResponse {
         let replica = try store.replica(try replicaRef(request.replica))
+        try replica.checkPlacement(request.placementEpoch)
+        let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
+        return Shoal_V1_ReplicaCountResponse.with { $0.count = UInt64(replica.count(filter)) }
+    }
+
+    func get(_ request: Shoal_V1_ReplicaGetRequest) throws -> Shoal_V1_ReplicaGetResponse {
+        let replica = try store.replica(try replicaRef(request.replica))
+        try replica.checkPlacement(request.placementEpoch)
         try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try validateID(id, at: "ids[\(i)]") }
         let (found, missing) = try replica.get(request.ids, includeTombstones: request.includeTombstones)
@@ -94,8 +108,9 @@ public final class NodeService: Sendable {
         }
     }
 
-    private func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
+    func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
         let replica = try store.replica(try replicaRef(request.replica))
+        try replica.checkPlacement(request.placementEpoch)
         try limits.checkSearch(k: request.k, offset: 0, ef: request.ef)  // k here is the coordinator's k + offset
         let query = try validateVector(request.vector, config: replica.config, at: "vector")
         let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
@@ -122,6 +137,16 @@ public final class NodeService: Sendable {
         }
     }
 
+    func fenceReplica(_ request: Shoal_V1_FenceReplicaRequest) throws -> Shoal_V1_FenceReplicaResponse {
+        let ref = try replicaRef(request.replica)
+        let fence = try store.fenceReplica(ref, number: request.hasIncarnation ? request.incarnation : nil,
+                                           minEpoch: request.minEpoch, retire: request.retire, term: request.term)
+        return Shoal_V1_FenceReplicaResponse.with {
+            $0.minEpoch = fence.minEpoch
+            $0.retired = fence.retired
+        }
+    }
+
     /// Vectors and metadata of hits, read only when asked for.
     private func hitPayloads(_ hits: [ReplicaHit], replica: Replica, vector: Bool, metadata: Bool) throws -> [PointRecord?] {
         guard vector || metadata else { return hits.map { _ in nil } }
@@ -129,7 +154,7 @@ public final class NodeService: Sendable {
         return try replica.db.multiGet(keys).map { bytes in try bytes.map { try PointRecord(decoding: $0) } }
     }
 
-    private func stats(_ request: Shoal_V1_StatsRequest) throws -> Shoal_V1_StatsResponse {
+    func stats(_ request: Shoal_V1_StatsRequest) throws -> Shoal_V1_StatsResponse {
         let refs = request.hasReplica ? [try replicaRef(request.replica)] : store.replicaRefs.sorted { ($0.collection, $0.shard) < ($1.collection, $1.shard) }
         let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return try Shoal_V1_StatsResponse.with { reply in
@@ -137,6 +162,7 @@ public final class NodeService: Sendable {
             reply.addressSpaceBudget = UInt64(store.options.maxAddressSpace)
             reply.addressSpaceReserved = UInt64(store.reservedAddressSpace)
             reply.replicaCapacity = UInt64(store.options.replicaCapacity)
+            reply.highestTerm = store.highestTerm
             reply.setAside = store.setAsideReplicas.filter { !request.hasReplica || $0.ref == (try? replicaRef(request.replica)) }.map { aside in
                 Shoal_V1_SetAsideReplica.with {
                     $0.replica = .with { $0.collection = aside.ref.collection; $0.shardID = aside.ref.shard }
@@ -160,6 +186,8 @@ public final class NodeService: Sendable {
                     $0.imageAgeMs = s.imageTimeMs == 0 ? 0 : nowMs - min(nowMs, s.imageTimeMs)
                     $0.maxVersion = s.maxVersion
                     $0.incarnation = replica.number
+                    $0.minEpoch = s.placementFence.minEpoch
+                    $0.retired = s.placementFence.retired
                 }
             }
         }

@@ -10,6 +10,7 @@ extension Replica {
     /// written after the image goes to the pending tail for the indexer to replay.
     func load(useImage: Bool = true) throws {
         let start = ContinuousClock.now
+        if let fence = try db.get(Keys.fence(number)) { placementFence = try PlacementFence(decoding: fence) }
         // The graph image loads on a thread of its own while the id records are scanned.
         let image = ImageLoad(replica: self, useImage: useImage)
         image.start()

@@ -90,6 +90,10 @@ final class Replica: @unchecked Sendable {
     var committedSequence: UInt64 = 0
     var maxVersion: UInt64 = 0
     var dropped = false
+    /// Data requests routed by an older placement are refused (Fencing.swift). Changed
+    /// only between two write groups, under the write lock; the committer reads it
+    /// between them, everyone else under the read lock.
+    var placementFence = PlacementFence()
     /// Committed tombstones in commit order, from `tombstoneHead` on (see Tombstones.swift).
     var tombstoneQueue: [TombstoneEntry] = []
     var tombstoneHead = 0
@@ -231,6 +235,13 @@ final class Replica: @unchecked Sendable {
         return (found, missing)
     }
 
+    /// Refuses (ABORTED) a data request routed by `placementEpoch` that the replica's
+    /// placement fence excludes; 0 is not checked.
+    func checkPlacement(_ placementEpoch: UInt64) throws(ShoalError) {
+        guard placementEpoch > 0 else { return }
+        try lock.read { placementFence }.check(placementEpoch, replica: ref)
+    }
+
     func count(_ filter: Filter?) -> Int {
         lock.read { filter.map { payload.evaluate($0).count } ?? liveCount }
     }
@@ -242,7 +253,8 @@ final class Replica: @unchecked Sendable {
                 pendingPoints: pending.count, sequence: committedSequence,
                 indexedSequence: indexedSequence.load(ordering: .relaxed),
                 imageSequence: imageSequence.load(ordering: .relaxed),
-                imageTimeMs: imageTimeMs.load(ordering: .relaxed), maxVersion: maxVersion)
+                imageTimeMs: imageTimeMs.load(ordering: .relaxed), maxVersion: maxVersion,
+                placementFence: placementFence)
         }
     }
 }
@@ -257,4 +269,5 @@ struct ReplicaStatsSnapshot {
     var imageSequence: UInt64
     var imageTimeMs: UInt64
     var maxVersion: UInt64
+    var placementFence: PlacementFence
 }

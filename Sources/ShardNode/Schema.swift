@@ -21,7 +21,9 @@ public struct ReplicaRef: Hashable, Sendable, CustomStringConvertible {
 ///     [0x02] u32(replica) 'p' u32(internal id)         → PointRecord (vector, id, metadata)
 ///     [0x02] u32(replica) 'h'                          → graph image header
 ///     [0x02] u32(replica) 'g' u32(chunk)               → graph image bytes
+///     [0x02] u32(replica) 'f'                          → placement fence (u64 min epoch, u8 retired)
 ///     [0x03] 'n'                                       → u32 the next replica number
+///     [0x03] 't'                                       → u64 the highest leader term seen
 ///     [0x03] 'w'                                       → empty: the storage watch's probe write
 ///
 /// A replica number is never reused (the next one is stored), so it also names
@@ -33,6 +35,7 @@ enum Keys {
     static let nodeTag: UInt8 = 0x03
     static let nextReplicaNumber: [UInt8] = [nodeTag, UInt8(ascii: "n")]
     static let writeProbe: [UInt8] = [nodeTag, UInt8(ascii: "w")]
+    static let highestTerm: [UInt8] = [nodeTag, UInt8(ascii: "t")]
 
     static func catalog(_ ref: ReplicaRef) -> [UInt8] {
         var k = KeyEncoder(tag: catalogTag)
@@ -51,6 +54,7 @@ enum Keys {
     static func pointPrefix(_ number: UInt32) -> [UInt8] { replica(number) + [UInt8(ascii: "p")] }
     static func imageChunkPrefix(_ number: UInt32) -> [UInt8] { replica(number) + [UInt8(ascii: "g")] }
     static func imageHeader(_ number: UInt32) -> [UInt8] { replica(number) + [UInt8(ascii: "h")] }
+    static func fence(_ number: UInt32) -> [UInt8] { replica(number) + [UInt8(ascii: "f")] }
 
     static func id(_ number: UInt32, _ externalID: String) -> [UInt8] {
         var k = KeyEncoder()

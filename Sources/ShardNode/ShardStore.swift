@@ -63,7 +63,7 @@ public final class ShardStore: Sendable {
         self.db = try Database(path: directory.appendingPathComponent("rocksdb").path)
         self.logger = logger
         self.options = options
-        self.committer = Committer(db: db, sync: options.sync, limits: options.limits, logger: logger)
+        self.committer = Committer(db: db, sync: options.sync, limits: options.limits, leaderTerm: try LeaderTerm.load(from: db), logger: logger)
         tombstones = TombstoneCollector(retention: options.tombstoneRetention, committer: committer)
         self.watch = StorageWatch(db: db, logger: logger)
         try loadCatalog()
@@ -164,9 +164,14 @@ public final class ShardStore: Sendable {
 
     /// Creates an empty replica. Creating one that exists with the same config is a
     /// no-op (`created` false); with another config it is ALREADY_EXISTS. Returns the
-    /// replica's number, which no other replica of this node ever gets.
+    /// replica's number, which no other replica of this node ever gets. A leader `term`
+    /// older than the node's highest is refused (`Committer.leaderCommand`); 0: not fenced.
     @discardableResult
-    public func createReplica(_ ref: ReplicaRef, config: ReplicaConfig) throws -> (created: Bool, number: UInt32) {
+    public func createReplica(_ ref: ReplicaRef, config: ReplicaConfig, term: UInt64 = 0) throws -> (created: Bool, number: UInt32) {
+        try committer.leaderCommand(term: term) { stamp in try createLocked(ref, config: config, stamp: stamp) }
+    }
+
+    private func createLocked(_ ref: ReplicaRef, config: ReplicaConfig, stamp: TermStamp) throws -> (created: Bool, number: UInt32) {
         try state.withLock { state in
             if let existing = state.replicas[ref] {
                 guard existing.config == config else {
@@ -187,6 +192,7 @@ public final class ShardStore: Sendable {
             var next = [UInt8]()
             next.appendBigEndian(number + 1)
             batch.put(Keys.nextReplicaNumber, next)
+            stamp.stage(into: batch)
             try db.write(batch, sync: true)
             replica.indexer.start()
             state.replicas[ref] = replica
@@ -198,42 +204,58 @@ public final class ShardStore: Sendable {
     }
 
     /// Drops a replica and all its data: the one named `ref`, if its number is
-    /// `number` (when given). Returns false if there was no such replica.
+    /// `number` (when given). Returns false if there was no such replica. A leader
+    /// `term` older than the node's highest is refused (`Committer.leaderCommand`).
     @discardableResult
-    public func dropReplica(_ ref: ReplicaRef, number: UInt32? = nil) throws -> Bool {
-        do { return try dropLoadedReplica(ref, number: number) } catch is DroppedSetAside { return true }
+    public func dropReplica(_ ref: ReplicaRef, number: UInt32? = nil, term: UInt64 = 0) throws -> Bool {
+        do { return try dropLoadedReplica(ref, number: number, term: term) } catch is DroppedSetAside { return true }
     }
 
     private struct DroppedSetAside: Error {}
 
-    private func dropLoadedReplica(_ ref: ReplicaRef, number: UInt32?) throws -> Bool {
-        // Forgotten under the lock, catalog entry included: a create of the same name
-        // that follows writes its own entry after this one is gone. The data goes
-        // below; if the node stops first, the next start deletes it (no entry names it).
-        let taken = try state.withLock { state throws -> Replica? in
-            if let setAside = state.setAside[ref], number == nil || setAside.number == number {
-                try db.delete(Keys.catalog(ref), sync: true)
-                state.setAside[ref] = nil
-                let batch = WriteBatch()
-                try batch.deletePrefix(Keys.replica(setAside.number))
-                try db.write(batch, sync: true)
-                logger.info("set-aside replica dropped", metadata: ["replica": "\(ref)", "number": "\(setAside.number)"])
-                throw DroppedSetAside()
+    private func dropLoadedReplica(_ ref: ReplicaRef, number: UInt32?, term: UInt64) throws -> Bool {
+        // Forgotten between two write groups, catalog entry included: every group before
+        // is in RocksDB (and deleted below), every group after finds the replica marked
+        // dropped and writes nothing. A create of the same name that follows writes its
+        // own entry after this one is gone. The data goes below; if the node stops
+        // first, the next start deletes it (no entry names it).
+        let taken = try committer.leaderCommand(term: term) { stamp in
+            let replica = try state.withLock { state throws -> Replica? in
+                try forget(ref, number: number, in: &state, stamp: stamp)
             }
-            guard let replica = state.replicas[ref], number == nil || replica.number == number else { return nil }
-            try db.delete(Keys.catalog(ref), sync: true)
-            return state.replicas.removeValue(forKey: ref)
+            replica?.lock.write { replica?.dropped = true }
+            return replica
         }
         guard let replica = taken else { return false }
-        // Marked between two write groups: every group before it is in RocksDB (and
-        // deleted below), every group after it sees the mark and writes nothing.
-        committer.exclusive { replica.lock.write { replica.dropped = true } }
         replica.indexer.stop(persist: false)
         let batch = WriteBatch()
         try batch.deletePrefix(Keys.replica(replica.number))
         try db.write(batch, sync: true)
         logger.info("replica dropped", metadata: ["replica": "\(ref)", "number": "\(replica.number)"])
         return true
+    }
+
+    /// Removes `ref` (of `number`, when given) from the catalog and from `state`: a loaded
+    /// replica is returned; a set-aside one has its data deleted too (`DroppedSetAside`).
+    private func forget(_ ref: ReplicaRef, number: UInt32?, in state: inout State, stamp: TermStamp) throws -> Replica? {
+        func deleteCatalogEntry() throws {
+            let batch = WriteBatch()
+            batch.delete(Keys.catalog(ref))
+            stamp.stage(into: batch)
+            try db.write(batch, sync: true)
+        }
+        if let setAside = state.setAside[ref], number == nil || setAside.number == number {
+            try deleteCatalogEntry()
+            state.setAside[ref] = nil
+            let batch = WriteBatch()
+            try batch.deletePrefix(Keys.replica(setAside.number))
+            try db.write(batch, sync: true)
+            logger.info("set-aside replica dropped", metadata: ["replica": "\(ref)", "number": "\(setAside.number)"])
+            throw DroppedSetAside()
+        }
+        guard let replica = state.replicas[ref], number == nil || replica.number == number else { return nil }
+        try deleteCatalogEntry()
+        return state.replicas.removeValue(forKey: ref)
     }
 
     /// Deletes the data of replica numbers that no catalog entry names: what a drop
@@ -271,7 +293,8 @@ public final class ShardStore: Sendable {
     /// (`indexBacklog`) is at `limits.maxIndexBacklog` or more; a batch of deletes only
     /// is always taken. The backlog can pass the limit by what is queued when it is
     /// reached (at most `maxQueuedWriteOps`).
-    func write(_ ops: [WriteOp], to replica: Replica) async throws(ShoalError) -> Committer.Outcome {
+    /// `origin` is checked at the commit (`Committer.submit`).
+    func write(_ ops: [WriteOp], to replica: Replica, origin: WriteOrigin = .routed(placementEpoch: 0)) async throws(ShoalError) -> Committer.Outcome {
         if let reason = notServingReason { throw ShoalError(.unavailable, reason) }
         if ops.contains(where: \.isUpsert) {
             let backlog = indexBacklog
@@ -280,7 +303,7 @@ public final class ShardStore: Sendable {
                     "the node's indexing backlog is full (\(backlog) points not yet in a graph, the limit is \(options.limits.maxIndexBacklog), --max-index-backlog); retry later")
             }
         }
-        return try await committer.submit(ops, to: replica)
+        return try await committer.submit(ops, to: replica, origin: origin)
     }
 
     /// Points written but not yet in their replica's graph, over all of this node's replicas.

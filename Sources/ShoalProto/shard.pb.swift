@@ -141,6 +141,10 @@ public nonisolated struct Shoal_V1_CreateReplicaRequest: Sendable {
   /// 0 ..< config.shard_count.
   public var shardID: UInt32 = 0
 
+  /// The leader's term; older than the node's highest: FAILED_PRECONDITION, nothing
+  /// created. 0: not fenced.
+  public var term: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -190,6 +194,10 @@ public nonisolated struct Shoal_V1_DropReplicaRequest: Sendable {
   public var hasIncarnation: Bool {self._incarnation != nil}
   /// Clears the value of `incarnation`. Subsequent reads from it will return its default value.
   public mutating func clearIncarnation() {self._incarnation = nil}
+
+  /// The leader's term; older than the node's highest: FAILED_PRECONDITION, nothing
+  /// dropped. 0: not fenced.
+  public var term: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -279,6 +287,16 @@ public nonisolated struct Shoal_V1_WriteBatchRequest: Sendable {
   /// from bringing a deleted point back).
   public var copy: Bool = false
 
+  /// With `copy` (a move's copy page, sent by the leader): the leader's term; older
+  /// than the node's highest: FAILED_PRECONDITION, nothing written. 0, or without
+  /// `copy`: not checked.
+  public var term: UInt64 = 0
+
+  /// Without `copy`: the placement epoch the coordinator routed this write by. Below
+  /// the replica's fence, or on a retired replica: ABORTED, nothing written. 0: not
+  /// checked. Ignored with `copy` (leader traffic is fenced by `term`).
+  public var placementEpoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -331,6 +349,10 @@ public nonisolated struct Shoal_V1_ReplicaGetRequest: Sendable {
 
   /// Also return tombstones (with their versions) for deleted ids.
   public var includeTombstones: Bool = false
+
+  /// The placement epoch the coordinator routed this read by (see WriteBatchRequest);
+  /// 0: not checked.
+  public var placementEpoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -397,6 +419,10 @@ public nonisolated struct Shoal_V1_ReplicaSearchRequest: Sendable {
   /// Exhaustive search.
   public var exact: Bool = false
 
+  /// The placement epoch the coordinator routed this search by (see
+  /// WriteBatchRequest); 0: not checked.
+  public var placementEpoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -451,6 +477,10 @@ public nonisolated struct Shoal_V1_ReplicaCountRequest: Sendable {
   public var hasFilter: Bool {self._filter != nil}
   /// Clears the value of `filter`. Subsequent reads from it will return its default value.
   public mutating func clearFilter() {self._filter = nil}
+
+  /// The placement epoch the coordinator routed this count by (see
+  /// WriteBatchRequest); 0: not checked.
+  public var placementEpoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -544,6 +574,72 @@ public nonisolated struct Shoal_V1_ScanResponse: Sendable {
   public init() {}
 }
 
+/// Fences one replica against data requests routed by an older placement (a shard
+/// move: before the copy, so no coordinator with a stale state writes to the
+/// source alone; at the switch, `retire`, so none reads a retired source). When
+/// the answer arrives, no write routed below `min_epoch` is applied afterwards,
+/// and every one applied before is committed (a Scan opened after the answer sees
+/// it). Persisted with the replica; dropped with it.
+public nonisolated struct Shoal_V1_FenceReplicaRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var replica: Shoal_V1_ReplicaRef {
+    get {_replica ?? Shoal_V1_ReplicaRef()}
+    set {_replica = newValue}
+  }
+  /// Returns true if `replica` has been explicitly set.
+  public var hasReplica: Bool {self._replica != nil}
+  /// Clears the value of `replica`. Subsequent reads from it will return its default value.
+  public mutating func clearReplica() {self._replica = nil}
+
+  /// Fence only this incarnation (see CreateReplicaResponse); another one held under
+  /// that name: NOT_FOUND, nothing changed. Unset: whatever replica of that name.
+  public var incarnation: UInt32 {
+    get {_incarnation ?? 0}
+    set {_incarnation = newValue}
+  }
+  /// Returns true if `incarnation` has been explicitly set.
+  public var hasIncarnation: Bool {self._incarnation != nil}
+  /// Clears the value of `incarnation`. Subsequent reads from it will return its default value.
+  public mutating func clearIncarnation() {self._incarnation = nil}
+
+  /// Data requests with 0 < placement_epoch < min_epoch are refused with ABORTED.
+  /// It only grows: a lower one changes nothing and gets the current value.
+  public var minEpoch: UInt64 = 0
+
+  /// Refuse every data request that carries a placement epoch (one-way: a
+  /// retired replica stays retired until dropped).
+  public var retire: Bool = false
+
+  /// The leader's term; older than the node's highest: FAILED_PRECONDITION, nothing
+  /// changed. 0: not fenced.
+  public var term: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
+  fileprivate var _incarnation: UInt32? = nil
+}
+
+public nonisolated struct Shoal_V1_FenceReplicaResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The replica's fence after this request (>= the requested one).
+  public var minEpoch: UInt64 = 0
+
+  public var retired: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Shoal_V1_StatsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -611,6 +707,11 @@ public nonisolated struct Shoal_V1_ReplicaStats: Sendable {
   /// The replica's incarnation (see CreateReplicaResponse).
   public var incarnation: UInt32 = 0
 
+  /// Its placement fence (see FenceReplicaRequest); 0: not fenced.
+  public var minEpoch: UInt64 = 0
+
+  public var retired: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -641,6 +742,9 @@ public nonisolated struct Shoal_V1_StatsResponse: Sendable {
 
   /// Ids each replica's graph reserves room for.
   public var replicaCapacity: UInt64 = 0
+
+  /// The highest leader term this node has seen (persisted); 0: none yet.
+  public var highestTerm: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -762,7 +866,7 @@ nonisolated extension Shoal_V1_VersionedPoint: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Shoal_V1_CreateReplicaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateReplicaRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}shard_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}shard_id\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -772,6 +876,7 @@ nonisolated extension Shoal_V1_CreateReplicaRequest: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -788,12 +893,16 @@ nonisolated extension Shoal_V1_CreateReplicaRequest: SwiftProtobuf.Message, Swif
     if self.shardID != 0 {
       try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_CreateReplicaRequest, rhs: Shoal_V1_CreateReplicaRequest) -> Bool {
     if lhs._config != rhs._config {return false}
     if lhs.shardID != rhs.shardID {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -836,7 +945,7 @@ nonisolated extension Shoal_V1_CreateReplicaResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DropReplicaRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}incarnation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}incarnation\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -846,6 +955,7 @@ nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self._incarnation) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -862,12 +972,16 @@ nonisolated extension Shoal_V1_DropReplicaRequest: SwiftProtobuf.Message, SwiftP
     try { if let v = self._incarnation {
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
     } }()
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_DropReplicaRequest, rhs: Shoal_V1_DropReplicaRequest) -> Bool {
     if lhs._replica != rhs._replica {return false}
     if lhs._incarnation != rhs._incarnation {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -972,7 +1086,7 @@ nonisolated extension Shoal_V1_WriteOp: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteBatchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ops\0\u{1}copy\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ops\0\u{1}copy\0\u{1}term\0\u{3}placement_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -983,6 +1097,8 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.ops) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.copy) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.placementEpoch) }()
       default: break
       }
     }
@@ -1002,6 +1118,12 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
     if self.copy != false {
       try visitor.visitSingularBoolField(value: self.copy, fieldNumber: 3)
     }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 4)
+    }
+    if self.placementEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.placementEpoch, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1009,6 +1131,8 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
     if lhs._replica != rhs._replica {return false}
     if lhs.ops != rhs.ops {return false}
     if lhs.copy != rhs.copy {return false}
+    if lhs.term != rhs.term {return false}
+    if lhs.placementEpoch != rhs.placementEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1061,7 +1185,7 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Shoal_V1_ReplicaGetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaGetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ids\0\u{3}include_vector\0\u{3}include_metadata\0\u{3}include_tombstones\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}ids\0\u{3}include_vector\0\u{3}include_metadata\0\u{3}include_tombstones\0\u{3}placement_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1074,6 +1198,7 @@ nonisolated extension Shoal_V1_ReplicaGetRequest: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeSingularBoolField(value: &self.includeVector) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.includeTombstones) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.placementEpoch) }()
       default: break
       }
     }
@@ -1099,6 +1224,9 @@ nonisolated extension Shoal_V1_ReplicaGetRequest: SwiftProtobuf.Message, SwiftPr
     if self.includeTombstones != false {
       try visitor.visitSingularBoolField(value: self.includeTombstones, fieldNumber: 5)
     }
+    if self.placementEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.placementEpoch, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1108,6 +1236,7 @@ nonisolated extension Shoal_V1_ReplicaGetRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.includeVector != rhs.includeVector {return false}
     if lhs.includeMetadata != rhs.includeMetadata {return false}
     if lhs.includeTombstones != rhs.includeTombstones {return false}
+    if lhs.placementEpoch != rhs.placementEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1150,7 +1279,7 @@ nonisolated extension Shoal_V1_ReplicaGetResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Shoal_V1_ReplicaSearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaSearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0\u{3}placement_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1166,6 +1295,7 @@ nonisolated extension Shoal_V1_ReplicaSearchRequest: SwiftProtobuf.Message, Swif
       case 6: try { try decoder.decodeSingularBoolField(value: &self.includeVector) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.placementEpoch) }()
       default: break
       }
     }
@@ -1200,6 +1330,9 @@ nonisolated extension Shoal_V1_ReplicaSearchRequest: SwiftProtobuf.Message, Swif
     if self.exact != false {
       try visitor.visitSingularBoolField(value: self.exact, fieldNumber: 8)
     }
+    if self.placementEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.placementEpoch, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1212,6 +1345,7 @@ nonisolated extension Shoal_V1_ReplicaSearchRequest: SwiftProtobuf.Message, Swif
     if lhs.includeVector != rhs.includeVector {return false}
     if lhs.includeMetadata != rhs.includeMetadata {return false}
     if lhs.exact != rhs.exact {return false}
+    if lhs.placementEpoch != rhs.placementEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1264,7 +1398,7 @@ nonisolated extension Shoal_V1_ReplicaSearchResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Shoal_V1_ReplicaCountRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaCountRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}filter\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}filter\0\u{3}placement_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1274,6 +1408,7 @@ nonisolated extension Shoal_V1_ReplicaCountRequest: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.placementEpoch) }()
       default: break
       }
     }
@@ -1290,12 +1425,16 @@ nonisolated extension Shoal_V1_ReplicaCountRequest: SwiftProtobuf.Message, Swift
     try { if let v = self._filter {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.placementEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.placementEpoch, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_ReplicaCountRequest, rhs: Shoal_V1_ReplicaCountRequest) -> Bool {
     if lhs._replica != rhs._replica {return false}
     if lhs._filter != rhs._filter {return false}
+    if lhs.placementEpoch != rhs.placementEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1450,6 +1589,95 @@ nonisolated extension Shoal_V1_ScanResponse: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Shoal_V1_FenceReplicaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FenceReplicaRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}incarnation\0\u{3}min_epoch\0\u{1}retire\0\u{1}term\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._incarnation) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.minEpoch) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.retire) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._replica {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._incarnation {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
+    if self.minEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.minEpoch, fieldNumber: 3)
+    }
+    if self.retire != false {
+      try visitor.visitSingularBoolField(value: self.retire, fieldNumber: 4)
+    }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_FenceReplicaRequest, rhs: Shoal_V1_FenceReplicaRequest) -> Bool {
+    if lhs._replica != rhs._replica {return false}
+    if lhs._incarnation != rhs._incarnation {return false}
+    if lhs.minEpoch != rhs.minEpoch {return false}
+    if lhs.retire != rhs.retire {return false}
+    if lhs.term != rhs.term {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_FenceReplicaResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FenceReplicaResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}min_epoch\0\u{1}retired\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.minEpoch) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.retired) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.minEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.minEpoch, fieldNumber: 1)
+    }
+    if self.retired != false {
+      try visitor.visitSingularBoolField(value: self.retired, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_FenceReplicaResponse, rhs: Shoal_V1_FenceReplicaResponse) -> Bool {
+    if lhs.minEpoch != rhs.minEpoch {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0")
@@ -1486,7 +1714,7 @@ nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0\u{1}incarnation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0\u{1}incarnation\0\u{3}min_epoch\0\u{1}retired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1505,6 +1733,8 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.imageAgeMs) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.maxVersion) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.minEpoch) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.retired) }()
       default: break
       }
     }
@@ -1548,6 +1778,12 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
     if self.incarnation != 0 {
       try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 11)
     }
+    if self.minEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.minEpoch, fieldNumber: 12)
+    }
+    if self.retired != false {
+      try visitor.visitSingularBoolField(value: self.retired, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1563,6 +1799,8 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
     if lhs.imageAgeMs != rhs.imageAgeMs {return false}
     if lhs.maxVersion != rhs.maxVersion {return false}
     if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.minEpoch != rhs.minEpoch {return false}
+    if lhs.retired != rhs.retired {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1570,7 +1808,7 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0\u{3}set_aside\0\u{3}address_space_budget\0\u{3}address_space_reserved\0\u{3}replica_capacity\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0\u{3}set_aside\0\u{3}address_space_budget\0\u{3}address_space_reserved\0\u{3}replica_capacity\0\u{3}highest_term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1584,6 +1822,7 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.addressSpaceBudget) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.addressSpaceReserved) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.replicaCapacity) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.highestTerm) }()
       default: break
       }
     }
@@ -1608,6 +1847,9 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
     if self.replicaCapacity != 0 {
       try visitor.visitSingularUInt64Field(value: self.replicaCapacity, fieldNumber: 6)
     }
+    if self.highestTerm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.highestTerm, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1618,6 +1860,7 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
     if lhs.addressSpaceBudget != rhs.addressSpaceBudget {return false}
     if lhs.addressSpaceReserved != rhs.addressSpaceReserved {return false}
     if lhs.replicaCapacity != rhs.replicaCapacity {return false}
+    if lhs.highestTerm != rhs.highestTerm {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

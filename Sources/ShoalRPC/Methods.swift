@@ -18,6 +18,7 @@ extension ShardRPC {
     public static let search = RPC<Shoal_V1_ReplicaSearchRequest, Shoal_V1_ReplicaSearchResponse>("/shoal.v1.Shard/Search")
     public static let count = RPC<Shoal_V1_ReplicaCountRequest, Shoal_V1_ReplicaCountResponse>("/shoal.v1.Shard/Count")
     public static let scan = RPC<Shoal_V1_ScanRequest, Shoal_V1_ScanResponse>("/shoal.v1.Shard/Scan")
+    public static let fenceReplica = RPC<Shoal_V1_FenceReplicaRequest, Shoal_V1_FenceReplicaResponse>("/shoal.v1.Shard/FenceReplica")
     public static let stats = RPC<Shoal_V1_StatsRequest, Shoal_V1_StatsResponse>("/shoal.v1.Shard/Stats")
 }
 
