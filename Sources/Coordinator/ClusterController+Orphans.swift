@@ -62,10 +62,10 @@ extension ClusterController {
         guard stats.replicas.contains(where: { $0.replica.collection == collection && $0.replica.shardID == shard && $0.incarnation == incarnation }) else {
             throw ShoalError(.notFound, "node \(nodeID) holds no replica \(collection)/\(shard) of incarnation \(incarnation) (orphan \(id))")
         }
-        let reply = try await nodes.transport(for: node.address).call(ShardRPC.dropReplica, .with {
+        let reply = try await nodes.transport(for: node.address).call(ShardRPC.dropReplica, try .with {
             $0.replica = .with { $0.collection = collection; $0.shardID = shard }
             $0.incarnation = incarnation
-            $0.term = UInt64(max(0, leadership.currentTerm ?? 0))
+            $0.term = UInt64(try leaderTerm())
         }, timeout: .seconds(30))
         if reply.dropped {
             logger.warning("deleted an orphan replica on the operator's request", metadata: [

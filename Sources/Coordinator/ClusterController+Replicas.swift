@@ -50,10 +50,12 @@ extension ClusterController {
         var dropped = 0
         for held in listing {
             for replica in held.replicas where pick(state, held.node, replica) {
+                guard let term = leadership.currentTerm else { return dropped }  // only the leader drops
                 do {
                     let reply = try await nodes.transport(for: held.node.address).call(ShardRPC.dropReplica, .with {
                         $0.replica = replica.replica
                         $0.incarnation = replica.incarnation
+                        $0.term = UInt64(term)
                     }, timeout: .seconds(30))
                     guard reply.dropped else { continue }
                     dropped += 1

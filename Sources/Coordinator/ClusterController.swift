@@ -89,6 +89,22 @@ public actor ClusterController {
         return try await body(state)
     }
 
+    /// Runs one read against the state as of now (counted in flight, see `withState`);
+    /// when a node refuses it as routed by a stale placement (ABORTED: its replica is
+    /// fenced past that state), reads the newest state from the metadata and runs it
+    /// again, at most 3 times in all.
+    public nonisolated func withCurrentPlacement<R>(_ body: (ClusterState) async throws -> R) async throws -> R {
+        var attempt = 1
+        while true {
+            do {
+                return try await withState(body)
+            } catch let error as ShoalError where error.code == .aborted && attempt < 3 {
+                attempt += 1
+                try await refresh()
+            }
+        }
+    }
+
     /// Returns once no request routed by a state older than `epoch` is in flight.
     public nonisolated func waitForRequests(before epoch: UInt64) async {
         await wait(while: { current.withLock { $0.inFlight.keys.contains { $0 < epoch } } }, every: .milliseconds(2),
@@ -230,10 +246,12 @@ public actor ClusterController {
             }
             try await commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         } catch {
-            for made in created {
+            let term = UInt64(max(0, leadership.currentTerm ?? 0))
+            for made in created where leadership.currentTerm != nil {
                 _ = try? await nodes.transport(for: made.address).call(ShardRPC.dropReplica, .with {
                     $0.replica = .with { $0.collection = config.name; $0.shardID = made.shard }
                     $0.incarnation = made.incarnation
+                    $0.term = term
                 }, timeout: .seconds(30))
             }
             if let error = error as? ShoalError, error.code != .unavailable { throw error }
@@ -248,9 +266,11 @@ public actor ClusterController {
         _ config: CollectionConfig, shard: UInt32, on node: String, address: String, state: ClusterState
     ) async throws -> UInt32 {
         let transport = try nodes.transport(for: address)
+        let term = UInt64(try leaderTerm())
         let request = Shoal_V1_CreateReplicaRequest.with {
             $0.config = config.proto
             $0.shardID = shard
+            $0.term = term
         }
         let reply = try await transport.call(ShardRPC.createReplica, request, timeout: .seconds(30))
         if reply.created { return reply.incarnation }
@@ -261,6 +281,7 @@ public actor ClusterController {
         _ = try await transport.call(ShardRPC.dropReplica, .with {
             $0.replica = .with { $0.collection = config.name; $0.shardID = shard }
             $0.incarnation = reply.incarnation
+            $0.term = term
         }, timeout: .seconds(30))
         let again = try await transport.call(ShardRPC.createReplica, request, timeout: .seconds(30))
         guard again.created else { throw ShoalError(.unavailable, "node \(node) kept an old replica of shard \(shard) of \(config.name)") }

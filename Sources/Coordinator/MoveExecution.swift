@@ -105,6 +105,7 @@ struct MoveExecution: Sendable {
                 // The replica never joined the placement: nothing else will drop it.
                 _ = try? await endpoint(move.to).call(ShardRPC.dropReplica, .with {
                     $0.replica = ref(move)
+                    $0.term = try leaderTerm()
                     $0.incarnation = target
                 }, timeout: .seconds(10))
                 throw error
@@ -113,6 +114,11 @@ struct MoveExecution: Sendable {
         // Misses counted from the start of the latest copy pass: writes its snapshot may lack.
         var missedBefore: UInt64 = 0
         if move.phase == .copyRecords {
+            // Before the snapshot: no coordinator whose state predates the target's
+            // joining can write to the source alone any more (its write is refused
+            // and retried by the new placement), and every write applied before is
+            // committed, so the snapshot holds it.
+            try await fence(move.from, move, incarnation: move.sourceIncarnation, retire: false)
             let pass = try await copy(move)
             missedBefore = pass.missedBefore
             // The graph catches up while a failed write to the target is still
@@ -132,7 +138,12 @@ struct MoveExecution: Sendable {
             try checkCancel()
             move = try await step { s throws(ShoalError) in try s.switchReads(id, nowMs: nowMs()) }
         }
-        // Reads are on the target: from here the move only goes forward.
+        // Reads are on the target: from here the move only goes forward. The source
+        // is retired: a coordinator that still routes by an older state gets ABORTED
+        // from it and reads the new placement.
+        if move.phase >= .switchReads {
+            try await fence(move.from, move, incarnation: move.sourceIncarnation, retire: true)
+        }
         if move.phase == .switchReads {
             move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .dropSource, nowMs: nowMs()) }
         }
@@ -140,6 +151,7 @@ struct MoveExecution: Sendable {
             try await retrying("drop the replica on node \(move.from)", stopWhen: .ended) {
                 _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with {
                     $0.replica = ref(move)
+                    $0.term = try leaderTerm()
                     if let source = move.sourceIncarnation { $0.incarnation = source }
                 }, timeout: .seconds(30))
             }
@@ -156,14 +168,16 @@ struct MoveExecution: Sendable {
     private func createEmptyReplica(_ move: MoveRecord) async throws -> UInt32 {
         let target = try endpoint(move.to)
         let config = try collectionConfig(move).proto
-        let request = Shoal_V1_CreateReplicaRequest.with {
+        let request = try Shoal_V1_CreateReplicaRequest.with {
             $0.config = config
             $0.shardID = move.shard
+            $0.term = try leaderTerm()
         }
         var reply = try await target.call(ShardRPC.createReplica, request, timeout: .seconds(30))
         if !reply.created {
             _ = try await target.call(ShardRPC.dropReplica, .with {
                 $0.replica = ref(move)
+                $0.term = try leaderTerm()
                 $0.incarnation = reply.incarnation
             }, timeout: .seconds(30))
             reply = try await target.call(ShardRPC.createReplica, request, timeout: .seconds(30))
@@ -222,9 +236,10 @@ struct MoveExecution: Sendable {
             snapshot = page.snapshotID
             total = max(page.totalEstimate, copied + UInt64(page.points.count))
             if !page.points.isEmpty {
-                let write = Shoal_V1_WriteBatchRequest.with {
+                let write = try Shoal_V1_WriteBatchRequest.with {
                     $0.replica = ref(move)
                     $0.copy = true
+                    $0.term = try leaderTerm()
                     $0.ops = page.points.map { record in
                         .with {
                             $0.version = record.version
@@ -318,6 +333,7 @@ struct MoveExecution: Sendable {
             try await retrying("drop the target replica on node \(move.to)", stopWhen: .never, within: .seconds(10)) {
                 _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with {
                     $0.replica = ref(move)
+                    $0.term = try leaderTerm()
                     $0.incarnation = incarnation
                 }, timeout: .seconds(10))
             }
@@ -395,6 +411,28 @@ struct MoveExecution: Sendable {
     private func record() throws -> MoveRecord {
         guard let move = cluster.snapshot.moves[id] else { throw MoveStop.failed("move \(id) is not in the cluster state") }
         return move
+    }
+
+    /// This coordinator's term, carried by every command it sends a node (a node that
+    /// has seen a newer one refuses it); the move stops if this coordinator no longer leads.
+    private func leaderTerm() throws -> UInt64 {
+        guard let term = cluster.leadership.currentTerm else { throw MoveStop.failed("this coordinator no longer leads") }
+        return UInt64(term)
+    }
+
+    /// Fences `node`'s replica of the moving shard (of `incarnation`, if known) at the
+    /// current state's epoch, or retires it; retried like any step.
+    private func fence(_ node: String, _ move: MoveRecord, incarnation: UInt32?, retire: Bool) async throws {
+        let epoch = cluster.snapshot.epoch
+        try await retrying(retire ? "retire the replica on node \(node)" : "fence the replica on node \(node)", stopWhen: retire ? .ended : .cancelledOrEnded) {
+            _ = try await endpoint(node).call(ShardRPC.fenceReplica, .with {
+                $0.replica = ref(move)
+                if let incarnation { $0.incarnation = incarnation }
+                $0.minEpoch = epoch
+                $0.retire = retire
+                $0.term = try leaderTerm()
+            }, timeout: .seconds(10))
+        }
     }
 
     private func endpoint(_ node: String) throws -> any UnaryTransport {

@@ -23,7 +23,7 @@ struct CollectionRoute: Sendable {
             let copying = state.runningMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
             let targets = shard.replicas.map { replica in
                 ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name,
-                            copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })
+                            epoch: state.epoch, copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })
             }
             guard let reader = shard.readable.first.flatMap({ r in targets.first { $0.nodeID == r.nodeId } }) else {
                 throw ShoalError(.unavailable, "shard \(shard.shardId) of \(name) has no readable replica")
@@ -44,6 +44,10 @@ struct ShardTarget: Sendable, CustomStringConvertible {
     let nodeID: String
     let address: String
     let collection: String
+    /// The epoch of the state this target was routed by: sent with every data
+    /// request, so a replica fenced past it refuses (ABORTED) instead of serving a
+    /// stale placement.
+    let epoch: UInt64
     /// The move whose target this replica is, while that move copies records.
     var copyingFor: String? = nil
 

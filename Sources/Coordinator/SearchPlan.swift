@@ -67,6 +67,7 @@ struct SearchPlan: Sendable {
             $0.includeVector = includeVector
             $0.includeMetadata = includeMetadata
             $0.exact = exact
+            $0.placementEpoch = target.epoch
         }
     }
 }

@@ -51,7 +51,7 @@ public final class VectorStoreService: Sendable {
         // Every request that reaches shards routes by one state, counted in flight
         // under its epoch: a shard move waits for those before its next step.
         try server.register(VectorStoreRPC.describeCollection) { [self] request, call in
-            try await cluster.withState { try await describe(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await cluster.withCurrentPlacement { try await describe(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.upsert) { [self] request, call in
             try await cluster.withState { try await upsert(request, state: $0, deadline: Self.deadline(call.deadline)) }
@@ -60,16 +60,16 @@ public final class VectorStoreService: Sendable {
             try await cluster.withState { try await delete(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.get) { [self] request, call in
-            try await cluster.withState { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await cluster.withCurrentPlacement { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await cluster.withState { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
+            try await cluster.withCurrentPlacement { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
-            try await cluster.withState { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await cluster.withCurrentPlacement { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.count) { [self] request, call in
-            try await cluster.withState { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await cluster.withCurrentPlacement { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
     }
 
@@ -95,7 +95,7 @@ public final class VectorStoreService: Sendable {
         try refuseWritesWithoutSession()
         let version = try await versions.next()
         let byShard = route.router.partition(points) { $0.id }
-        let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { points in
+        let tally = try await writeToShards(route, byShard: byShard, version: version, deadline: deadline) { points, version in
             points.map { point in Shoal_V1_WriteOp.with { $0.version = version; $0.upsert = point } }
         }
         return .with {
@@ -111,7 +111,7 @@ public final class VectorStoreService: Sendable {
         try refuseWritesWithoutSession()
         let version = try await versions.next()
         let byShard = route.router.partition(request.ids) { $0 }
-        let tally = try await writeToShards(route, byShard: byShard, deadline: deadline) { ids in
+        let tally = try await writeToShards(route, byShard: byShard, version: version, deadline: deadline) { ids, version in
             ids.map { id in Shoal_V1_WriteOp.with { $0.version = version; $0.deleteID = id } }
         }
         return .with { $0.deleted = tally.deletedLive }
@@ -138,17 +138,40 @@ public final class VectorStoreService: Sendable {
     }
 
     /// Sends each shard its part to every replica that takes writes; all must succeed,
-    /// except a move target still copying: its failure is counted against the move
+    /// except a move target still copying: its failure is recorded against the move
     /// (which then copies again) and the request succeeds on the source. The counts
     /// are the shard readers' answers: what a read will see.
+    ///
+    /// A shard's part is sent again, with a new version, when a replica refused it as
+    /// routed by a stale placement (ABORTED: the newest state is read first), or when
+    /// the reader ignored ops as stale because this coordinator's clock is behind the
+    /// version it holds (the clock moves past that version first); at most
+    /// `writeAttempts` times. What is still ignored then is reported, never counted.
     private func writeToShards<Item: Sendable>(
-        _ route: CollectionRoute, byShard: [[Item]], deadline: ContinuousClock.Instant?,
-        ops: @escaping @Sendable ([Item]) -> [Shoal_V1_WriteOp]
+        _ route: CollectionRoute, byShard: [[Item]], version: UInt64, deadline: ContinuousClock.Instant?,
+        ops: @escaping @Sendable ([Item], UInt64) -> [Shoal_V1_WriteOp]
     ) async throws -> WriteTally {
         try await withThrowingTaskGroup(of: Shoal_V1_WriteBatchResponse.self) { group in
             for (shard, items) in byShard.enumerated() where !items.isEmpty {
                 group.addTask {
-                    try await self.writeToReplicas(route.writers[shard], counted: route.readers[shard], ops: ops(items), deadline: deadline)
+                    var route = route
+                    var version = version
+                    for attempt in 1...Self.writeAttempts {
+                        let reply: Shoal_V1_WriteBatchResponse
+                        do {
+                            reply = try await self.writeToReplicas(
+                                route.writers[shard], counted: route.readers[shard], ops: ops(items, version), deadline: deadline)
+                        } catch let error as ShoalError where error.code == .aborted && attempt < Self.writeAttempts {
+                            try await self.cluster.refresh()
+                            route = try CollectionRoute(route.config.name, in: self.cluster.snapshot)
+                            version = try await self.versions.next()
+                            continue
+                        }
+                        guard reply.ignoredStale > 0, reply.staleVersion >= version, attempt < Self.writeAttempts else { return reply }
+                        self.clock.observe(HLCVersion(rawValue: reply.staleVersion))
+                        version = try await self.versions.next()
+                    }
+                    throw ShoalError(.internal, "unreachable: the last write attempt returns")
                 }
             }
             var tally = WriteTally()
@@ -156,6 +179,9 @@ public final class VectorStoreService: Sendable {
             return tally
         }
     }
+
+    /// Attempts of one shard's part of a write (see `writeToShards`).
+    static let writeAttempts = 3
 
     /// One shard's write to each of its writable replicas, concurrently. A copying
     /// target's failure is recorded as a miss in the cluster metadata only once every
@@ -176,6 +202,7 @@ public final class VectorStoreService: Sendable {
                     let request = Shoal_V1_WriteBatchRequest.with {
                         $0.replica = target.ref
                         $0.ops = ops
+                        $0.placementEpoch = target.epoch
                     }
                     do throws(ShoalError) {
                         return (target, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
@@ -219,6 +246,7 @@ public final class VectorStoreService: Sendable {
                     try await Self.call(target, nodes: nodes, deadline: deadline) {
                         try await $0.call(ShardRPC.get, .with {
                             $0.replica = target.ref
+                            $0.placementEpoch = target.epoch
                             $0.ids = ids
                             $0.includeVector = request.includeVector
                             $0.includeMetadata = request.includeMetadata
@@ -336,6 +364,7 @@ public final class VectorStoreService: Sendable {
                         let reply = try await Self.call(target, nodes: nodes, deadline: deadline) {
                             try await $0.call(ShardRPC.count, .with {
                                 $0.replica = target.ref
+                                $0.placementEpoch = target.epoch
                                 if request.hasFilter { $0.filter = request.filter }
                             }, timeout: $1)
                         }
@@ -368,7 +397,7 @@ public final class VectorStoreService: Sendable {
         for i in placements.indices {
             let target = route.readers[Int(placements[i].shardID)]
             placements[i].pointCount = (try? await Self.call(target, nodes: nodes, deadline: deadline) {
-                try await $0.call(ShardRPC.count, .with { $0.replica = target.ref }, timeout: $1)
+                try await $0.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: $1)
             })?.count ?? 0
         }
         return .with {
@@ -397,7 +426,7 @@ public final class VectorStoreService: Sendable {
             return try await body(try nodes.transport(for: target.address), timeout)
         } catch let error as ShoalError {
             switch error.code {
-            case .invalidArgument, .notFound, .alreadyExists, .resourceExhausted, .failedPrecondition:
+            case .invalidArgument, .notFound, .alreadyExists, .resourceExhausted, .failedPrecondition, .aborted:
                 throw error
             case .deadlineExceeded:
                 throw ShoalError(.deadlineExceeded, "\(target) did not answer in time")

@@ -26,6 +26,8 @@ final class Committer: @unchecked Sendable {
         /// Applied deletes that removed a live point.
         var deletedLive: Int
         var sequence: UInt64
+        /// The highest version held for an ignored op (0: none ignored).
+        var staleVersion: UInt64 = 0
     }
 
     private struct Job {
@@ -178,7 +180,7 @@ final class Committer: @unchecked Sendable {
         var overlays: [ObjectIdentifier: [UTF8Key: IdRecord]] = [:]
         var sequences: [ObjectIdentifier: UInt64] = [:]
         var newFieldNames: [ObjectIdentifier: Set<String>] = [:]  // staged in this group, per replica
-        var staged: [(job: Job, changes: [StagedChange], ignored: Int, deletedLive: Int, sequence: UInt64)] = []
+        var staged: [(job: Job, changes: [StagedChange], ignored: Int, deletedLive: Int, staleVersion: UInt64, sequence: UInt64)] = []
         var answered = Set<Int>()  // jobs already failed individually
         do {
             for (i, job) in jobs.enumerated() {
@@ -203,11 +205,11 @@ final class Committer: @unchecked Sendable {
                 }
                 let sequence = (sequences[key] ?? job.replica.committedSequence) + 1
                 var overlay = overlays[key] ?? [:]
-                let (changes, ignored, deletedLive) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
+                let (changes, ignored, deletedLive, staleVersion) = try job.replica.stage(job.ops, sequence: sequence, overlay: &overlay, into: batch)
                 overlays[key] = overlay
                 if let raisedTerm { groupLeader.raise(to: raisedTerm) }
                 if !changes.isEmpty { sequences[key] = sequence }
-                staged.append((job, changes, ignored, deletedLive, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
+                staged.append((job, changes, ignored, deletedLive, staleVersion, changes.isEmpty ? sequences[key] ?? job.replica.committedSequence : sequence))
             }
             if groupLeader.highest > leader.highest { LeaderTerm.stage(groupLeader.highest, into: batch) }
             if batch.count > 0 { try db.write(batch, sync: sync) }
@@ -221,7 +223,9 @@ final class Committer: @unchecked Sendable {
         }
         for entry in staged {
             if !entry.changes.isEmpty { entry.job.replica.apply(entry.changes, sequence: entry.sequence) }
-            entry.job.done(.success(Outcome(applied: entry.changes.count, ignored: entry.ignored, deletedLive: entry.deletedLive, sequence: entry.sequence)))
+            entry.job.done(.success(Outcome(
+                applied: entry.changes.count, ignored: entry.ignored, deletedLive: entry.deletedLive, sequence: entry.sequence,
+                staleVersion: entry.staleVersion)))
         }
     }
 }

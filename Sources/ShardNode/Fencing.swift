@@ -161,6 +161,13 @@ extension ShardStore {
         }
     }
 
+    /// Raises the highest leader term to `term` (a new leader announcing itself,
+    /// persisted); an older one changes nothing.
+    public func announce(term: UInt64) throws {
+        guard term > highestTerm else { return }
+        do { try committer.leaderCommand(term: term) { _ in } } catch let error as ShoalError where error.code == .failedPrecondition {}
+    }
+
     /// The highest leader term this node has seen (0: none).
     public var highestTerm: UInt64 { committer.highestTerm }
 }

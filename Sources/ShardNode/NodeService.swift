@@ -84,6 +84,7 @@ public final class NodeService: Sendable {
             $0.ignoredStale = UInt32(outcome.ignored)
             $0.deletedLive = UInt32(outcome.deletedLive)
             $0.sequence = outcome.sequence
+            $0.staleVersion = outcome.staleVersion
         }
     }
 
@@ -155,6 +156,7 @@ public final class NodeService: Sendable {
     }
 
     func stats(_ request: Shoal_V1_StatsRequest) throws -> Shoal_V1_StatsResponse {
+        if request.term > 0 { try store.announce(term: request.term) }
         let refs = request.hasReplica ? [try replicaRef(request.replica)] : store.replicaRefs.sorted { ($0.collection, $0.shard) < ($1.collection, $1.shard) }
         let nowMs = UInt64(Date().timeIntervalSince1970 * 1000)
         return try Shoal_V1_StatsResponse.with { reply in
@@ -186,6 +188,7 @@ public final class NodeService: Sendable {
                     $0.imageAgeMs = s.imageTimeMs == 0 ? 0 : nowMs - min(nowMs, s.imageTimeMs)
                     $0.maxVersion = s.maxVersion
                     $0.incarnation = replica.number
+                    $0.config = replica.config.proto(collection: ref.collection)
                     $0.minEpoch = s.placementFence.minEpoch
                     $0.retired = s.placementFence.retired
                 }

@@ -5,15 +5,27 @@ import VectorCore
 import VectorIndex
 import VectorStorage
 
-/// The collection settings a replica needs.
+/// The collection settings a replica needs, and the collection's shape as the
+/// coordinator gave it (recorded so the metadata can be rebuilt from the nodes).
 public struct ReplicaConfig: Sendable, Equatable {
     public var dimension: Int
     public var metric: Metric
     public var hnsw: HNSWParameters
-    public init(dimension: Int, metric: Metric, hnsw: HNSWParameters = HNSWParameters()) {
+    /// The collection's shard count and replication factor (0: not recorded).
+    public var shardCount: UInt32
+    public var replicationFactor: UInt32
+
+    public init(dimension: Int, metric: Metric, hnsw: HNSWParameters = HNSWParameters(), shardCount: UInt32 = 0, replicationFactor: UInt32 = 0) {
         self.dimension = dimension
         self.metric = metric
         self.hnsw = hnsw
+        self.shardCount = shardCount
+        self.replicationFactor = replicationFactor
+    }
+
+    /// Whether a replica of `other` indexes the same way (what a repeated create must match).
+    public func indexesLike(_ other: ReplicaConfig) -> Bool {
+        dimension == other.dimension && metric == other.metric && hnsw == other.hnsw
     }
 }
 
@@ -124,20 +136,23 @@ final class Replica: @unchecked Sendable {
     // MARK: committer side
 
     /// Stages `ops` (one client batch at `sequence`) into `batch`. Versions decide: a write
-    /// whose version is not newer than the stored one is ignored (counted in `ignored`);
+    /// whose version is not newer than the stored one is ignored (counted in `ignored`;
+    /// `staleVersion` is the highest stored version that made one so);
     /// `deletedLive` counts the applied deletes that removed a live point. `overlay` carries the
     /// records staged earlier in the same group commit.
     func stage(_ ops: [WriteOp], sequence: UInt64, overlay: inout [UTF8Key: IdRecord], into batch: WriteBatch) throws
-        -> (changes: [StagedChange], ignored: Int, deletedLive: Int)
+        -> (changes: [StagedChange], ignored: Int, deletedLive: Int, staleVersion: UInt64)
     {
         var changes: [StagedChange] = []
         var ignored = 0
         var deletedLive = 0
+        var staleVersion: UInt64 = 0
         for op in ops {
             let key = UTF8Key(op.id)
             let current = overlay[key] ?? ids[key]
             if let current, op.version <= current.version {
                 ignored += 1
+                staleVersion = max(staleVersion, current.version)
                 continue
             }
             let record: IdRecord
@@ -169,7 +184,7 @@ final class Replica: @unchecked Sendable {
             overlay[key] = record
             changes.append(change)
         }
-        return (changes, ignored, deletedLive)
+        return (changes, ignored, deletedLive, staleVersion)
     }
 
     /// Makes committed changes visible (write lock) and hands them to the indexer.

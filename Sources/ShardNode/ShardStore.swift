@@ -174,7 +174,7 @@ public final class ShardStore: Sendable {
     private func createLocked(_ ref: ReplicaRef, config: ReplicaConfig, stamp: TermStamp) throws -> (created: Bool, number: UInt32) {
         try state.withLock { state in
             if let existing = state.replicas[ref] {
-                guard existing.config == config else {
+                guard existing.config.indexesLike(config) else {
                     throw ShoalError(.alreadyExists, "replica \(ref) exists with dimension \(existing.config.dimension), metric \(existing.config.metric)")
                 }
                 return (false, existing.number)
@@ -333,15 +333,9 @@ public final class ShardStore: Sendable {
     }
 
     static func encodeCatalog(_ number: UInt32, _ config: ReplicaConfig) throws -> [UInt8] {
-        var proto = Shoal_V1_CollectionConfig()
-        proto.dimension = UInt32(config.dimension)
-        proto.metric = config.metric.proto
-        proto.hnsw.m = UInt32(config.hnsw.m)
-        proto.hnsw.efConstruction = UInt32(config.hnsw.efConstruction)
-        proto.hnsw.ef = UInt32(config.hnsw.ef)
         var out = [UInt8]()
         out.appendBigEndian(number)
-        out.append(contentsOf: try proto.serializedBytes() as [UInt8])
+        out.append(contentsOf: try config.proto(collection: "").serializedBytes() as [UInt8])
         return out
     }
 
@@ -379,6 +373,20 @@ extension StorageError {
 }
 
 extension ReplicaConfig {
+    /// The wire form, named `collection`.
+    func proto(collection: String) -> Shoal_V1_CollectionConfig {
+        .with {
+            $0.name = collection
+            $0.dimension = UInt32(dimension)
+            $0.metric = metric.proto
+            $0.hnsw.m = UInt32(hnsw.m)
+            $0.hnsw.efConstruction = UInt32(hnsw.efConstruction)
+            $0.hnsw.ef = UInt32(hnsw.ef)
+            $0.shardCount = shardCount
+            $0.replicationFactor = replicationFactor
+        }
+    }
+
     /// From a wire config: dimension 1…65,536, a known metric, HNSW parameters resolved
     /// and checked by `RequestLimits.resolveHNSW` (the coordinator's rule: zeros mean
     /// the defaults M=16, ef_construction=200, ef=64).
@@ -391,6 +399,7 @@ extension ReplicaConfig {
         hnsw.m = Int(resolved.m)
         hnsw.efConstruction = Int(resolved.efConstruction)
         hnsw.ef = Int(resolved.ef)
-        self.init(dimension: Int(proto.dimension), metric: try Metric(proto: proto.metric), hnsw: hnsw)
+        self.init(dimension: Int(proto.dimension), metric: try Metric(proto: proto.metric), hnsw: hnsw,
+                  shardCount: proto.shardCount, replicationFactor: proto.replicationFactor)
     }
 }

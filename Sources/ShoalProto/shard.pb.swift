@@ -322,6 +322,10 @@ public nonisolated struct Shoal_V1_WriteBatchResponse: Sendable {
   /// recorded a tombstone for an id the replica did not hold).
   public var deletedLive: UInt32 = 0
 
+  /// With ignored_stale > 0: the highest version the replica held for an ignored
+  /// id. A coordinator whose clock is behind moves past it and writes again.
+  public var staleVersion: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -655,6 +659,10 @@ public nonisolated struct Shoal_V1_StatsRequest: Sendable {
   /// Clears the value of `replica`. Subsequent reads from it will return its default value.
   public mutating func clearReplica() {self._replica = nil}
 
+  /// A new leader's term, announced: the node raises its highest term to it
+  /// (persisted), so it refuses the older leader's commands from now on. 0: none.
+  public var term: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -662,61 +670,109 @@ public nonisolated struct Shoal_V1_StatsRequest: Sendable {
   fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
 }
 
-public nonisolated struct Shoal_V1_ReplicaStats: Sendable {
+public nonisolated struct Shoal_V1_ReplicaStats: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var replica: Shoal_V1_ReplicaRef {
-    get {_replica ?? Shoal_V1_ReplicaRef()}
-    set {_replica = newValue}
+    get {_storage._replica ?? Shoal_V1_ReplicaRef()}
+    set {_uniqueStorage()._replica = newValue}
   }
   /// Returns true if `replica` has been explicitly set.
-  public var hasReplica: Bool {self._replica != nil}
+  public var hasReplica: Bool {_storage._replica != nil}
   /// Clears the value of `replica`. Subsequent reads from it will return its default value.
-  public mutating func clearReplica() {self._replica = nil}
+  public mutating func clearReplica() {_uniqueStorage()._replica = nil}
 
   /// Live points.
-  public var points: UInt64 = 0
+  public var points: UInt64 {
+    get {_storage._points}
+    set {_uniqueStorage()._points = newValue}
+  }
 
   /// Deleted points not yet vacuumed.
-  public var tombstones: UInt64 = 0
+  public var tombstones: UInt64 {
+    get {_storage._tombstones}
+    set {_uniqueStorage()._tombstones = newValue}
+  }
 
   /// Approximate bytes on disk.
-  public var bytesOnDisk: UInt64 = 0
+  public var bytesOnDisk: UInt64 {
+    get {_storage._bytesOnDisk}
+    set {_uniqueStorage()._bytesOnDisk = newValue}
+  }
 
   /// Live points in the HNSW graph.
-  public var indexedPoints: UInt64 = 0
+  public var indexedPoints: UInt64 {
+    get {_storage._indexedPoints}
+    set {_uniqueStorage()._indexedPoints = newValue}
+  }
 
   /// Points durable but not yet in the graph (searched by exact scan).
-  public var indexingLag: UInt64 = 0
+  public var indexingLag: UInt64 {
+    get {_storage._indexingLag}
+    set {_uniqueStorage()._indexingLag = newValue}
+  }
 
   /// The latest committed storage sequence number.
-  public var sequence: UInt64 = 0
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
   /// The sequence number the persisted graph image covers; 0: no image yet.
-  public var imageSequence: UInt64 = 0
+  public var imageSequence: UInt64 {
+    get {_storage._imageSequence}
+    set {_uniqueStorage()._imageSequence = newValue}
+  }
 
   /// Milliseconds since the graph image was last persisted (0 when there is
   /// no image yet: see image_sequence).
-  public var imageAgeMs: UInt64 = 0
+  public var imageAgeMs: UInt64 {
+    get {_storage._imageAgeMs}
+    set {_uniqueStorage()._imageAgeMs = newValue}
+  }
 
   /// The highest write version applied.
-  public var maxVersion: UInt64 = 0
+  public var maxVersion: UInt64 {
+    get {_storage._maxVersion}
+    set {_uniqueStorage()._maxVersion = newValue}
+  }
 
   /// The replica's incarnation (see CreateReplicaResponse).
-  public var incarnation: UInt32 = 0
+  public var incarnation: UInt32 {
+    get {_storage._incarnation}
+    set {_uniqueStorage()._incarnation = newValue}
+  }
 
   /// Its placement fence (see FenceReplicaRequest); 0: not fenced.
-  public var minEpoch: UInt64 = 0
+  public var minEpoch: UInt64 {
+    get {_storage._minEpoch}
+    set {_uniqueStorage()._minEpoch = newValue}
+  }
 
-  public var retired: Bool = false
+  public var retired: Bool {
+    get {_storage._retired}
+    set {_uniqueStorage()._retired = newValue}
+  }
+
+  /// The collection's configuration as given to CreateReplica (name, shard count,
+  /// replication factor included); what `shoal admin recover` rebuilds from.
+  /// Replicas created before nodes recorded it have only dimension, metric, HNSW.
+  public var config: Shoal_V1_CollectionConfig {
+    get {_storage._config ?? Shoal_V1_CollectionConfig()}
+    set {_uniqueStorage()._config = newValue}
+  }
+  /// Returns true if `config` has been explicitly set.
+  public var hasConfig: Bool {_storage._config != nil}
+  /// Clears the value of `config`. Subsequent reads from it will return its default value.
+  public mutating func clearConfig() {_uniqueStorage()._config = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Shoal_V1_StatsResponse: Sendable {
@@ -1140,7 +1196,7 @@ nonisolated extension Shoal_V1_WriteBatchRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WriteBatchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}applied\0\u{3}ignored_stale\0\u{1}sequence\0\u{3}deleted_live\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}applied\0\u{3}ignored_stale\0\u{1}sequence\0\u{3}deleted_live\0\u{3}stale_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1152,6 +1208,7 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.ignoredStale) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.deletedLive) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.staleVersion) }()
       default: break
       }
     }
@@ -1170,6 +1227,9 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
     if self.deletedLive != 0 {
       try visitor.visitSingularUInt32Field(value: self.deletedLive, fieldNumber: 4)
     }
+    if self.staleVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.staleVersion, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1178,6 +1238,7 @@ nonisolated extension Shoal_V1_WriteBatchResponse: SwiftProtobuf.Message, SwiftP
     if lhs.ignoredStale != rhs.ignoredStale {return false}
     if lhs.sequence != rhs.sequence {return false}
     if lhs.deletedLive != rhs.deletedLive {return false}
+    if lhs.staleVersion != rhs.staleVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1680,7 +1741,7 @@ nonisolated extension Shoal_V1_FenceReplicaResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}term\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1689,6 +1750,7 @@ nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
       default: break
       }
     }
@@ -1702,11 +1764,15 @@ nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._replica {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_StatsRequest, rhs: Shoal_V1_StatsRequest) -> Bool {
     if lhs._replica != rhs._replica {return false}
+    if lhs.term != rhs.term {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1714,93 +1780,160 @@ nonisolated extension Shoal_V1_StatsRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0\u{1}incarnation\0\u{3}min_epoch\0\u{1}retired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{1}points\0\u{1}tombstones\0\u{3}bytes_on_disk\0\u{3}indexed_points\0\u{3}indexing_lag\0\u{1}sequence\0\u{3}image_sequence\0\u{3}image_age_ms\0\u{3}max_version\0\u{1}incarnation\0\u{3}min_epoch\0\u{1}retired\0\u{1}config\0")
+
+  fileprivate class _StorageClass {
+    var _replica: Shoal_V1_ReplicaRef? = nil
+    var _points: UInt64 = 0
+    var _tombstones: UInt64 = 0
+    var _bytesOnDisk: UInt64 = 0
+    var _indexedPoints: UInt64 = 0
+    var _indexingLag: UInt64 = 0
+    var _sequence: UInt64 = 0
+    var _imageSequence: UInt64 = 0
+    var _imageAgeMs: UInt64 = 0
+    var _maxVersion: UInt64 = 0
+    var _incarnation: UInt32 = 0
+    var _minEpoch: UInt64 = 0
+    var _retired: Bool = false
+    var _config: Shoal_V1_CollectionConfig? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _replica = source._replica
+      _points = source._points
+      _tombstones = source._tombstones
+      _bytesOnDisk = source._bytesOnDisk
+      _indexedPoints = source._indexedPoints
+      _indexingLag = source._indexingLag
+      _sequence = source._sequence
+      _imageSequence = source._imageSequence
+      _imageAgeMs = source._imageAgeMs
+      _maxVersion = source._maxVersion
+      _incarnation = source._incarnation
+      _minEpoch = source._minEpoch
+      _retired = source._retired
+      _config = source._config
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._replica) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.points) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.tombstones) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.bytesOnDisk) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.indexedPoints) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.indexingLag) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.imageSequence) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.imageAgeMs) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.maxVersion) }()
-      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
-      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.minEpoch) }()
-      case 13: try { try decoder.decodeSingularBoolField(value: &self.retired) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._replica) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._points) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._tombstones) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._bytesOnDisk) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._indexedPoints) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._indexingLag) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._imageSequence) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._imageAgeMs) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._maxVersion) }()
+        case 11: try { try decoder.decodeSingularUInt32Field(value: &_storage._incarnation) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._minEpoch) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._retired) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._replica {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.points != 0 {
-      try visitor.visitSingularUInt64Field(value: self.points, fieldNumber: 2)
-    }
-    if self.tombstones != 0 {
-      try visitor.visitSingularUInt64Field(value: self.tombstones, fieldNumber: 3)
-    }
-    if self.bytesOnDisk != 0 {
-      try visitor.visitSingularUInt64Field(value: self.bytesOnDisk, fieldNumber: 4)
-    }
-    if self.indexedPoints != 0 {
-      try visitor.visitSingularUInt64Field(value: self.indexedPoints, fieldNumber: 5)
-    }
-    if self.indexingLag != 0 {
-      try visitor.visitSingularUInt64Field(value: self.indexingLag, fieldNumber: 6)
-    }
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 7)
-    }
-    if self.imageSequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.imageSequence, fieldNumber: 8)
-    }
-    if self.imageAgeMs != 0 {
-      try visitor.visitSingularUInt64Field(value: self.imageAgeMs, fieldNumber: 9)
-    }
-    if self.maxVersion != 0 {
-      try visitor.visitSingularUInt64Field(value: self.maxVersion, fieldNumber: 10)
-    }
-    if self.incarnation != 0 {
-      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 11)
-    }
-    if self.minEpoch != 0 {
-      try visitor.visitSingularUInt64Field(value: self.minEpoch, fieldNumber: 12)
-    }
-    if self.retired != false {
-      try visitor.visitSingularBoolField(value: self.retired, fieldNumber: 13)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._replica {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._points != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._points, fieldNumber: 2)
+      }
+      if _storage._tombstones != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._tombstones, fieldNumber: 3)
+      }
+      if _storage._bytesOnDisk != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._bytesOnDisk, fieldNumber: 4)
+      }
+      if _storage._indexedPoints != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._indexedPoints, fieldNumber: 5)
+      }
+      if _storage._indexingLag != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._indexingLag, fieldNumber: 6)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 7)
+      }
+      if _storage._imageSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._imageSequence, fieldNumber: 8)
+      }
+      if _storage._imageAgeMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._imageAgeMs, fieldNumber: 9)
+      }
+      if _storage._maxVersion != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._maxVersion, fieldNumber: 10)
+      }
+      if _storage._incarnation != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._incarnation, fieldNumber: 11)
+      }
+      if _storage._minEpoch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._minEpoch, fieldNumber: 12)
+      }
+      if _storage._retired != false {
+        try visitor.visitSingularBoolField(value: _storage._retired, fieldNumber: 13)
+      }
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_ReplicaStats, rhs: Shoal_V1_ReplicaStats) -> Bool {
-    if lhs._replica != rhs._replica {return false}
-    if lhs.points != rhs.points {return false}
-    if lhs.tombstones != rhs.tombstones {return false}
-    if lhs.bytesOnDisk != rhs.bytesOnDisk {return false}
-    if lhs.indexedPoints != rhs.indexedPoints {return false}
-    if lhs.indexingLag != rhs.indexingLag {return false}
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.imageSequence != rhs.imageSequence {return false}
-    if lhs.imageAgeMs != rhs.imageAgeMs {return false}
-    if lhs.maxVersion != rhs.maxVersion {return false}
-    if lhs.incarnation != rhs.incarnation {return false}
-    if lhs.minEpoch != rhs.minEpoch {return false}
-    if lhs.retired != rhs.retired {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._replica != rhs_storage._replica {return false}
+        if _storage._points != rhs_storage._points {return false}
+        if _storage._tombstones != rhs_storage._tombstones {return false}
+        if _storage._bytesOnDisk != rhs_storage._bytesOnDisk {return false}
+        if _storage._indexedPoints != rhs_storage._indexedPoints {return false}
+        if _storage._indexingLag != rhs_storage._indexingLag {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._imageSequence != rhs_storage._imageSequence {return false}
+        if _storage._imageAgeMs != rhs_storage._imageAgeMs {return false}
+        if _storage._maxVersion != rhs_storage._maxVersion {return false}
+        if _storage._incarnation != rhs_storage._incarnation {return false}
+        if _storage._minEpoch != rhs_storage._minEpoch {return false}
+        if _storage._retired != rhs_storage._retired {return false}
+        if _storage._config != rhs_storage._config {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
