@@ -141,7 +141,11 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         try state.removeNode("n4", force: false)
         #expect(state.nodes["n4"]?.state == .removed)
         #expect(throws: ShoalError.self) { try state.removeNode("n4", force: false) }  // already gone
-        try state.removeNode("n1", force: true)
+        // n1 holds shard 0's only replica: forcing it out loses data, refused unless accepted.
+        let before = state
+        #expect(throws: ShoalError.self) { try state.removeNode("n1", force: true) }
+        #expect(state == before)
+        try state.removeNode("n1", force: true, acceptDataLoss: true)
         #expect(replicas(state, 0).isEmpty)
         try state.readdNode(id: "n4", address: "127.0.0.1:7444")
         #expect(state.nodes["n4"] == NodeInfo(id: "n4", address: "127.0.0.1:7444", state: .up))

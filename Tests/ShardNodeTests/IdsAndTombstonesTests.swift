@@ -64,7 +64,7 @@ import VectorStorage
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         do {
-            let store = try await open(dir, retention: .milliseconds(300))
+            let store = try await open(dir, retention: .seconds(3))  // long enough for the late write below, under load
             try store.createReplica(ref, config: config)
             let replica = try store.replica(ref)
             _ = try await store.write([.upsert(id: "live", vector: [1, 2, 3, 4], metadata: [:], version: 1)], to: replica)
