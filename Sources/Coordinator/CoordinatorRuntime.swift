@@ -1,6 +1,7 @@
 import Foundation
 import GRPCBridge
 import Logging
+import ShoalProto
 import Synchronization
 import VectorCore
 
@@ -38,6 +39,7 @@ public struct CoordinatorRuntime: Sendable {
         name: String, logger: Logger, nodes: NodeDirectory? = nil,
         moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
         versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()),
+        coordinators: (@Sendable () async throws -> Shoal_V1_ListCoordinatorsResponse)? = nil,
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
@@ -46,7 +48,7 @@ public struct CoordinatorRuntime: Sendable {
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, versions: versions, moves: progress, limits: limits, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
-        admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, notServingReason: notServingReason)
+        admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, coordinators: coordinators, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)
         self.sweepInterval = sweepInterval
     }
