@@ -1,0 +1,317 @@
+"""The Python client given several coordinators (shoal.failover): unit tests
+against in-process fake coordinators that share one cluster's metadata, and
+integration tests against two real `shoal serve` processes, one of them dead
+from the start or SIGKILLed while the client is in use.
+
+    SHOAL_BIN=$PWD/.build/release/shoal PYTHONPATH=Clients/python \\
+        .venv/bin/python -m pytest -q Tests/python/test_client_failover.py
+"""
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+
+import shoal
+from conftest import shoal_bin, wait_for
+from hostile_helpers import Serve
+from shoal.failover import parse_addresses
+from shoal.v1 import types_pb2, vector_store_pb2, vector_store_pb2_grpc
+
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+
+
+# ---------------------------------------------------------------------------
+# Fake coordinators: one shared catalog, each server failing on demand
+# ---------------------------------------------------------------------------
+
+class FakeCoordinator(vector_store_pb2_grpc.VectorStoreServicer):
+    """Serves the collection calls from `catalog` (shared by every fake of a
+    "cluster"). Methods in `fail_before` answer UNAVAILABLE without doing
+    anything; those in `fail_after` do the work, then answer UNAVAILABLE (a
+    coordinator that dies mid-call)."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self.fail_before, self.fail_after = set(), set()
+        self.calls = []
+
+    def _enter(self, method, context):
+        self.calls.append(method)
+        if method in self.fail_before:
+            context.abort(UNAVAILABLE, "fake: down")
+
+    def _leave(self, method, context, reply):
+        if method in self.fail_after:
+            context.abort(UNAVAILABLE, "fake: died mid-call")
+        return reply
+
+    def CreateCollection(self, request, context):
+        self._enter("CreateCollection", context)
+        if request.config.name in self.catalog:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, f"collection {request.config.name} already exists")
+        config = types_pb2.CollectionConfig()
+        config.CopyFrom(request.config)
+        config.shard_count = config.shard_count or 2
+        config.replication_factor = config.replication_factor or 1
+        self.catalog[config.name] = config
+        return self._leave("CreateCollection", context, vector_store_pb2.CreateCollectionResponse(config=config))
+
+    def DeleteCollection(self, request, context):
+        self._enter("DeleteCollection", context)
+        if self.catalog.pop(request.name, None) is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no collection {request.name}")
+        return self._leave("DeleteCollection", context, vector_store_pb2.DeleteCollectionResponse())
+
+    def DescribeCollection(self, request, context):
+        self._enter("DescribeCollection", context)
+        if request.name not in self.catalog:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no collection {request.name}")
+        return vector_store_pb2.DescribeCollectionResponse(config=self.catalog[request.name])
+
+    def ListCollections(self, request, context):
+        self._enter("ListCollections", context)
+        configs = [self.catalog[name] for name in sorted(self.catalog)]
+        return self._leave("ListCollections", context, vector_store_pb2.ListCollectionsResponse(collections=configs))
+
+    def Count(self, request, context):
+        self._enter("Count", context)
+        if request.collection not in self.catalog:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no collection {request.collection}")
+        return vector_store_pb2.CountResponse(count=7)
+
+
+@contextlib.contextmanager
+def fake_cluster(size):
+    """`size` FakeCoordinators on their own ports over one catalog: (fakes, addresses)."""
+    catalog, fakes, servers, addresses = {}, [], [], []
+    try:
+        for _ in range(size):
+            fake = FakeCoordinator(catalog)
+            server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            vector_store_pb2_grpc.add_VectorStoreServicer_to_server(fake, server)
+            addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
+            server.start()
+            fakes.append(fake)
+            servers.append(server)
+        yield fakes, addresses
+    finally:
+        for server in servers:
+            server.stop(None)
+
+
+def dead_address():
+    """A 127.0.0.1 port nothing listens on (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_addresses_parse():
+    assert parse_addresses("h1:1") == ["h1:1"]
+    assert parse_addresses("h1:1, h2:2") == ["h1:1", "h2:2"]
+    assert parse_addresses(["h1:1", "h2:2"]) == ["h1:1", "h2:2"]
+    for bad in ("", "h1:1,,h2:2", [], ["h1:1", ""], [None]):
+        with pytest.raises(ValueError):
+            parse_addresses(bad)
+    with shoal.Client(["127.0.0.1:1", "127.0.0.1:2"]) as client:
+        assert (client.address, client.addresses) == ("127.0.0.1:1,127.0.0.1:2", ["127.0.0.1:1", "127.0.0.1:2"])
+
+
+def test_dead_first_address_fails_over_and_sticks():
+    with fake_cluster(1) as (fakes, (live,)):
+        fakes[0].catalog["c"] = types_pb2.CollectionConfig(name="c", dimension=3)
+        with shoal.Client(f"{dead_address()},{live}", timeout=10) as client:
+            assert [c.name for c in client.list_collections()] == ["c"]
+            assert client._coordinators.current == live
+            assert client.get_collection("c").count() == 7
+            assert fakes[0].calls == ["ListCollections", "DescribeCollection", "Count"]
+
+
+def test_unavailable_answer_goes_to_the_next_then_sticks():
+    with fake_cluster(3) as (fakes, addresses):
+        fakes[0].catalog["c"] = types_pb2.CollectionConfig(name="c", dimension=3)
+        fakes[0].fail_before.add("ListCollections")
+        fakes[1].fail_after.add("ListCollections")
+        with shoal.Client(addresses, timeout=10) as client:
+            assert [c.name for c in client.list_collections()] == ["c"]
+            assert [f.calls for f in fakes] == [["ListCollections"]] * 3
+            client.list_collections()
+            assert [len(f.calls) for f in fakes] == [1, 1, 2]  # sticky: straight to the one that answered
+
+
+def test_other_errors_are_not_retried():
+    with fake_cluster(2) as (fakes, addresses):
+        with shoal.Client(addresses, timeout=10) as client:
+            with pytest.raises(shoal.NotFoundError) as info:
+                client.get_collection("nope")
+            assert not info.value.failed_over
+            assert [len(f.calls) for f in fakes] == [1, 0]
+
+
+def test_all_unavailable_cycles_within_the_timeout_and_names_every_address():
+    with fake_cluster(2) as (fakes, addresses):
+        for fake in fakes:
+            fake.fail_before.add("ListCollections")
+        dead = dead_address()
+        with shoal.Client(addresses + [dead], timeout=0.6) as client:
+            started = time.monotonic()
+            with pytest.raises(shoal.UnavailableError) as info:
+                client.list_collections()
+            took = time.monotonic() - started
+        assert took < 0.6 + 0.3, took  # the deadline is the call's, not one per attempt
+        assert all(len(f.calls) >= 2 for f in fakes), [f.calls for f in fakes]  # more than one round
+        assert all(a in info.value.message for a in addresses + [dead]), info.value.message
+
+
+def test_single_address_is_never_retried():
+    with fake_cluster(1) as (fakes, (address,)):
+        fakes[0].fail_before.add("ListCollections")
+        with shoal.Client(address, timeout=10) as client:
+            with pytest.raises(shoal.UnavailableError) as info:
+                client.list_collections()
+        assert info.value.message == "fake: down" and fakes[0].calls == ["ListCollections"]
+
+
+def test_create_after_failover_accepts_only_the_collection_asked_for():
+    with fake_cluster(2) as (fakes, addresses):
+        fakes[0].fail_after.add("CreateCollection")  # makes it, then dies
+        with shoal.Client(addresses, timeout=10) as client:
+            col = client.create_collection("c", dimension=8, metric="l2")
+            assert (col.name, col.dimension, col.metric, col.info.shards) == ("c", 8, "l2", 2)
+            assert fakes[1].calls == ["CreateCollection", "DescribeCollection"]
+
+            fakes[0].catalog["other"] = types_pb2.CollectionConfig(name="other", dimension=4, metric=types_pb2.L2)
+            fakes[0].fail_before.add("CreateCollection")
+            for asked in ({"dimension": 8}, {"dimension": 4, "shards": 5}, {"dimension": 4, "metric": "ip"}):
+                client._coordinators._current = 0  # the one that is down first
+                with pytest.raises(shoal.AlreadyExistsError) as info:  # exists, but not as asked
+                    client.create_collection("other", **{"metric": "l2", **asked})
+                assert info.value.failed_over
+            client._coordinators._current = 0
+            assert client.create_collection("other", dimension=4, metric="l2").dimension == 4
+
+            client._coordinators._current = 1
+            with pytest.raises(shoal.AlreadyExistsError) as info:  # no failover: exists is an error
+                client.create_collection("c", dimension=8, metric="l2")
+            assert not info.value.failed_over
+
+
+def test_delete_after_failover_takes_not_found_as_done():
+    with fake_cluster(2) as (fakes, addresses):
+        fakes[0].catalog["c"] = types_pb2.CollectionConfig(name="c", dimension=3)
+        fakes[0].fail_after.add("DeleteCollection")  # deleted it, then died
+        with shoal.Client(addresses, timeout=10) as client:
+            client.delete_collection("c")
+            assert "c" not in fakes[0].catalog and fakes[1].calls == ["DeleteCollection"]
+            with pytest.raises(shoal.NotFoundError):  # answered by the first it tried: an error
+                client.delete_collection("c")
+
+
+# ---------------------------------------------------------------------------
+# Two real `shoal serve` processes holding the same collection
+# ---------------------------------------------------------------------------
+
+DIM = 8
+
+
+def dataset(n=200, seed=3):
+    rng = np.random.default_rng(seed)
+    return [f"p{i:04d}" for i in range(n)], rng.standard_normal((n, DIM)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def serves(count):
+    """`count` `shoal serve` processes, each with its own data and the same
+    collection "c" holding the same points; each stopped by its pid on exit."""
+    ids, vectors = dataset()
+    with contextlib.ExitStack() as stack:
+        started = []
+        for _ in range(count):
+            serve = Serve(stack.enter_context(tempfile.TemporaryDirectory(prefix="shoal-failover-")))
+            stack.callback(serve.stop, signal.SIGTERM)
+            started.append(serve)
+            col = serve.client.create_collection("c", dimension=DIM, metric="l2", shards=2)
+            assert col.upsert(ids, vectors, [{"n": i} for i in range(len(ids))]) == len(ids)
+        yield started
+
+
+def one_round(col, ids, vectors, i):
+    """Every idempotent kind of call once; asserts each answer."""
+    n = i % len(ids)
+    hits = col.search(vectors[n], k=3)
+    assert hits[0].id == ids[n], hits
+    assert [len(h) for h in col.search_batch(vectors[n:n + 2], k=2)] == [2, 2]
+    assert col.upsert([f"extra-{i % 5}"], [vectors[n]]) == 1
+    assert col.count(where={"n": {"$lt": 10}}) == 10
+    assert [p.id for p in col.get([ids[n]])] == [ids[n]]
+    assert col.delete([f"gone-{i}"]) == 0
+
+
+def test_dead_address_then_live_serve():
+    with serves(1) as (live,):
+        ids, vectors = dataset()
+        with shoal.Client([dead_address(), live.address], timeout=10) as client:
+            col = client.get_collection("c")
+            for i in range(5):
+                one_round(col, ids, vectors, i)
+            assert [c.name for c in client.list_collections()] == ["c"]
+            assert client._coordinators.current == live.address
+
+
+def test_sigkill_of_the_coordinator_in_use_fails_no_call():
+    with serves(2) as pair:
+        ids, vectors = dataset()
+        by_address = {s.address: s for s in pair}
+        with shoal.Client(",".join(by_address), timeout=10) as client:
+            col = client.get_collection("c")
+            first = client._coordinators.current
+            rounds = [0]
+            killer = threading.Thread(target=lambda: (wait_for(lambda: rounds[0] >= 20, 60, "20 rounds of calls"),
+                                                      by_address[first].stop(signal.SIGKILL)))
+            killer.start()
+            try:
+                deadline = time.monotonic() + 60
+                while by_address[first].proc.poll() is None or rounds[0] < 60:  # on after the kill
+                    assert time.monotonic() < deadline, "the loop did not finish in 60 s"
+                    one_round(col, ids, vectors, rounds[0])
+                    rounds[0] += 1
+            finally:
+                killer.join()
+            assert by_address[first].proc.returncode == -signal.SIGKILL
+            assert client._coordinators.current != first
+
+
+# ---------------------------------------------------------------------------
+# The CLI: --coordinator with several addresses (FailoverTransport)
+# ---------------------------------------------------------------------------
+
+def shoal_cli(*args):
+    return subprocess.run([shoal_bin(), *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_cli_skips_a_dead_coordinator_and_names_every_one_when_all_fail():
+    with serves(1) as (live,):
+        dead = dead_address()
+        listed = shoal_cli("collections", "--coordinator", f"{dead},{live.address}", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [c["name"] for c in json.loads(listed.stdout)] == ["c"]
+        nodes = shoal_cli("admin", "--coordinator", f"{dead},{live.address}", "--json", "nodes")
+        assert nodes.returncode == 0, nodes.stderr
+        shards = shoal_cli("admin", "shards", "--coordinator", f"{dead}, {live.address}", "--collection", "c")
+        assert shards.returncode == 0, shards.stderr
+    other = dead_address()
+    for command in (["collections"], ["admin", "nodes"]):
+        out = shoal_cli(*command, "--coordinator", f"{dead},{other}", "--timeout", "2")
+        assert out.returncode == 1 and out.stdout == "", out
+        assert "UNAVAILABLE" in out.stderr and f"{dead}:" in out.stderr and f"{other}:" in out.stderr, out.stderr
+    bad = shoal_cli("collections", "--coordinator", "127.0.0.1:1,nonsense")
+    assert bad.returncode == 64 and "nonsense" in bad.stderr, bad
