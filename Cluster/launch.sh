@@ -66,7 +66,7 @@ fi
 etcd_bin=${ETCD_BIN:-$(command -v etcd || true)}
 [ -n "$etcd_bin" ] && [ -x "$etcd_bin" ] || die "no etcd executable (install etcd 3.4 or later, or set ETCD_BIN)"
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+. "$root/Cluster/common.sh"
 
 # Polls `check ARGS…` until it succeeds; NAME's process must stay alive meanwhile.
 wait_until() {  # wait_until NAME WHAT CHECK ARGS…

@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -d "$run_dir" ] || { echo "stop.sh: nothing to stop in $run_dir"; exit 0; }
+. "$root/Cluster/common.sh"
 
 stopped=0
 # SIGTERM to every process of the given pid files, then wait; SIGKILL at the timeout.
@@ -26,12 +27,12 @@ stop_group() {  # stop_group PIDFILE…
   for pidfile in "$@"; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" && pids+=("$pid"); fi
+    if running "$pid"; then kill -TERM "$pid" && pids+=("$pid"); fi
     rm -f "$pidfile"
   done
   local deadline=$((SECONDS + ${SHOAL_STOP_TIMEOUT:-20}))
   for pid in ${pids[@]+"${pids[@]}"}; do
-    while kill -0 "$pid" 2>/dev/null; do
+    while running "$pid"; do
       if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
       sleep 0.1
     done

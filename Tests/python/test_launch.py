@@ -71,11 +71,23 @@ def test_etcd_members_then_nodes_then_coordinator_and_stop_ends_all(members):
                 assert f.read().strip() == cluster.address
             with shoal.Client(cluster.address, timeout=30) as client:
                 assert client.list_collections() == []
+                client.create_collection("c", dimension=4, metric="l2", shards=1)
 
             before = pids(run_dir)
             assert sorted(before) == ["coordinator1", *[f"etcd{j}" for j in range(1, members + 1)], "node1"]
             out = cluster.launch()  # again: everything is running, nothing new starts
             assert pids(run_dir) == before and out.count("already running") == members + 2
+
+            victims = [f"etcd{members}", "coordinator"]  # a member (of a quorum, with 3) and the coordinator
+            for name in victims:
+                cluster.kill(name)
+            cluster.launch()  # starts again what died, on its data
+            after = pids(run_dir)
+            assert [n for n in before if after[n] != before[n]] == sorted([f"etcd{members}", "coordinator1"])
+            assert all(etcd_healthy(e) for e in endpoints)
+            with shoal.Client(cluster.address, timeout=30) as client:
+                assert [c.name for c in client.list_collections()] == ["c"]  # the cluster state survived
+            before = after
         finally:
             cluster.stop()
         assert pids(run_dir) == {}
