@@ -68,6 +68,20 @@ etcd_bin=${ETCD_BIN:-$(command -v etcd || true)}
 
 . "$root/Cluster/common.sh"
 
+# RUN_DIR/coordinator of the 1-coordinator layout becomes coordinator1 (before anything starts).
+if [ -d "$run_dir/coordinator" ] && [ ! -L "$run_dir/coordinator" ]; then
+  alive "$run_dir/coordinator/pid" && die "a coordinator of the old layout runs from $run_dir/coordinator: run stop.sh first"
+  [ -e "$run_dir/coordinator1" ] && die "both $run_dir/coordinator and coordinator1 exist: remove one"
+  mv "$run_dir/coordinator" "$run_dir/coordinator1"
+fi
+# A binary from before shared metadata runs one coordinator, its state in its own folder.
+takes_etcd=true
+if ! "$SHOAL_BIN" coordinator --help 2>&1 | grep -q -- '--etcd'; then
+  [ "$coordinators" -eq 1 ] || die "$SHOAL_BIN coordinator has no --etcd: --coordinators $coordinators needs a newer build" 2
+  echo "launch.sh: $SHOAL_BIN coordinator has no --etcd; coordinator1 keeps its cluster state in its own folder"
+  takes_etcd=false
+fi
+
 # Polls `check ARGS…` until it succeeds; NAME's process must stay alive meanwhile.
 wait_until() {  # wait_until NAME WHAT CHECK ARGS…
   local name=$1 what=$2 dir="$run_dir/$1"
@@ -132,28 +146,15 @@ for i in $(seq 1 "$nodes"); do
   node_list="$node_list${node_list:+,}$(cat "$run_dir/node$i/address")"
 done
 
-# Coordinators. RUN_DIR/coordinator of the 1-coordinator layout becomes coordinator1.
-if [ -d "$run_dir/coordinator" ] && [ ! -L "$run_dir/coordinator" ]; then
-  alive "$run_dir/coordinator/pid" && die "a coordinator of the old layout runs from $run_dir/coordinator: run stop.sh first"
-  [ -e "$run_dir/coordinator1" ] && die "both $run_dir/coordinator and coordinator1 exist: remove one"
-  mv "$run_dir/coordinator" "$run_dir/coordinator1"
-fi
-coordinator_flags=()
-if "$SHOAL_BIN" coordinator --help 2>&1 | grep -q -- '--etcd'; then
-  coordinator_flags=(--etcd "$endpoints")
-else  # a binary from before shared metadata: one coordinator, its state in its own folder
-  [ "$coordinators" -eq 1 ] || die "$SHOAL_BIN coordinator has no --etcd: --coordinators $coordinators needs a newer build" 2
-  echo "launch.sh: $SHOAL_BIN coordinator has no --etcd; coordinator1 keeps its cluster state in its own folder"
-fi
+# Coordinators: coordinator1 on P, coordinator I ≥ 2 on P+40+I, all on the same etcd.
 : >"$run_dir/coordinators.new"
 for c in $(seq 1 "$coordinators"); do
   port=$([ "$c" -eq 1 ] && echo "$base_port" || echo $((base_port + 40 + c)))
   mkdir -p "$run_dir/coordinator$c/data"
-  name=()
-  [ ${#coordinator_flags[@]} -eq 0 ] || name=(--name "coordinator$c")
+  shared=()
+  if $takes_etcd; then shared=(--etcd "$endpoints" --name "coordinator$c"); fi
   start "coordinator$c" "127.0.0.1:$port" "$SHOAL_BIN" coordinator --listen "127.0.0.1:$port" --nodes "$node_list" \
-    --data "$run_dir/coordinator$c/data" ${coordinator_flags[@]+"${coordinator_flags[@]}"} ${name[@]+"${name[@]}"} \
-    ${SHOAL_COORDINATOR_ARGS:-}
+    --data "$run_dir/coordinator$c/data" ${shared[@]+"${shared[@]}"} ${SHOAL_COORDINATOR_ARGS:-}
 done
 ln -sfn coordinator1 "$run_dir/coordinator"
 # Every running coordinator is listed, also those a larger --coordinators started before.

@@ -103,6 +103,54 @@ def test_options_are_checked():
     assert "--coordinators C" in out.stdout and "etcd-endpoints" in out.stdout and out.returncode == 0
 
 
+WRAPPER = """#!/usr/bin/env bash
+# shoal, but its coordinator lists --etcd in --help and drops --etcd and --name
+# (each coordinator then keeps its own state): launch.sh's layout, not shared metadata.
+if [ "${1:-}" = coordinator ]; then
+  shift
+  if [ "${1:-}" = --help ]; then "$REAL" coordinator --help; echo "  --etcd <etcd>"; exit 0; fi
+  args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in --etcd|--name) echo "wrapper: $1 $2" >&2; shift 2 ;; *) args+=("$1"); shift ;; esac
+  done
+  exec "$REAL" coordinator "${args[@]}"
+fi
+exec "$REAL" "$@"
+"""
+
+
+def test_several_coordinators_layout_with_a_stand_in_for_etcd_flags():
+    """The script's side of --coordinators (ports, folders, flags, the coordinators
+    file, a relaunch with fewer, stop.sh), with a shoal that ignores --etcd/--name."""
+    with tempfile.TemporaryDirectory(prefix="shoal-launch-") as run_dir:
+        wrapper = os.path.join(run_dir, "shoal-wrapper")
+        with open(wrapper, "w") as f:
+            f.write(WRAPPER)
+        os.chmod(wrapper, 0o755)
+        cluster = Cluster(os.path.join(run_dir, "run"), nodes=1, coordinators=3, etcd_members=3,
+                          env={"SHOAL_BIN": wrapper, "REAL": shoal_bin()})
+        try:
+            cluster.launch()
+            p = cluster.base_port
+            expected = [f"127.0.0.1:{p}", f"127.0.0.1:{p + 42}", f"127.0.0.1:{p + 43}"]
+            assert cluster.coordinator_addresses == expected
+            endpoints = ",".join(f"http://127.0.0.1:{p + 80 + j}" for j in (1, 2, 3))
+            for c in (1, 2, 3):
+                log = cluster.log(f"coordinator{c}")
+                assert f"wrapper: --etcd {endpoints}" in log and f"wrapper: --name coordinator{c}" in log, log
+            out = admin(",".join(expected), "nodes")
+            assert out.returncode == 0 and "node1" in out.stdout, out.stderr
+            cluster.coordinators = 1
+            cluster.launch()  # fewer: the running ones stay, and stay listed
+            assert cluster.coordinator_addresses == expected
+            before = pids(cluster.run_dir)
+            assert len(before) == 3 + 1 + 3
+        finally:
+            cluster.stop()
+        assert pids(cluster.run_dir) == {}
+        assert not any(running(pid) for pid in before.values())
+
+
 @pytest.mark.skipif("not coordinator_takes_etcd()", reason="this shoal coordinator has no --etcd yet")
 def test_two_coordinators_share_the_cluster_and_survive_a_sigkill():
     with tempfile.TemporaryDirectory(prefix="shoal-launch-") as run_dir:
