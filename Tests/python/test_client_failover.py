@@ -172,6 +172,24 @@ def test_all_unavailable_cycles_within_the_timeout_and_names_every_address():
         assert all(a in info.value.message for a in addresses + [dead]), info.value.message
 
 
+def test_no_time_left_is_unavailable_without_a_call():
+    with fake_cluster(2) as (fakes, addresses):
+        with shoal.Client(addresses, timeout=0) as client:
+            with pytest.raises(shoal.UnavailableError) as info:
+                client.list_collections()
+        assert "the timeout passed" in info.value.message and [f.calls for f in fakes] == [[], []]
+
+
+def test_no_timeout_gives_up_after_a_few_rounds():
+    with fake_cluster(2) as (fakes, addresses):
+        for fake in fakes:
+            fake.fail_before.add("ListCollections")
+        with shoal.Client(addresses, timeout=None) as client:
+            with pytest.raises(shoal.UnavailableError):
+                client.list_collections()
+        assert [len(f.calls) for f in fakes] == [shoal.failover.ROUNDS_WITHOUT_DEADLINE] * 2
+
+
 def test_single_address_is_never_retried():
     with fake_cluster(1) as (fakes, (address,)):
         fakes[0].fail_before.add("ListCollections")

@@ -93,8 +93,8 @@ class Coordinators:
                 raise
             self._current = index
             return reply
-        raise UnavailableError(grpc.StatusCode.UNAVAILABLE, "no coordinator answered: " + "; ".join(
-            f"{address}: {message}" for address, message in failures.items()))
+        tried = "; ".join(f"{address}: {message}" for address, message in failures.items())
+        raise UnavailableError(grpc.StatusCode.UNAVAILABLE, f"no coordinator answered: {tried or 'the timeout passed'}")
 
     def _attempt(self, index, method, request, timeout):
         try:
