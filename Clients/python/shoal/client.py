@@ -99,6 +99,9 @@ class Client:
       earlier attempt deleted it, and the call succeeds.
 
     With one address (or ``channel``) nothing is retried: every error is raised.
+    An UNAVAILABLE a coordinator answers itself (a shard with no readable
+    replica) looks like an unreachable one and is retried too, so with several
+    addresses it is raised only when ``timeout`` has passed.
     ``Collection.delete`` after a failover may count fewer points than it
     removed (an earlier attempt removed them).
     """
