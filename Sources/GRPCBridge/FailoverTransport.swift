@@ -11,7 +11,8 @@ import VectorCore
 /// Every attempt and every wait share the call's one `timeout`, counted from the
 /// call's start; with no timeout it gives up after `roundsWithoutTimeout` rounds.
 /// When none answers it throws UNAVAILABLE naming every target with its last
-/// error. Any other error is thrown at once. With one target it is that transport.
+/// error. Any other error is thrown at once; cancelling the calling task ends the
+/// call with CANCELLED (a backoff wait too). With one target it is that transport.
 ///
 /// Every method is retried alike: a server that fails mid-call may have done the
 /// work, so give it calls that are safe to repeat (reads, upserts and deletes by
@@ -72,7 +73,9 @@ public final class FailoverTransport: UnaryTransport {
             attempt += 1
             if attempt % transports.count == 0 {  // a whole round failed
                 let wait = deadline.map { min(backoff, $0 - .now) } ?? backoff
-                if wait > .zero { try await Task.sleep(for: wait) }
+                if wait > .zero {
+                    do { try await Task.sleep(for: wait) } catch { throw ShoalError(.cancelled, "the call was cancelled") }
+                }
                 backoff = min(backoff * 2, maxBackoff)
             }
         }

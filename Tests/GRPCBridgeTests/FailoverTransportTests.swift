@@ -69,6 +69,19 @@ extension BridgeTests {
         await #expect(throws: ShoalError.self) { _ = try await one.unary(method: "/m", request: [1], timeout: .seconds(5)) }
         #expect(fakes[0].calls.load(ordering: .relaxed) == rounds[0] + 1)
     }
+
+    @Test func cancellingAFailoverCallEndsItWithCancelled() async throws {
+        let fakes = [FailingTransport(), FailingTransport()]
+        for fake in fakes { fake.failures.store(.max, ordering: .relaxed) }
+        let transport = FailoverTransport(targets: ["a:1", "b:2"], transports: fakes, initialBackoff: .seconds(1))
+        let call = Task { try await transport.unary(method: "/m", request: [1], timeout: .seconds(60)) }
+        try await eventually("a round failed") { fakes[1].calls.load(ordering: .relaxed) > 0 }
+        let start = ContinuousClock.now
+        call.cancel()
+        let error = await #expect(throws: ShoalError.self) { _ = try await call.value }
+        #expect(error?.code == .cancelled)
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+    }
 }
 
 /// Answers with the request, after failing `failures` calls with UNAVAILABLE.
