@@ -89,19 +89,28 @@ class FakeCoordinator(vector_store_pb2_grpc.VectorStoreServicer):
         return vector_store_pb2.CountResponse(count=7)
 
 
+def serve_fake(fake, port=0):
+    """A started gRPC server of `fake` on 127.0.0.1:`port` (0: any): (server, port)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    vector_store_pb2_grpc.add_VectorStoreServicer_to_server(fake, server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    assert bound and (bound == port or not port)
+    server.start()
+    return server, bound
+
+
 @contextlib.contextmanager
-def fake_cluster(size):
-    """`size` FakeCoordinators on their own ports over one catalog: (fakes, addresses)."""
-    catalog, fakes, servers, addresses = {}, [], [], []
+def fake_cluster(size, servers=None):
+    """`size` FakeCoordinators on their own ports over one catalog: (fakes, addresses).
+    `servers`: a list that receives their gRPC servers (replace one to restart it)."""
+    catalog, fakes, addresses = {}, [], []
+    servers = [] if servers is None else servers
     try:
         for _ in range(size):
-            fake = FakeCoordinator(catalog)
-            server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-            vector_store_pb2_grpc.add_VectorStoreServicer_to_server(fake, server)
-            addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
-            server.start()
-            fakes.append(fake)
+            fakes.append(FakeCoordinator(catalog))
+            server, port = serve_fake(fakes[-1])
             servers.append(server)
+            addresses.append(f"127.0.0.1:{port}")
         yield fakes, addresses
     finally:
         for server in servers:
@@ -188,6 +197,23 @@ def test_no_timeout_gives_up_after_a_few_rounds():
             with pytest.raises(shoal.UnavailableError):
                 client.list_collections()
         assert [len(f.calls) for f in fakes] == [shoal.failover.ROUNDS_WITHOUT_DEADLINE] * 2
+
+
+def test_after_every_coordinator_was_down_the_first_back_answers_at_once():
+    """While all are down the client keeps calling, so gRPC backs off reconnecting
+    (by default up to 2 minutes); RECONNECT_OPTIONS keep that under a second."""
+    servers = []
+    with fake_cluster(2, servers) as (fakes, addresses):
+        with shoal.Client(addresses, timeout=2) as client:
+            assert client.list_collections() == []
+            for server in servers:
+                server.stop(None)
+            down_since = time.monotonic()
+            while time.monotonic() - down_since < 6:
+                with pytest.raises(shoal.UnavailableError):
+                    client.list_collections()
+            servers[1], _ = serve_fake(fakes[1], int(addresses[1].rsplit(":", 1)[1]))  # the second comes back
+            assert client.list_collections() == []  # within its 2 s
 
 
 def test_single_address_is_never_retried():

@@ -17,7 +17,7 @@ import numpy as np
 from shoal.v1 import types_pb2, vector_store_pb2
 
 from .errors import AlreadyExistsError, NotFoundError
-from .failover import Coordinators, parse_addresses
+from .failover import RECONNECT_OPTIONS, Coordinators, parse_addresses
 from .filters import where_to_filter
 from .values import as_matrix, as_vector, metadata_from_proto, metadata_to_proto
 
@@ -114,6 +114,8 @@ class Client:
         opts = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
         if channel is not None:
             addresses = addresses[:1]
+        elif len(addresses) > 1:
+            opts += RECONNECT_OPTIONS
         self._coordinators = Coordinators(addresses, opts + list(options or []),
                                           channels=[channel] if channel is not None else None)
 

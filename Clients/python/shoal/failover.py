@@ -25,7 +25,8 @@ from shoal.v1 import vector_store_pb2_grpc
 
 from .errors import ShoalError, UnavailableError, from_rpc_error
 
-__all__ = ["Coordinators", "parse_addresses", "INITIAL_BACKOFF", "MAX_BACKOFF", "ROUNDS_WITHOUT_DEADLINE"]
+__all__ = ["Coordinators", "parse_addresses", "INITIAL_BACKOFF", "MAX_BACKOFF", "ROUNDS_WITHOUT_DEADLINE",
+           "RECONNECT_OPTIONS"]
 
 #: Seconds to wait after the first round in which every coordinator failed ...
 INITIAL_BACKOFF = 0.05
@@ -33,6 +34,10 @@ INITIAL_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
 #: With no deadline (timeout=None), how many rounds before the call fails.
 ROUNDS_WITHOUT_DEADLINE = 3
+#: Channel options of a client of several coordinators: a channel whose
+#: coordinator was down retries the connection at least every second (gRPC's
+#: default backoff grows to 2 minutes), so one that comes back is used at once.
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def parse_addresses(address):
