@@ -37,7 +37,9 @@ ROUNDS_WITHOUT_DEADLINE = 3
 #: Channel options of a client of several coordinators: a channel whose
 #: coordinator was down retries the connection at least every second (gRPC's
 #: default backoff grows to 2 minutes), so one that comes back is used at once.
-RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+#: The same numbers as the Swift channel's (Sources/CGRPCBridge/client.cpp).
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def parse_addresses(address):
