@@ -322,17 +322,20 @@ def test_sigkill_of_the_coordinator_in_use_fails_no_call():
             col = client.get_collection("c")
             first = client._coordinators.current
             victim = by_address[first]
-            done, errors, lock = [0], [], threading.Lock()
+            done, errors, acked_after_kill, lock = [0], [], [], threading.Lock()
 
             def work(worker):
                 try:
                     after_kill, i = 0, worker * 1000
                     while after_kill < 15:
+                        killed = victim.proc.poll() is not None  # then only the survivor can answer
                         one_round(col, ids, vectors, i)
-                        i += 1
                         with lock:
                             done[0] += 1
-                        after_kill += victim.proc.poll() is not None
+                            if killed:
+                                acked_after_kill.append(f"extra-{i}")
+                        i += 1
+                        after_kill += killed
                 except Exception as error:  # noqa: BLE001 — reported below, with the thread's round
                     errors.append(f"worker {worker}, round {i}: {error!r}")
 
@@ -349,6 +352,10 @@ def test_sigkill_of_the_coordinator_in_use_fails_no_call():
             assert not any(w.is_alive() for w in workers)
             assert victim.proc.returncode == -signal.SIGKILL
             assert client._coordinators.current != first
+            survivor = next(s for s in pair if s is not victim)
+            assert len(acked_after_kill) >= 4 * 15
+            stored = survivor.client.get_collection("c").get(acked_after_kill)  # every acknowledged write
+            assert sorted(p.id for p in stored) == sorted(acked_after_kill)
 
 
 # ---------------------------------------------------------------------------
