@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import GRPCBridge
 import ShoalProto
 import ShoalRPC
+import Synchronization
 import VectorCore
 
 /// Options shared by the commands that talk to a coordinator.
@@ -18,11 +18,12 @@ struct CoordinatorAddress: ParsableArguments {
     var limit: Duration { .milliseconds(Int(timeout * 1000)) }
 
     /// The addresses in --coordinator.
-    var targets: [String] { address.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    var targets: [String] {
+        address.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
 
     func validate() throws {
         for target in targets { _ = try parseAddress(target) }
-        if targets.isEmpty { throw ValidationError("--coordinator: expected HOST:PORT[,HOST:PORT...]") }
     }
 
     func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {

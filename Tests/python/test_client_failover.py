@@ -381,5 +381,6 @@ def test_cli_skips_a_dead_coordinator_and_names_every_one_when_all_fail():
         out = shoal_cli(*command, "--coordinator", f"{dead},{other}", "--timeout", "2")
         assert out.returncode == 1 and out.stdout == "", out
         assert "UNAVAILABLE" in out.stderr and f"{dead}:" in out.stderr and f"{other}:" in out.stderr, out.stderr
-    bad = shoal_cli("collections", "--coordinator", "127.0.0.1:1,nonsense")
-    assert bad.returncode == 64 and "nonsense" in bad.stderr, bad
+    for bad in ("127.0.0.1:1,nonsense", "127.0.0.1:1,,127.0.0.1:2", ""):
+        out = shoal_cli("collections", "--coordinator", bad)
+        assert out.returncode == 64 and "expected HOST:PORT" in out.stderr, out
