@@ -10,12 +10,17 @@ struct AdminCommand: AsyncParsableCommand {
         abstract: "Operate a cluster: nodes, shard placement, shard moves and rebalancing.",
         discussion: """
             --coordinator, --timeout and --json may come before or after the subcommand.
+            --coordinator may name several coordinators of one cluster, comma-separated:
+            a call that gets UNAVAILABLE goes to the next, in order, within --timeout
+            (every call alike: when a coordinator dies after starting a change, the repeat
+            may be refused, e.g. already exists or a move in progress; see status).
             With --json every subcommand prints one JSON document on stdout; errors go
             to stderr, prefixed "shoal admin: ".
 
             Examples:
               shoal admin nodes
               shoal admin --coordinator 127.0.0.1:7100 shards --collection faces
+              shoal admin --coordinator 127.0.0.1:7100,127.0.0.1:7142 nodes
               shoal admin move 3 --collection faces --to node4 --wait
               shoal admin rebalance --dry-run
               shoal admin status --all --json
@@ -40,14 +45,14 @@ struct AdminCommand: AsyncParsableCommand {
     @OptionGroup var coordinator: CoordinatorAddress
 }
 
-/// One channel to the coordinator for a whole admin command.
+/// One transport to the coordinators (one channel each, failing over) for a whole admin command.
 struct AdminClient {
     let options: CoordinatorAddress
-    private let channel: Channel
+    private let transport: FailoverTransport
 
     init(_ options: CoordinatorAddress) async throws {
         self.options = options
-        channel = try await exitingOnFailure("shoal admin", options.address) { try Channel(target: options.address) }
+        transport = try await exitingOnFailure("shoal admin", options.address) { try options.transport() }
     }
 
     var json: Bool { options.json }
@@ -55,7 +60,7 @@ struct AdminClient {
     /// A failed call prints `shoal admin: ADDRESS: CODE: message` and exits with `exitStatus(for:)`.
     func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {
         try await exitingOnFailure("shoal admin", options.address) {
-            try await channel.call(rpc, request, timeout: options.limit)
+            try await transport.call(rpc, request, timeout: options.limit)
         }
     }
 

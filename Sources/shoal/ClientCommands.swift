@@ -3,23 +3,48 @@ import Foundation
 import GRPCBridge
 import ShoalProto
 import ShoalRPC
+import Synchronization
 import VectorCore
 
 /// Options shared by the commands that talk to a coordinator.
 struct CoordinatorAddress: ParsableArguments {
-    @Option(name: .customLong("coordinator"), help: "HOST:PORT of the coordinator (the launch script's default).")
+    @Option(name: .customLong("coordinator"), help: ArgumentHelp(
+        "HOST:PORT of the coordinator (the launch script's default), or several, comma-separated.",
+        discussion: "With several, a call that gets UNAVAILABLE goes to the next, in order, within --timeout."))
     var address = "127.0.0.1:7100"
     @Option(help: "Seconds to wait for an answer.") var timeout: Double = 30
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     var limit: Duration { .milliseconds(Int(timeout * 1000)) }
 
+    /// The addresses in --coordinator.
+    var targets: [String] {
+        address.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func validate() throws {
+        for target in targets { _ = try parseAddress(target) }
+    }
+
     func call<Request, Response>(_ rpc: RPC<Request, Response>, _ request: Request) async throws -> Response {
         try await exitingOnFailure("shoal", address) {
-            try await Channel(target: address).call(rpc, request, timeout: limit)
+            try await transport().call(rpc, request, timeout: limit)
+        }
+    }
+
+    /// The process's one transport to these coordinators (so a command's calls share
+    /// the channels and stick to the coordinator that answered).
+    func transport() throws -> FailoverTransport {
+        try coordinatorTransports.withLock { transports in
+            if let known = transports[address] { return known }
+            let made = try FailoverTransport(targets: targets)
+            transports[address] = made
+            return made
         }
     }
 }
+
+private let coordinatorTransports = Mutex<[String: FailoverTransport]>([:])
 
 /// Runs `body`; a `ShoalError` is printed to stderr as `PREFIX: ADDRESS: CODE: message`
 /// and becomes the exit status `exitStatus(for:)`.

@@ -40,14 +40,21 @@ def admin_json(address, *args, timeout=90):
     return json.loads(out.stdout)
 
 
-def free_base_port(count):
-    """A base port P with P..P+count free on 127.0.0.1 (checked by binding)."""
+def launch_port_offsets(coordinators=1, etcd_members=1):
+    """The ports launch.sh takes above P besides the nodes': coordinator I ≥ 2 at
+    P+40+I, etcd member J at P+80+J (client) and P+90+J (peer)."""
+    return ([40 + i for i in range(2, coordinators + 1)] +
+            [o + j for j in range(1, etcd_members + 1) for o in (80, 90)])
+
+
+def free_base_port(count, offsets=()):
+    """A base port P with P..P+count and P+o for each of `offsets` free on 127.0.0.1 (checked by binding)."""
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(20000, 40000)
         socks = []
         try:
-            for p in range(base, base + count + 1):
+            for p in [*range(base, base + count + 1), *(base + o for o in offsets)]:
                 s = socket.socket()
                 s.bind(("127.0.0.1", p))
                 socks.append(s)
@@ -62,14 +69,17 @@ def free_base_port(count):
 
 class Cluster:
     """`spare`: ports kept free for nodes started later (`launch(nodes=...)`);
-    `env`: extra environment for launch.sh (SHOAL_COORDINATOR_ARGS, ...)."""
+    `env`: extra environment for launch.sh (SHOAL_COORDINATOR_ARGS, ...);
+    `coordinators`, `etcd_members`: launch.sh's --coordinators and --etcd-members."""
 
-    def __init__(self, run_dir, nodes=3, spare=0, env=None):
+    def __init__(self, run_dir, nodes=3, spare=0, env=None, coordinators=1, etcd_members=1):
         self.run_dir = run_dir
         self.nodes = nodes
         self.env = env or {}
-        self.base_port = free_base_port(nodes + spare)
-        self.address = f"127.0.0.1:{self.base_port}"
+        self.coordinators = coordinators
+        self.etcd_members = etcd_members
+        self.base_port = free_base_port(nodes + spare, launch_port_offsets(coordinators, etcd_members))
+        self.address = f"127.0.0.1:{self.base_port}"  # coordinator1
 
     def launch(self, nodes=None, env=None):
         """Starts what is not running (or `nodes` nodes, growing the cluster); waits until healthy.
@@ -77,6 +87,7 @@ class Cluster:
         self.nodes = nodes or self.nodes
         env = dict(os.environ, SHOAL_LAUNCH_TIMEOUT="120", **{**self.env, **(env or {})})
         out = subprocess.run([os.path.join(ROOT, "Cluster", "launch.sh"), "--nodes", str(self.nodes),
+                              "--coordinators", str(self.coordinators), "--etcd-members", str(self.etcd_members),
                               "--base-port", str(self.base_port), "--dir", self.run_dir],
                              env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, f"launch.sh failed:\n{out.stdout}\n{out.stderr}"
@@ -85,6 +96,12 @@ class Cluster:
     def node_address(self, name):
         """node1… listen on base port + i."""
         return f"127.0.0.1:{self.base_port + int(name.removeprefix('node'))}"
+
+    @property
+    def coordinator_addresses(self):
+        """Every running coordinator's address (RUN_DIR/coordinators), coordinator1 first."""
+        with open(os.path.join(self.run_dir, "coordinators")) as f:
+            return f.read().split()
 
     @property
     def node_addresses(self):
@@ -99,7 +116,7 @@ class Cluster:
             return int(f.read())
 
     def kill(self, name):
-        """SIGKILL one process (node1…, coordinator) and wait until it is gone."""
+        """SIGKILL one process (node1…, coordinator, coordinator2…, etcd1…) and wait until it is gone."""
         pid = self.pid(name)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10

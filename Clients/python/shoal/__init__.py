@@ -6,6 +6,9 @@
     col.upsert(ids=["a", "b"], vectors=vectors, metadatas=[{"label": 3}, {"label": 4}])
     hits = col.search(vectors[0], k=10, where={"label": {"$gte": 3}})
 
+Several coordinators of one cluster: ``shoal.Client("h1:p1,h2:p2")`` (or a
+list); a call that gets UNAVAILABLE goes to the next (``shoal.failover``).
+
 Server errors are raised as ``shoal.ShoalError`` (``.code``, ``.message``);
 bad arguments caught before a call as ``ValueError``. ``where`` filters are
 described in ``shoal.filters``.

@@ -12,12 +12,12 @@ Example::
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-import grpc
 import numpy as np
 
-from shoal.v1 import types_pb2, vector_store_pb2, vector_store_pb2_grpc
+from shoal.v1 import types_pb2, vector_store_pb2
 
-from .errors import from_rpc_error
+from .errors import AlreadyExistsError, NotFoundError
+from .failover import RECONNECT_OPTIONS, Coordinators, parse_addresses
 from .filters import where_to_filter
 from .values import as_matrix, as_vector, metadata_from_proto, metadata_to_proto
 
@@ -76,21 +76,51 @@ class Point:
 
 
 class Client:
-    """A connection to a Shoal coordinator (or ``shoal serve``).
+    """A connection to a Shoal coordinator (or ``shoal serve``), or to several.
 
-    ``timeout`` (seconds) is the deadline of every call. Use as a context
-    manager, or call ``close()``.
+    ``address``: ``"host:port"``; several coordinators of one cluster as
+    ``"h1:p1,h2:p2"`` or a list of addresses. ``timeout`` (seconds) is the
+    deadline of every call. Use as a context manager, or call ``close()``.
+
+    With several addresses the client keeps one channel per coordinator and
+    sends each call to the one that answered last; a call that fails with
+    UNAVAILABLE goes to the next, cycling with a short backoff, until one
+    answers or the call's ``timeout`` (counted once, from the call's start)
+    runs out (see ``shoal.failover``). Reads (search, search_batch, get,
+    count, list_collections, get_collection, describe), upserts and deletes
+    by id are safe to repeat, so they simply are. The collection calls are
+    not, and a coordinator that failed mid-call may have done the work:
+
+    - ``create_collection`` is repeated on the next coordinator; if that one
+      answers ALREADY_EXISTS, the collection is described and the call
+      succeeds only if it has the settings asked for (name, dimension,
+      metric, and each setting given as non-zero), else AlreadyExistsError.
+    - ``delete_collection`` is repeated; NOT_FOUND after a failover means an
+      earlier attempt deleted it, and the call succeeds.
+
+    With one address (or ``channel``) nothing is retried: every error is raised.
+    An UNAVAILABLE a coordinator answers itself (a shard with no readable
+    replica) looks like an unreachable one and is retried too, so with several
+    addresses it is raised only when ``timeout`` has passed.
+    ``Collection.delete`` after a failover may count fewer points than it
+    removed (an earlier attempt removed them).
     """
 
     def __init__(self, address="127.0.0.1:7100", timeout=30.0, channel=None, options=None):
-        self.address = address
+        addresses = parse_addresses(address)
+        self.address = address if isinstance(address, str) else ",".join(addresses)
+        self.addresses = addresses
         self.timeout = timeout
         opts = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
-        self._channel = channel or grpc.insecure_channel(address, options=opts + list(options or []))
-        self._stub = vector_store_pb2_grpc.VectorStoreStub(self._channel)
+        if channel is not None:
+            addresses = addresses[:1]
+        elif len(addresses) > 1:
+            opts += RECONNECT_OPTIONS
+        self._coordinators = Coordinators(addresses, opts + list(options or []),
+                                          channels=[channel] if channel is not None else None)
 
     def close(self):
-        self._channel.close()
+        self._coordinators.close()
 
     def __enter__(self):
         return self
@@ -99,10 +129,7 @@ class Client:
         self.close()
 
     def _call(self, method, request):
-        try:
-            return getattr(self._stub, method)(request, timeout=self.timeout)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
+        return self._coordinators.call(method, request, self.timeout)
 
     def create_collection(self, name, dimension, metric="cosine", shards=0, replication_factor=0,
                           m=0, ef_construction=0, ef=0):
@@ -117,7 +144,15 @@ class Client:
             name=name, dimension=dimension, metric=_METRICS[metric], shard_count=shards,
             replication_factor=replication_factor,
             hnsw=types_pb2.HnswParams(m=m, ef_construction=ef_construction, ef=ef))
-        reply = self._call("CreateCollection", vector_store_pb2.CreateCollectionRequest(config=config))
+        try:
+            reply = self._call("CreateCollection", vector_store_pb2.CreateCollectionRequest(config=config))
+        except AlreadyExistsError as error:
+            if not error.failed_over:
+                raise
+            existing = self.get_collection(name)  # an attempt that failed over may have created it
+            if not _created_as_asked(existing.info, config):
+                raise
+            return existing
         return Collection(self, CollectionInfo.from_proto(reply.config))
 
     def get_collection(self, name):
@@ -127,7 +162,6 @@ class Client:
 
     def get_or_create_collection(self, name, dimension, **kwargs):
         """The collection ``name``, created with these settings if missing."""
-        from .errors import NotFoundError
         try:
             return self.get_collection(name)
         except NotFoundError:
@@ -140,7 +174,22 @@ class Client:
 
     def delete_collection(self, name):
         """Deletes a collection and its points; NotFoundError if there is none."""
-        self._call("DeleteCollection", vector_store_pb2.DeleteCollectionRequest(name=name))
+        try:
+            self._call("DeleteCollection", vector_store_pb2.DeleteCollectionRequest(name=name))
+        except NotFoundError as error:
+            if not error.failed_over:  # else an attempt that failed over deleted it
+                raise
+
+
+def _created_as_asked(info, config):
+    """Whether the collection ``info`` has every setting ``config`` asks for (0: the server's default)."""
+    asked = [(info.name, config.name), (info.dimension, config.dimension),
+             (info.metric, _METRIC_NAMES.get(config.metric))]
+    asked += [(have, want) for have, want in ((info.shards, config.shard_count),
+                                              (info.replication_factor, config.replication_factor),
+                                              (info.m, config.hnsw.m), (info.ef_construction, config.hnsw.ef_construction),
+                                              (info.ef, config.hnsw.ef)) if want]
+    return all(have == want for have, want in asked)
 
 
 class Collection:

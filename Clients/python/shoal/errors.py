@@ -16,7 +16,13 @@ __all__ = [
 
 
 class ShoalError(Exception):
-    """A failed call: the gRPC status ``code`` and the server's ``message``."""
+    """A failed call: the gRPC status ``code`` and the server's ``message``.
+
+    ``failed_over`` is True when a client of several coordinators got this
+    error from one it turned to after an earlier one answered UNAVAILABLE.
+    """
+
+    failed_over = False
 
     def __init__(self, code, message):
         super().__init__(f"{code.name}: {message}")
