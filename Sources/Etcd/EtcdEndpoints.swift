@@ -1,0 +1,82 @@
+import GRPCBridge
+import ShoalRPC
+import Synchronization
+import SwiftProtobuf
+import VectorCore
+
+/// The members of one etcd cluster, a channel to each, and the one in use.
+///
+/// Calls go to the member in use; one that answers UNAVAILABLE or DEADLINE_EXCEEDED
+/// hands over to the next, and the client sticks with whichever member answered
+/// last. Only when every member failed does a call fail with UNAVAILABLE.
+final class EtcdEndpoints: Sendable {
+    let addresses: [String]
+    let callTimeout: Duration
+    private let channels: [Channel]
+    private let inUse = Mutex(0)
+
+    init(_ addresses: [String], callTimeout: Duration) throws {
+        guard !addresses.isEmpty else { throw ShoalError(.invalidArgument, "no etcd endpoints given") }
+        for address in addresses { try Self.validate(address) }
+        self.addresses = addresses
+        self.callTimeout = callTimeout
+        self.channels = try addresses.map { try Channel(target: $0) }
+    }
+
+    /// Checks one "host:port".
+    static func validate(_ address: String) throws {
+        if address.contains("://") {
+            throw ShoalError(.invalidArgument, "etcd endpoint '\(address)': give host:port, without a scheme")
+        }
+        guard let colon = address.lastIndex(of: ":"), colon != address.startIndex,
+              let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ShoalError(.invalidArgument, "etcd endpoint '\(address)' is not host:port")
+        }
+    }
+
+    /// The member in use now, for a stream.
+    func current() -> (index: Int, channel: Channel) {
+        let index = inUse.withLock { $0 }
+        return (index, channels[index])
+    }
+
+    /// Moves off member `index` (if it is still the one in use) after it failed.
+    func failed(_ index: Int) {
+        inUse.withLock { if $0 == index { $0 = (index + 1) % channels.count } }
+    }
+
+    private func succeeded(_ index: Int) {
+        inUse.withLock { $0 = index }
+    }
+
+    /// Calls `rpc` on the member in use, moving through the others while they are
+    /// unreachable. `idempotent`: whether a call that timed out may be sent again to
+    /// another member (a write that timed out may have been applied, so it is not).
+    func call<Request, Response>(
+        _ rpc: RPC<Request, Response>, _ request: Request, idempotent: Bool
+    ) async throws -> Response {
+        var failures: [String] = []
+        let first = inUse.withLock { $0 }
+        for step in 0..<channels.count {
+            let index = (first + step) % channels.count
+            do {
+                let response = try await channels[index].call(rpc, request, timeout: callTimeout)
+                succeeded(index)
+                return response
+            } catch let error as ShoalError where error.code == .unavailable || error.code == .deadlineExceeded {
+                failed(index)
+                if error.code == .deadlineExceeded && !idempotent {
+                    throw ShoalError(.deadlineExceeded, "etcd at \(addresses[index]) did not answer \(rpc.path) within \(callTimeout); the write may or may not have been applied")
+                }
+                failures.append("\(addresses[index]): \(error)")
+            } catch let error as ShoalError {
+                throw ShoalError(error.code, "etcd \(rpc.path) at \(addresses[index]): \(error.message)")
+            }
+        }
+        throw unavailable(failures)
+    }
+
+    func unavailable(_ failures: [String]) -> ShoalError {
+        ShoalError(.unavailable, "etcd at \(addresses.joined(separator: ",")) is unavailable: \(failures.joined(separator: "; "))")
+    }
+}
