@@ -55,25 +55,41 @@ final class EtcdEndpoints: Sendable {
     func call<Request, Response>(
         _ rpc: RPC<Request, Response>, _ request: Request, idempotent: Bool
     ) async throws -> Response {
+        try await withFailover(rpc.path, idempotent: idempotent) { channel in
+            try await channel.call(rpc, request, timeout: callTimeout)
+        }
+    }
+
+    /// Runs `body` against the member in use, then each next one while they fail with
+    /// UNAVAILABLE or DEADLINE_EXCEEDED; sticks with the member that answered.
+    /// Other failures keep their code, their message naming `what` and the member.
+    func withFailover<T>(
+        _ what: String, idempotent: Bool, _ body: (Channel) async throws -> T
+    ) async throws -> T {
         var failures: [String] = []
         let first = inUse.withLock { $0 }
         for step in 0..<channels.count {
             let index = (first + step) % channels.count
             do {
-                let response = try await channels[index].call(rpc, request, timeout: callTimeout)
+                let result = try await body(channels[index])
                 succeeded(index)
-                return response
-            } catch let error as ShoalError where error.code == .unavailable || error.code == .deadlineExceeded {
+                return result
+            } catch let error as ShoalError where Self.isUnreachable(error) {
                 failed(index)
                 if error.code == .deadlineExceeded && !idempotent {
-                    throw ShoalError(.deadlineExceeded, "etcd at \(addresses[index]) did not answer \(rpc.path) within \(callTimeout); the write may or may not have been applied")
+                    throw ShoalError(.deadlineExceeded, "etcd at \(addresses[index]) did not answer \(what) within \(callTimeout); the write may or may not have been applied")
                 }
                 failures.append("\(addresses[index]): \(error)")
             } catch let error as ShoalError {
-                throw ShoalError(error.code, "etcd \(rpc.path) at \(addresses[index]): \(error.message)")
+                throw ShoalError(error.code, "etcd \(what) at \(addresses[index]): \(error.message)")
             }
         }
         throw unavailable(failures)
+    }
+
+    /// A failure that says the member did not answer (rather than refused the call).
+    static func isUnreachable(_ error: ShoalError) -> Bool {
+        error.code == .unavailable || error.code == .deadlineExceeded
     }
 
     func unavailable(_ failures: [String]) -> ShoalError {
