@@ -57,4 +57,20 @@ import VectorCore
             #expect(try await client.getPrefix("/").kvs.count == 1)
         }
     }
+
+    @Test func streamsMoveOffADeadFirstEndpoint() async throws {
+        try await withEtcd { etcd, _ in
+            let dead = "127.0.0.1:\(try freeLoopbackPort())"
+            let client = try EtcdClient(endpoints: [dead, etcd.endpoint], callTimeout: .seconds(2))
+            let lease = try await client.grantLease(ttl: 30)
+            #expect(try await EtcdClient(endpoints: [dead, etcd.endpoint]).keepAliveOnce(lease) > 0)
+            let keeper = try EtcdClient(endpoints: [dead, etcd.endpoint]).keepAlive(lease, ttl: .seconds(30), every: .milliseconds(100))
+            let watch = Collector(try EtcdClient(endpoints: [dead, etcd.endpoint]).watch(prefix: "/s/", after: 0))
+            try await client.put("/s/1", [1])
+            try await eventually("the watch moved to the live member") { watch.batches.count == 1 }
+            #expect(keeper.isAlive)
+            keeper.stop()
+            watch.stop()
+        }
+    }
 }
