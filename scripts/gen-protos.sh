@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates Sources/ShoalProto/*.pb.swift from Protos/shoal/v1/*.proto.
+# Regenerates the committed SwiftProtobuf code, one target per proto folder:
+#   Protos/shoal/v1/*.proto -> Sources/ShoalProto/*.pb.swift
+#   Protos/etcd/*.proto     -> Sources/EtcdProto/*.pb.swift  (our subset of etcd's API)
 #
-#   scripts/gen-protos.sh              # write into Sources/ShoalProto
-#   scripts/gen-protos.sh --out DIR    # write into DIR instead (check-generated.sh)
+#   scripts/gen-protos.sh              # write into Sources/<target>
+#   scripts/gen-protos.sh --out DIR    # write into DIR/<target> instead (check-generated.sh)
 #
 # Uses the system protoc (Debian protobuf-compiler) and protoc-gen-swift built
 # from the package's own swift-protobuf dependency, so the generator always
@@ -12,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-out="$root/Sources/ShoalProto"
+out="$root/Sources"
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
@@ -46,20 +48,26 @@ if [ -z "${PROTOC_GEN_SWIFT:-}" ]; then
 fi
 [ -x "$PROTOC_GEN_SWIFT" ] || { echo "gen-protos: no executable at $PROTOC_GEN_SWIFT" >&2; exit 1; }
 
-protos=(Protos/shoal/v1/*.proto)
+# The generated targets and the proto folder each one comes from.
+targets=(ShoalProto:Protos/shoal/v1 EtcdProto:Protos/etcd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-protoc \
-  --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
-  --swift_out="$tmp" \
-  --swift_opt=Visibility=Public \
-  --swift_opt=FileNaming=DropPath \
-  -I Protos \
-  "${protos[@]}"
+for entry in "${targets[@]}"; do
+  target=${entry%%:*}
+  protos=("${entry#*:}"/*.proto)
+  mkdir -p "$tmp/$target"
+  protoc \
+    --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
+    --swift_out="$tmp/$target" \
+    --swift_opt=Visibility=Public \
+    --swift_opt=FileNaming=DropPath \
+    -I Protos \
+    "${protos[@]}"
 
-# Replace the generated files as a set: a removed .proto loses its .pb.swift.
-mkdir -p "$out"
-find "$out" -maxdepth 1 -name '*.pb.swift' -delete
-cp "$tmp"/*.pb.swift "$out"/
-echo "gen-protos: ${#protos[@]} protos -> ${out#"$root"/}" >&2
+  # Replace the generated files as a set: a removed .proto loses its .pb.swift.
+  mkdir -p "$out/$target"
+  find "$out/$target" -maxdepth 1 -name '*.pb.swift' -delete
+  cp "$tmp/$target"/*.pb.swift "$out/$target"/
+  echo "gen-protos: ${#protos[@]} protos -> ${out#"$root"/}/$target" >&2
+done

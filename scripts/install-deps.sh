@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Shoal needs to build and test, only where missing. Idempotent.
 #   Debian: libgrpc++-dev libprotobuf-dev librocksdb-dev protobuf-compiler
-#           protobuf-compiler-grpc pkg-config
+#           protobuf-compiler-grpc pkg-config etcd-server (the tests start real etcd)
 #   Python: .venv/ at the repository root with grpcio, grpcio-tools, numpy, pytest
 #           (the Python client and the tests that use it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-debs=(libgrpc++-dev libprotobuf-dev librocksdb-dev protobuf-compiler protobuf-compiler-grpc pkg-config)
+debs=(libgrpc++-dev libprotobuf-dev librocksdb-dev protobuf-compiler protobuf-compiler-grpc pkg-config etcd-server)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

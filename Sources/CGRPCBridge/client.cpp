@@ -9,18 +9,67 @@
 #include <memory>
 #include <vector>
 
+#include "channel.h"
 #include "common.h"
 
 using shoal_bridge::live;
 using shoal_bridge::set_error;
 
-struct sg_channel {
-    std::shared_ptr<grpc::Channel> channel;
-    grpc::GenericStub stub;
+namespace shoal_bridge {
 
-    explicit sg_channel(std::shared_ptr<grpc::Channel> ch) : channel(ch), stub(ch) { live().channels++; }
-    ~sg_channel() { live().channels--; }
-};
+bool legal_metadata(const sg_metadata &m, std::string *why) {
+    std::string key(m.key, m.key_len);
+    if (key.empty() || key.rfind("grpc-", 0) == 0) {
+        *why = "metadata key '" + key + "' is empty or reserved";
+        return false;
+    }
+    for (char c : key) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' || c == '-')) {
+            *why = "metadata key '" + key + "' may hold only 0-9 a-z _ . -";
+            return false;
+        }
+    }
+    bool binary = key.size() >= 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
+    if (!binary) {
+        for (size_t i = 0; i < m.value_len; i++) {
+            unsigned char c = static_cast<unsigned char>(m.value[i]);
+            if (c < 0x20 || c > 0x7e) {
+                *why = "metadata value of '" + key + "' must be printable ASCII (or use a -bin key)";
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+std::chrono::system_clock::time_point deadline_after_us(int64_t timeout_us) {
+    constexpr int64_t kMaxMicros = int64_t(50) * 365 * 24 * 3600 * 1000000;  // 50 years
+    return std::chrono::system_clock::now() + std::chrono::microseconds(std::min(timeout_us, kMaxMicros));
+}
+
+bool copy_bytes(grpc::ByteBuffer &buffer, std::vector<uint8_t> *out) {
+    std::vector<grpc::Slice> slices;
+    if (!buffer.Dump(&slices).ok()) return false;
+    out->clear();
+    out->reserve(buffer.Length());
+    for (const auto &s : slices) out->insert(out->end(), s.begin(), s.end());
+    return true;
+}
+
+bool prepare_context(grpc::ClientContext &context, int64_t timeout_us, const sg_metadata *metadata,
+                     size_t metadata_count, std::string *why) {
+    if (timeout_us >= 0) context.set_deadline(deadline_after_us(timeout_us));
+    for (size_t i = 0; i < metadata_count; i++) {
+        if (!legal_metadata(metadata[i], why)) return false;
+        context.AddMetadata(std::string(metadata[i].key, metadata[i].key_len),
+                            std::string(metadata[i].value, metadata[i].value_len));
+    }
+    return true;
+}
+
+}  // namespace shoal_bridge
+
+using shoal_bridge::ChannelHandle;
 
 struct sg_client_call {
     std::shared_ptr<sg_channel> channel;  // keeps the stub alive while the call runs
@@ -50,62 +99,14 @@ struct sg_client_call {
         int32_t code = static_cast<int32_t>(status.error_code());
         std::string message = status.error_message();
         std::vector<uint8_t> bytes;
-        if (status.ok()) {
-            std::vector<grpc::Slice> slices;
-            if (response.Dump(&slices).ok()) {
-                bytes.reserve(response.Length());
-                for (const auto &s : slices) bytes.insert(bytes.end(), s.begin(), s.end());
-            } else {
-                code = static_cast<int32_t>(grpc::StatusCode::INTERNAL);
-                message = "could not read the response bytes";
-            }
+        if (status.ok() && !shoal_bridge::copy_bytes(response, &bytes)) {
+            code = static_cast<int32_t>(grpc::StatusCode::INTERNAL);
+            message = "could not read the response bytes";
         }
         unref();
         done_fn(done_ctx, code, message.data(), message.size(), bytes.data(), bytes.size());
     }
 };
-
-namespace {
-
-// gRPC aborts the process on metadata it considers illegal; refuse it first.
-// Keys: [0-9a-z_.-]+, not "grpc-…"; values of non-binary keys: printable ASCII.
-bool legal_metadata(const sg_metadata &m, std::string *why) {
-    std::string key(m.key, m.key_len);
-    if (key.empty() || key.rfind("grpc-", 0) == 0) {
-        *why = "metadata key '" + key + "' is empty or reserved";
-        return false;
-    }
-    for (char c : key) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' || c == '-')) {
-            *why = "metadata key '" + key + "' may hold only 0-9 a-z _ . -";
-            return false;
-        }
-    }
-    bool binary = key.size() >= 4 && key.compare(key.size() - 4, 4, "-bin") == 0;
-    if (!binary) {
-        for (size_t i = 0; i < m.value_len; i++) {
-            unsigned char c = static_cast<unsigned char>(m.value[i]);
-            if (c < 0x20 || c > 0x7e) {
-                *why = "metadata value of '" + key + "' must be printable ASCII (or use a -bin key)";
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-// Microseconds from now, saturated to a deadline system_clock can represent.
-std::chrono::system_clock::time_point deadline_after_us(int64_t timeout_us) {
-    constexpr int64_t kMaxMicros = int64_t(50) * 365 * 24 * 3600 * 1000000;  // 50 years
-    return std::chrono::system_clock::now() + std::chrono::microseconds(std::min(timeout_us, kMaxMicros));
-}
-
-// Holds the channel object shared between the caller's handle and in-flight calls.
-struct ChannelHandle {
-    std::shared_ptr<sg_channel> shared;
-};
-
-}  // namespace
 
 extern "C" {
 
@@ -143,15 +144,10 @@ sg_client_call *sg_client_call_start(sg_channel *channel, const char *method, co
     call->method = method;
     call->done = done;
     call->ctx = ctx;
-    if (timeout_us >= 0) call->context.set_deadline(deadline_after_us(timeout_us));
-    for (size_t i = 0; i < metadata_count; i++) {
-        std::string why;
-        if (!legal_metadata(metadata[i], &why)) {
-            call->complete(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));  // `done` runs inline
-            return call;
-        }
-        call->context.AddMetadata(std::string(metadata[i].key, metadata[i].key_len),
-                                  std::string(metadata[i].value, metadata[i].value_len));
+    std::string why;
+    if (!shoal_bridge::prepare_context(call->context, timeout_us, metadata, metadata_count, &why)) {
+        call->complete(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));  // `done` runs inline
+        return call;
     }
     grpc::Slice slice(request, request_len);
     call->request = grpc::ByteBuffer(&slice, 1);

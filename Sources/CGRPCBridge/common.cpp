@@ -26,5 +26,6 @@ extern "C" void sg_error_clear(sg_error *err) {
 
 extern "C" sg_live_counts sg_debug_live_counts(void) {
     auto &c = shoal_bridge::live();
-    return sg_live_counts{c.servers.load(), c.server_calls.load(), c.channels.load(), c.client_calls.load()};
+    return sg_live_counts{c.servers.load(), c.server_calls.load(), c.channels.load(), c.client_calls.load(),
+                          c.client_streams.load()};
 }

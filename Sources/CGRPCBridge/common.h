@@ -15,6 +15,7 @@ struct LiveCounters {
     std::atomic<int64_t> server_calls{0};
     std::atomic<int64_t> channels{0};
     std::atomic<int64_t> client_calls{0};
+    std::atomic<int64_t> client_streams{0};
 };
 
 LiveCounters &live();

@@ -6,7 +6,7 @@ import VectorCore
 /// It connects lazily and reconnects within a second after the peer comes back.
 public final class Channel: UnaryTransport, @unchecked Sendable {
     // @unchecked: `raw` is immutable and the bridge's channel is thread-safe.
-    private let raw: OpaquePointer
+    let raw: OpaquePointer
     public let target: String
 
     public init(target: String, maxMessageBytes: Int = 64 << 20) throws {
@@ -126,7 +126,7 @@ private func clientDone(
 }
 
 /// Lays out metadata as C entries for the duration of `body`.
-private func withMetadata<R>(
+func withMetadata<R>(
     _ metadata: [(String, String)], _ body: (UnsafePointer<sg_metadata>?, Int) -> R
 ) -> R {
     if metadata.isEmpty { return body(nil, 0) }

@@ -10,26 +10,33 @@ public struct BridgeDiagnostics: Sendable, Equatable, CustomStringConvertible {
     public var serverCalls: Int
     public var channels: Int
     public var clientCalls: Int
+    public var clientStreams: Int
     public var swiftServerCalls: Int
     public var swiftClientCalls: Int
+    public var swiftClientStreams: Int
 
     public static func live() -> BridgeDiagnostics {
         let c = sg_debug_live_counts()
         return BridgeDiagnostics(
             servers: Int(c.servers), serverCalls: Int(c.server_calls), channels: Int(c.channels),
-            clientCalls: Int(c.client_calls),
+            clientCalls: Int(c.client_calls), clientStreams: Int(c.client_streams),
             swiftServerCalls: swiftServerCalls.load(ordering: .relaxed),
-            swiftClientCalls: swiftClientCalls.load(ordering: .relaxed))
+            swiftClientCalls: swiftClientCalls.load(ordering: .relaxed),
+            swiftClientStreams: swiftClientStreams.load(ordering: .relaxed))
     }
 
-    public var isEmpty: Bool { self == BridgeDiagnostics(servers: 0, serverCalls: 0, channels: 0, clientCalls: 0, swiftServerCalls: 0, swiftClientCalls: 0) }
+    public var isEmpty: Bool {
+        self == BridgeDiagnostics(servers: 0, serverCalls: 0, channels: 0, clientCalls: 0, clientStreams: 0,
+                                  swiftServerCalls: 0, swiftClientCalls: 0, swiftClientStreams: 0)
+    }
 
     public var description: String {
-        "servers=\(servers) serverCalls=\(serverCalls) channels=\(channels) clientCalls=\(clientCalls) swiftServerCalls=\(swiftServerCalls) swiftClientCalls=\(swiftClientCalls)"
+        "servers=\(servers) serverCalls=\(serverCalls) channels=\(channels) clientCalls=\(clientCalls) clientStreams=\(clientStreams) swiftServerCalls=\(swiftServerCalls) swiftClientCalls=\(swiftClientCalls) swiftClientStreams=\(swiftClientStreams)"
     }
 
     static let swiftServerCalls = Atomic<Int>(0)
     static let swiftClientCalls = Atomic<Int>(0)
+    static let swiftClientStreams = Atomic<Int>(0)
 }
 
 /// A C pointer that crosses into a task; the bridge's contract says when it is valid.

@@ -47,7 +47,9 @@ struct BridgeLeakCheck: AsyncParsableCommand {
     }
 
     /// Call i: every 10th is cancelled by its task, every 10th+1 hits a 20 ms deadline,
-    /// every 10th+2 fails in the handler, the rest echo.
+    /// every 10th+2 fails in the handler, every 10th+3 is a bidi stream (one message each
+    /// way: the server's methods are unary), every 10th+4 a stream dropped while its
+    /// handler runs, the rest echo.
     private func drive(_ channel: Channel, echo: String, fails: String, slow: String) async throws -> [String: Int] {
         try await withThrowingTaskGroup(of: String.self) { group in
             var outcomes = [String: Int]()
@@ -66,6 +68,17 @@ struct BridgeLeakCheck: AsyncParsableCommand {
                         return Self.outcome(await Result(catching: { try await channel.unary(method: slow, request: [2], timeout: .milliseconds(20)) }))
                     case 2:
                         return Self.outcome(await Result(catching: { try await channel.unary(method: fails, request: [3]) }))
+                    case 3:
+                        let stream = try channel.openStream(method: echo, timeout: .seconds(30))
+                        try await stream.send([1, 2])
+                        guard try await stream.receive() == [2, 1], try await stream.receive() == nil else {
+                            throw ShoalError(.dataLoss, "stream \(i): wrong reply")
+                        }
+                        return "stream-ok"
+                    case 4:
+                        let stream = try channel.openStream(method: slow)
+                        try await stream.send([4])
+                        return "stream-dropped"
                     default:
                         let request = Array("call \(i)".utf8)
                         let reply = try await channel.unary(method: echo, request: request, timeout: .seconds(30))

@@ -1,13 +1,19 @@
+import EtcdTestSupport
 import GRPCBridge
 import Testing
 import VectorCore
 
 /// Real server on 127.0.0.1, real client channel, through the C++ bridge.
-/// Serialized: each test ends by checking the bridge's live-object counters return to zero.
+/// Serialized, and through `BridgeTestGate` with every other test that opens channels:
+/// each test ends by checking the bridge's live-object counters return to zero.
 @Suite(.serialized)
 struct BridgeTests {
     /// Runs `body` against a fresh fixture, shuts it down, and checks nothing is left alive.
     func withFixture(maxMessageBytes: Int = 1 << 20, _ body: (Fixture, EventLog) async throws -> Void) async throws {
+        try await BridgeTestGate.run { try await withFixtureUngated(maxMessageBytes: maxMessageBytes, body) }
+    }
+
+    private func withFixtureUngated(maxMessageBytes: Int, _ body: (Fixture, EventLog) async throws -> Void) async throws {
         let log = EventLog()
         do {
             let fixture = try Fixture.start(log: log, maxMessageBytes: maxMessageBytes)
@@ -181,14 +187,16 @@ struct BridgeTests {
     }
 
     @Test func unreachablePeerIsUnavailable() async throws {
-        // Bind a server, learn its port, shut it down: nothing listens there any more.
-        let log = EventLog()
-        let fixture = try Fixture.start(log: log)
-        await fixture.server.shutdown()
-        let channel = try Channel(target: "127.0.0.1:\(fixture.port)")
-        let error = await #expect(throws: ShoalError.self) {
-            _ = try await channel.unary(method: Fixture.echo, request: [1], timeout: .seconds(5))
+        try await BridgeTestGate.run {
+            // Bind a server, learn its port, shut it down: nothing listens there any more.
+            let log = EventLog()
+            let fixture = try Fixture.start(log: log)
+            await fixture.server.shutdown()
+            let channel = try Channel(target: "127.0.0.1:\(fixture.port)")
+            let error = await #expect(throws: ShoalError.self) {
+                _ = try await channel.unary(method: Fixture.echo, request: [1], timeout: .seconds(5))
+            }
+            #expect(error?.code == .unavailable)
         }
-        #expect(error?.code == .unavailable)
     }
 }

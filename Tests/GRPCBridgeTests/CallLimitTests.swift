@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import GRPCBridge
 import Testing
 import VectorCore
@@ -10,8 +11,10 @@ extension BridgeTests {
     static let health = "/shoal.test.Bridge/Health"
 
     @Test func callsOverTheLimitAreRefusedAtOnce() async throws {
-        try await callsOverTheLimit()
-        try await eventually("bridge objects released (\(BridgeDiagnostics.live()))") { BridgeDiagnostics.live().isEmpty }
+        try await BridgeTestGate.run {
+            try await callsOverTheLimit()
+            try await eventually("bridge objects released (\(BridgeDiagnostics.live()))") { BridgeDiagnostics.live().isEmpty }
+        }
     }
 
     private func callsOverTheLimit() async throws {

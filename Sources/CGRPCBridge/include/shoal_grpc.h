@@ -22,6 +22,7 @@ typedef struct sg_server sg_server;
 typedef struct sg_server_call sg_server_call;
 typedef struct sg_channel sg_channel;
 typedef struct sg_client_call sg_client_call;
+typedef struct sg_client_stream sg_client_stream;
 
 /* An error out-parameter. `code` is a gRPC status code (0 = no error).
  * `message` is NULL or a heap string the caller frees with sg_error_clear. */
@@ -124,6 +125,48 @@ sg_client_call *sg_client_call_start(sg_channel *channel, const char *method,
 void sg_client_call_cancel(sg_client_call *call);
 void sg_client_call_release(sg_client_call *call);
 
+/* ------------------------------------------------- client bidi streams */
+
+/* A bidirectional streaming call: the caller writes messages in order, and every
+ * message the server sends is delivered as it arrives (the stream keeps one read
+ * outstanding; the caller buffers). Callbacks run on gRPC threads, never inside an
+ * sg_client_stream_* call; `message` callbacks come one at a time, as do
+ * `write_done` ones, but a `message` and a `write_done` may run at once. Buffers
+ * are valid during the callback only. */
+typedef struct sg_client_stream_callbacks {
+    /* One message from the server. */
+    void (*message)(void *ctx, const uint8_t *bytes, size_t len);
+    /* One accepted write finished, in the order written: ok = 1 sent, 0 not sent
+     * (the stream is ending; `done` follows with why). */
+    void (*write_done)(void *ctx, int ok);
+    /* The stream is over: its final status (0 = OK, the server ended it). Exactly once,
+     * last, after every `message` and `write_done`. */
+    void (*done)(void *ctx, int32_t code, const char *message, size_t message_len);
+} sg_client_stream_callbacks;
+
+/* Starts a bidi stream. timeout_us < 0: no deadline. Returns NULL (and fills `err`,
+ * no callback runs) if the metadata is illegal. Otherwise the handle stays valid
+ * until sg_client_stream_release, which the caller must call exactly once. */
+sg_client_stream *sg_client_stream_start(sg_channel *channel, const char *method, int64_t timeout_us,
+                                         const sg_metadata *metadata, size_t metadata_count,
+                                         sg_client_stream_callbacks callbacks, void *ctx, sg_error *err);
+
+/* Queues one message. Returns 1 if accepted (`write_done` will report it), 0 if the
+ * stream has ended or writes were closed (no callback for it). */
+int sg_client_stream_write(sg_client_stream *stream, const uint8_t *bytes, size_t len);
+
+/* No more writes: the server sees the end of the client's stream after the queued
+ * messages. Idempotent. */
+void sg_client_stream_writes_done(sg_client_stream *stream);
+
+/* Asks gRPC to cancel the stream; `done` then reports CANCELLED unless it already ran. */
+void sg_client_stream_cancel(sg_client_stream *stream);
+
+/* Drops the caller's handle; cancels the stream if it is still running. Callbacks
+ * may still run until `done`. The stream (and the channel, if this was its last
+ * user) is freed once both the caller and gRPC let go, never on a gRPC thread. */
+void sg_client_stream_release(sg_client_stream *stream);
+
 /* ---------------------------------------------------------------- checks */
 
 /* Objects currently alive, for leak tests. */
@@ -132,6 +175,7 @@ typedef struct sg_live_counts {
     int64_t server_calls;
     int64_t channels;
     int64_t client_calls;
+    int64_t client_streams;
 } sg_live_counts;
 
 sg_live_counts sg_debug_live_counts(void);

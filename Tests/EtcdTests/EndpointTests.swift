@@ -1,0 +1,76 @@
+import Etcd
+import EtcdTestSupport
+import GRPCBridge
+import Testing
+import VectorCore
+
+/// Endpoint lists, failover and an unreachable etcd.
+@Suite struct EndpointTests {
+    @Test func parsesEndpointLists() throws {
+        #expect(try EtcdClient.parseEndpoints("127.0.0.1:2379") == ["127.0.0.1:2379"])
+        #expect(try EtcdClient.parseEndpoints("h1:1, h2:2 ,[::1]:3") == ["h1:1", "h2:2", "[::1]:3"])
+        for bad in ["", " ", "h1", "h1:", ":80", "h1:0", "h1:70000", "h1:1,,h2:2", "http://h1:1", "h1:x"] {
+            let error = #expect(throws: ShoalError.self, "'\(bad)'") { try EtcdClient.parseEndpoints(bad) }
+            #expect(error?.code == .invalidArgument)
+        }
+        #expect(throws: ShoalError.self) { try EtcdClient(endpoints: []) }
+        #expect(throws: ShoalError.self) { try EtcdClient(endpoints: ["127.0.0.1:1", "nope"]) }
+    }
+
+    @Test func unreachableEtcdIsUnavailableWithinTheCallTimeout() async throws {
+        try await BridgeTestGate.run {
+            let dead = [try freeLoopbackPort(), try freeLoopbackPort()].map { "127.0.0.1:\($0)" }
+            let client = try EtcdClient(endpoints: dead, callTimeout: .seconds(2))
+            let start = ContinuousClock.now
+            let error = await #expect(throws: ShoalError.self) { _ = try await client.get("/k") }
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.hasPrefix("etcd at \(dead[0]),\(dead[1]) is unavailable: ") == true)
+            let put = await #expect(throws: ShoalError.self) { try await client.put("/k", [1]) }
+            #expect(put?.code == .unavailable)
+        }
+    }
+
+    @Test func pausedEtcdIsUnavailableAfterTheCallTimeout() async throws {
+        try await withEtcd(callTimeout: .milliseconds(500)) { etcd, client in
+            try await client.put("/k", [1])
+            etcd.pause()
+            let start = ContinuousClock.now
+            let error = await #expect(throws: ShoalError.self) { _ = try await client.get("/k") }
+            #expect(error?.code == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(3))
+            // A write that timed out may have been applied: its own status, not a retry.
+            let put = await #expect(throws: ShoalError.self) { try await client.put("/k", [2]) }
+            #expect(put?.code == .deadlineExceeded)
+            etcd.resume()
+            try await eventually("etcd answers again") { (try? await client.get("/k")) != nil }
+        }
+    }
+
+    @Test func firstEndpointDeadSecondServes() async throws {
+        try await withEtcd { etcd, _ in
+            let dead = "127.0.0.1:\(try freeLoopbackPort())"
+            let client = try EtcdClient(endpoints: [dead, etcd.endpoint], callTimeout: .seconds(2))
+            #expect(client.endpoints == [dead, etcd.endpoint])
+            try await client.put("/k", "v".bytes)
+            #expect(try await client.get("/k").kv?.value == "v".bytes)
+            #expect(try await client.getPrefix("/").kvs.count == 1)
+        }
+    }
+
+    @Test func streamsMoveOffADeadFirstEndpoint() async throws {
+        try await withEtcd { etcd, _ in
+            let dead = "127.0.0.1:\(try freeLoopbackPort())"
+            let client = try EtcdClient(endpoints: [dead, etcd.endpoint], callTimeout: .seconds(2))
+            let lease = try await client.grantLease(ttl: 30)
+            #expect(try await EtcdClient(endpoints: [dead, etcd.endpoint]).keepAliveOnce(lease) > 0)
+            let keeper = try EtcdClient(endpoints: [dead, etcd.endpoint]).keepAlive(lease, ttl: .seconds(30), every: .milliseconds(100))
+            let watch = Collector(try EtcdClient(endpoints: [dead, etcd.endpoint]).watch(prefix: "/s/", after: 0))
+            try await client.put("/s/1", [1])
+            try await eventually("the watch moved to the live member") { watch.batches.count == 1 }
+            #expect(keeper.isAlive)
+            keeper.stop()
+            watch.stop()
+        }
+    }
+}
