@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "VectorCore", "ShoalProto", "ShoalRPC", "GRPCBridge",
+                "VectorCore", "ShoalProto", "ShoalRPC", "GRPCBridge", "Etcd",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "shoal",
             dependencies: [
-                "VectorCore", "GRPCBridge", "ShoalProto", "ShoalRPC", "ShardNode", "Coordinator",
+                "VectorCore", "GRPCBridge", "ShoalProto", "ShoalRPC", "ShardNode", "Coordinator", "Etcd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -74,13 +74,6 @@ if [ -d "$run_dir/coordinator" ] && [ ! -L "$run_dir/coordinator" ]; then
   [ -e "$run_dir/coordinator1" ] && die "both $run_dir/coordinator and coordinator1 exist: remove one"
   mv "$run_dir/coordinator" "$run_dir/coordinator1"
 fi
-# A binary from before shared metadata runs one coordinator, its state in its own folder.
-takes_etcd=true
-if ! "$SHOAL_BIN" coordinator --help 2>&1 | grep -q -- '--etcd'; then
-  [ "$coordinators" -eq 1 ] || die "$SHOAL_BIN coordinator has no --etcd: --coordinators $coordinators needs a newer build" 2
-  echo "launch.sh: $SHOAL_BIN coordinator has no --etcd; coordinator1 keeps its cluster state in its own folder"
-  takes_etcd=false
-fi
 
 # Polls `check ARGS…` until it succeeds; NAME's process must stay alive meanwhile.
 wait_until() {  # wait_until NAME WHAT CHECK ARGS…
@@ -151,10 +144,8 @@ done
 for c in $(seq 1 "$coordinators"); do
   port=$([ "$c" -eq 1 ] && echo "$base_port" || echo $((base_port + 40 + c)))
   mkdir -p "$run_dir/coordinator$c/data"
-  shared=()
-  if $takes_etcd; then shared=(--etcd "$endpoints" --name "coordinator$c"); fi
   start "coordinator$c" "127.0.0.1:$port" "$SHOAL_BIN" coordinator --listen "127.0.0.1:$port" --nodes "$node_list" \
-    --data "$run_dir/coordinator$c/data" ${shared[@]+"${shared[@]}"} ${SHOAL_COORDINATOR_ARGS:-}
+    --data "$run_dir/coordinator$c/data" --etcd "$endpoints" --name "coordinator$c" ${SHOAL_COORDINATOR_ARGS:-}
 done
 ln -sfn coordinator1 "$run_dir/coordinator"
 # Every running coordinator is listed, also those a larger --coordinators started before.

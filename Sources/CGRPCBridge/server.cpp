@@ -209,6 +209,9 @@ int sg_server_start(sg_server *server, const char *host, int32_t port, int32_t *
     std::string address = std::string(host) + ":" + std::to_string(port);
     int selected = 0;
     grpc::ServerBuilder builder;
+    // One process per port: gRPC's default SO_REUSEPORT would let a second node
+    // started on a busy port share it silently instead of failing to start.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected);
     builder.RegisterCallbackGenericService(&server->service);
     if (server->max_message_bytes > 0) {

@@ -19,10 +19,12 @@ public final class EtcdClient: Sendable {
         self.endpoints = endpoints
     }
 
-    /// Splits "h1:p1,h2:p2" (spaces around commas allowed) and checks each part.
+    /// Splits "h1:p1,h2:p2" (spaces around commas allowed; an `http://` prefix, as
+    /// etcdctl takes them, is dropped) and checks each part.
     public static func parseEndpoints(_ text: String) throws -> [String] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.hasPrefix("http://") ? String($0.dropFirst("http://".count)).trimmingCharacters(in: CharacterSet(charactersIn: "/")) : $0 }
         guard !(parts.count == 1 && parts[0].isEmpty) else {
             throw ShoalError(.invalidArgument, "no etcd endpoints given")
         }

@@ -53,6 +53,11 @@ public final class EtcdLeaseKeeper: Sendable {
     /// (Also false after `stop()`: nothing keeps it alive any more.)
     public var isAlive: Bool { state.isAlive }
 
+    /// How long the lease lasts at least without another good round: `ttl` from the
+    /// last good one, by the monotonic clock (which runs on while the process is
+    /// paused); zero once lost or stopped.
+    public var timeLeft: Duration { state.isAlive ? max(.zero, state.timeLeft()) : .zero }
+
     /// Returns when lost (or stopped).
     public func waitUntilLost() async { await state.waitUntilOver() }
 
