@@ -118,7 +118,7 @@ let package = Package(
         ),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "EtcdTestSupport", "GRPCBridge", "VectorCore"]),
         .testTarget(name: "ShoalProtoTests", dependencies: ["ShoalProto"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "VectorCore", "ShoalProto", "ShoalRPC"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "VectorCore", "ShoalProto", "ShoalRPC", "Etcd", "EtcdTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )
