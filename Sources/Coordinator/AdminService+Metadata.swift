@@ -54,7 +54,8 @@ extension AdminService {
             $0.incarnation = orphan.incarnation
             $0.points = orphan.points
             $0.maxVersion = orphan.maxVersion
-            $0.reason = state.collections[orphan.collection] == nil ? "collection unknown" : "not placed"
+            $0.reason = orphan.setAsideReason.map { "set aside: \($0)" }
+                ?? (state.collections[orphan.collection] == nil ? "collection unknown" : "not placed")
             if let config = orphan.config { $0.config = config.proto }
         }
     }

@@ -23,6 +23,15 @@ extension ClusterController {
                     node: held.node.id, collection: ref.collection, shard: ref.shardID, incarnation: replica.incarnation,
                     points: replica.points, maxVersion: replica.maxVersion, config: CollectionConfig(recordedBy: replica)))
             }
+            // A replica the node set aside (it could not load it) and the metadata does not
+            // place: kept like any orphan; it cannot be adopted until its node can load it.
+            for aside in held.setAside where collection == nil || aside.replica.collection == collection {
+                let ref = aside.replica
+                guard state.isOrphan(collection: ref.collection, shard: ref.shardID, incarnation: aside.incarnation, on: held.node.id) else { continue }
+                found.append(HeldOrphan(
+                    node: held.node.id, collection: ref.collection, shard: ref.shardID, incarnation: aside.incarnation,
+                    points: 0, maxVersion: 0, config: nil, setAsideReason: aside.reason))
+            }
         }
         return (found.sorted { ($0.collection, $0.shard, $0.node) < ($1.collection, $1.shard, $1.node) }, unreachable)
     }
@@ -30,17 +39,25 @@ extension ClusterController {
     /// Adopts the orphans of `collection` (all if nil) into the metadata (see
     /// `ClusterState.adopt`); with `dryRun` only reports.
     func adoptOrphans(collection: String?, dryRun: Bool) async throws -> (report: AdoptionReport, unreachable: [String]) {
-        let (found, unreachable) = await orphans(collection: collection)
+        let (listed, unreachable) = await orphans(collection: collection)
+        var report = AdoptionReport()
+        for aside in listed where aside.setAsideReason != nil {
+            report.skipped.append((aside, "its node set it aside at start (\(aside.setAsideReason!)); it cannot be served until that node can load it"))
+        }
+        let found = listed.filter { $0.setAsideReason == nil }
+        let skippedAside = report.skipped
         if dryRun {
             var copy = snapshot
-            return (copy.adopt(found), unreachable)
+            report = copy.adopt(found)
+            report.skipped += skippedAside
+            return (report, unreachable)
         }
-        var report = AdoptionReport()
         try await commit { state throws(ShoalError) in
             // Judged again against the newest state: one placed meanwhile is no orphan.
             let still = found.filter { state.isOrphan(collection: $0.collection, shard: $0.shard, incarnation: $0.incarnation, on: $0.node) }
             report = state.adopt(still)
         }
+        report.skipped += skippedAside
         for orphan in report.adopted {
             logger.warning("adopted an orphan replica into the metadata", metadata: [
                 "node": "\(orphan.node)", "collection": "\(orphan.collection)", "shard": "\(orphan.shard)",
@@ -59,7 +76,9 @@ extension ClusterController {
             throw ShoalError(.failedPrecondition, "\(id) is not an orphan: the metadata places it (or a move is making it); nothing was dropped")
         }
         let stats = try await nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5))
-        guard stats.replicas.contains(where: { $0.replica.collection == collection && $0.replica.shardID == shard && $0.incarnation == incarnation }) else {
+        let held = stats.replicas.contains { $0.replica.collection == collection && $0.replica.shardID == shard && $0.incarnation == incarnation }
+            || stats.setAside.contains { $0.replica.collection == collection && $0.replica.shardID == shard && $0.incarnation == incarnation }
+        guard held else {
             throw ShoalError(.notFound, "node \(nodeID) holds no replica \(collection)/\(shard) of incarnation \(incarnation) (orphan \(id))")
         }
         let reply = try await nodes.transport(for: node.address).call(ShardRPC.dropReplica, try .with {

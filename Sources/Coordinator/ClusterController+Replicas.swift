@@ -7,6 +7,8 @@ import VectorCore
 struct HeldReplicas: Sendable {
     let node: NodeInfo
     let replicas: [Shoal_V1_ReplicaStats]
+    /// Replicas the node could not load at start (kept, not served).
+    var setAside: [Shoal_V1_SetAsideReplica] = []
 }
 
 /// The replicas the nodes actually hold, and dropping those nothing should keep:
@@ -19,7 +21,7 @@ extension ClusterController {
         for node in snapshot.nodes.values.sorted(by: { $0.id < $1.id }) where node.state != .removed {
             guard let stats = try? await nodes.transport(for: node.address).call(ShardRPC.stats, Shoal_V1_StatsRequest(), timeout: .seconds(5))
             else { continue }
-            listing.append(HeldReplicas(node: node, replicas: stats.replicas))
+            listing.append(HeldReplicas(node: node, replicas: stats.replicas, setAside: stats.setAside))
         }
         return listing
     }

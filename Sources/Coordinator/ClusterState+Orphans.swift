@@ -11,8 +11,13 @@ public struct HeldOrphan: Sendable, Hashable {
     public var maxVersion: UInt64
     /// The collection's configuration as the replica recorded it (nil: the node did not say).
     public var config: CollectionConfig?
+    /// Why its node set it aside at start (it could not load it); nil for a served replica.
+    public var setAsideReason: String?
 
-    public init(node: String, collection: String, shard: UInt32, incarnation: UInt32, points: UInt64, maxVersion: UInt64, config: CollectionConfig?) {
+    public init(
+        node: String, collection: String, shard: UInt32, incarnation: UInt32, points: UInt64, maxVersion: UInt64,
+        config: CollectionConfig?, setAsideReason: String? = nil
+    ) {
         self.node = node
         self.collection = collection
         self.shard = shard
@@ -20,6 +25,7 @@ public struct HeldOrphan: Sendable, Hashable {
         self.points = points
         self.maxVersion = maxVersion
         self.config = config
+        self.setAsideReason = setAsideReason
     }
 
     /// `NODE/COLLECTION/SHARD/INCARNATION` (collection names hold no `/`).
