@@ -68,7 +68,7 @@ public final class EtcdLeaseKeeper: Sendable {
         while !Task.isCancelled, state.isAlive {
             let (index, channel) = members.current()
             do {
-                let stream = try KeepAliveStream(channel, method: EtcdRPC.leaseKeepAlive)
+                let stream = try KeepAliveStream(channel, method: EtcdRPC.leaseKeepAlive, metadata: EtcdRPC.requireLeader)
                 while !Task.isCancelled {
                     try await stream.send(.keepAlive(id))
                     let reply = try await stream.receive(within: min(members.callTimeout, state.timeLeft()))
