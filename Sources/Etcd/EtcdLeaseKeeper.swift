@@ -58,7 +58,7 @@ public final class EtcdLeaseKeeper: Sendable {
     /// paused); zero once lost or stopped.
     public var timeLeft: Duration { state.isAlive ? max(.zero, state.timeLeft()) : .zero }
 
-    /// Returns when lost (or stopped).
+    /// Returns when lost (or stopped), or when the waiting task is cancelled.
     public func waitUntilLost() async { await state.waitUntilOver() }
 
     /// Stops keeping it alive (does not revoke).
@@ -73,7 +73,7 @@ public final class EtcdLeaseKeeper: Sendable {
         while !Task.isCancelled, state.isAlive {
             let (index, channel) = members.current()
             do {
-                let stream = try KeepAliveStream(channel, method: EtcdRPC.leaseKeepAlive)
+                let stream = try KeepAliveStream(channel, method: EtcdRPC.leaseKeepAlive, metadata: EtcdRPC.requireLeader)
                 while !Task.isCancelled {
                     try await stream.send(.keepAlive(id))
                     let reply = try await stream.receive(within: min(members.callTimeout, state.timeLeft()))
@@ -97,7 +97,8 @@ private final class KeeperState: Sendable {
     private struct Inner {
         var lastGood = ContinuousClock.now
         var over = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     let ttl: Duration
@@ -116,21 +117,30 @@ private final class KeeperState: Sendable {
     func end() {
         let waiters = inner.withLock { inner in
             inner.over = true
-            defer { inner.waiters = [] }
-            return inner.waiters
+            defer { inner.waiters = [:] }
+            return Array(inner.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once `end` ran (the background task ends the state when the lease lapses).
+    /// Returns once `end` ran (the background task ends the state when the lease
+    /// lapses), or when the waiting task is cancelled.
     func waitUntilOver() async {
-        await withCheckedContinuation { continuation in
-            let already = inner.withLock { inner in
-                if inner.over { return true }
-                inner.waiters.append(continuation)
-                return false
+        let id = inner.withLock { inner in
+            inner.nextWaiter += 1
+            return inner.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = inner.withLock { inner in
+                    if inner.over || Task.isCancelled { return true }
+                    inner.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
-            if already { continuation.resume() }
+        } onCancel: {
+            inner.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -13,6 +13,10 @@ enum EtcdRPC {
     /// Bidirectional streams: LeaseKeepAliveRequest → LeaseKeepAliveResponse, WatchRequest → WatchResponse.
     static let leaseKeepAlive = "/etcdserverpb.Lease/LeaseKeepAlive"
     static let watch = "/etcdserverpb.Watch/Watch"
+    /// Stream metadata asking the member to end the stream when it has no leader
+    /// (etcd's rpctypes.MetadataRequireLeaderKey), so a partitioned member does not
+    /// keep a watch or keepalive silently stalled.
+    static let requireLeader = [("hasleader", "true")]
 }
 
 /// A key range in etcd's terms: [key, rangeEnd), an empty rangeEnd meaning `key` alone.

@@ -6,8 +6,8 @@ import VectorCore
 struct EtcdStream<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>: Sendable {
     let stream: ClientStream
 
-    init(_ channel: Channel, method: String, timeout: Duration? = nil) throws {
-        stream = try channel.openStream(method: method, timeout: timeout)
+    init(_ channel: Channel, method: String, timeout: Duration? = nil, metadata: [(String, String)] = []) throws {
+        stream = try channel.openStream(method: method, timeout: timeout, metadata: metadata)
     }
 
     func send(_ request: Request) async throws {

@@ -17,20 +17,31 @@ public final class EtcdTestServer: @unchecked Sendable {
     /// "127.0.0.1:PORT", for `EtcdClient(endpoints:)`.
     public var endpoint: String { "127.0.0.1:\(clientPort)" }
 
-    private let name: String
+    public let name: String
     private let binary: String
+    private let initialCluster: String?  // nil: a cluster of this member alone
+    private let clusterToken: String
     private let lock = NSLock()
     private var process: Process?
 
     /// Picks ports and a folder, and starts etcd unless `start` is false.
-    public init(binary: String = "/usr/bin/etcd", start: Bool = true) async throws {
+    public convenience init(binary: String = "/usr/bin/etcd", start: Bool = true) async throws {
+        let clientPort = try freeLoopbackPort()
+        try self.init(binary: binary, name: "test-\(clientPort)", clientPort: clientPort, peerPort: try freeLoopbackPort(),
+                      initialCluster: nil, clusterToken: "etcd-cluster")
+        if start { try await self.start() }
+    }
+
+    /// One member of `EtcdTestCluster`: launched by it, with the whole cluster's peer list.
+    init(binary: String, name: String, clientPort: Int, peerPort: Int, initialCluster: String?, clusterToken: String) throws {
         self.binary = binary
-        self.clientPort = try freeLoopbackPort()
-        self.peerPort = try freeLoopbackPort()
-        self.name = "test-\(clientPort)"
+        self.name = name
+        self.clientPort = clientPort
+        self.peerPort = peerPort
+        self.initialCluster = initialCluster
+        self.clusterToken = clusterToken
         self.folder = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        if start { try await self.start() }
     }
 
     deinit {
@@ -43,6 +54,11 @@ public final class EtcdTestServer: @unchecked Sendable {
     /// Starts etcd on the same ports and data folder; returns once it is healthy.
     public func start(timeout: Duration = .seconds(20)) async throws {
         try launch()
+        try await waitUntilHealthy(timeout: timeout)
+    }
+
+    /// Polls etcd's /health (true once the cluster has a leader) until `timeout`.
+    func waitUntilHealthy(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while !httpGet("/health").contains("\"health\":\"true\"") {
             guard isRunning else { throw EtcdTestServerError("etcd exited at start; log:\n\(log())") }
@@ -53,7 +69,7 @@ public final class EtcdTestServer: @unchecked Sendable {
         }
     }
 
-    private func launch() throws {
+    func launch() throws {
         try lock.withLock {
             if let process, process.isRunning { return }
             let peer = "http://127.0.0.1:\(peerPort)", client = "http://127.0.0.1:\(clientPort)"
@@ -63,10 +79,11 @@ public final class EtcdTestServer: @unchecked Sendable {
                 "--name", name, "--data-dir", dataDir.path,
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", "\(name)=\(peer)",
+                "--initial-cluster", initialCluster ?? "\(name)=\(peer)",
+                "--initial-cluster-token", clusterToken,
             ]
             if !FileManager.default.fileExists(atPath: logFile.path) {
-                FileManager.default.createFile(atPath: logFile.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             }
             let log = try FileHandle(forWritingTo: logFile)
             log.seekToEndOfFile()
@@ -135,6 +152,32 @@ public final class EtcdTestServer: @unchecked Sendable {
 
     private func httpPost(_ path: String, body: String) -> String {
         httpExchange(clientPort, "POST \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+    }
+}
+
+/// Several etcd members on loopback forming one cluster (3 for fault tests).
+public final class EtcdTestCluster: Sendable {
+    public let members: [EtcdTestServer]
+    /// Each member's "127.0.0.1:PORT", in order.
+    public var endpoints: [String] { members.map(\.endpoint) }
+
+    /// Launches every member, then waits until each reports the cluster healthy.
+    public init(size: Int = 3, binary: String = "/usr/bin/etcd", timeout: Duration = .seconds(30)) async throws {
+        let ports = try (0..<size).map { _ in (try freeLoopbackPort(), try freeLoopbackPort()) }
+        let names = (0..<size).map { "m\($0)-\(ports[0].0)" }
+        let initial = zip(names, ports).map { "\($0)=http://127.0.0.1:\($1.1)" }.joined(separator: ",")
+        let token = "shoal-\(UUID().uuidString)"
+        members = try zip(names, ports).map { name, port in
+            try EtcdTestServer(binary: binary, name: name, clientPort: port.0, peerPort: port.1,
+                               initialCluster: initial, clusterToken: token)
+        }
+        for member in members { try member.launch() }
+        for member in members { try await member.waitUntilHealthy(timeout: timeout) }
+    }
+
+    /// Stops every member.
+    public func stop() {
+        for member in members { member.stop() }
     }
 }
 

@@ -75,3 +75,44 @@ import VectorCore
         }
     }
 }
+
+/// A three-member etcd cluster with one member frozen (SIGSTOP): its connections stay
+/// open but it answers nothing.
+@Suite struct ClusterFaultTests {
+    @Test func watchKeeperAndReadsMoveOffAFrozenMember() async throws {
+        try await BridgeTestGate.run {
+            let cluster = try await EtcdTestCluster(size: 3)
+            defer { cluster.stop() }
+            try await frozenMember(cluster)
+            try await eventually("bridge objects released") { BridgeDiagnostics.live().isEmpty }
+        }
+    }
+
+    private func frozenMember(_ cluster: EtcdTestCluster) async throws {
+        let client = try EtcdClient(endpoints: cluster.endpoints, callTimeout: .milliseconds(500))
+        let writer = try EtcdClient(endpoints: Array(cluster.endpoints.dropFirst()), callTimeout: .seconds(2))
+        let start = try await client.put("/f/0", [0])
+        let lease = try await client.grantLease(ttl: 10)
+        let keeper = client.keepAlive(lease, ttl: .seconds(10), every: .milliseconds(300))
+        let watch = Collector(client.watch(prefix: "/f/", after: start))
+        try await client.put("/f/1", [1])
+        try await eventually("the first put") { watch.batches.count == 1 }
+
+        cluster.members[0].pause()  // the member every stream of `client` uses
+        // Create-if-absent, so a retried write that was applied once is not applied twice.
+        for key in ["/f/2", "/f/3"] {
+            try await eventually(timeout: .seconds(20), "\(key) written") {
+                (try? await writer.txn(if: [.createRevision(key, equals: 0)], then: [.put(key, [2])])) != nil
+            }
+        }
+        try await eventually(timeout: .seconds(20), "the watch moved on") { watch.batches.count >= 3 }
+        #expect(watch.batches.map { $0.events[0].kv.key } == ["/f/1", "/f/2", "/f/3"])
+        #expect(try await client.get("/f/3").kv != nil)
+        #expect(keeper.isAlive)
+        #expect(try await writer.keepAliveOnce(lease) > 0)
+        cluster.members[0].resume()
+        keeper.stop()
+        watch.stop()
+        try await eventually("the watch finished") { watch.finished }
+    }
+}
