@@ -4,6 +4,7 @@ A collection a node cannot reserve address space for is refused before anything 
 persisted; a data folder that already holds such a replica (its catalog entry written
 by the test helper, as an older Shoal could leave it) starts, sets that replica aside,
 reports it, and serves everything else: it never crash-loops."""
+import json
 import os
 import signal
 import subprocess
@@ -95,9 +96,23 @@ def test_a_folder_holding_a_replica_it_cannot_load_starts_and_sets_it_aside():
                 serve.client.get_collection("small").delete(["d"])
             finally:
                 serve.stop(sig)
-        # Creating a collection of that name drops the set-aside replica first.
+        # The set-aside replica is data the metadata does not place: creating a collection of
+        # that name is refused rather than drop it; the operator deletes it as an orphan.
         serve = Serve(d, extra_args=["--max-address-space-bytes", str(100 * 10**9)])
         try:
+            with pytest.raises(shoal.ShoalError) as refused:
+                serve.client.create_collection("huge", dimension=4, shards=1)
+            assert refused.value.code.name == "FAILED_PRECONDITION" and "set aside" in str(refused.value)
+            assert [r.incarnation for r in node_stats(serve).set_aside] == [1000]
+            listed = subprocess.run([os.environ["SHOAL_BIN"], "admin", "--coordinator", serve.address, "orphans", "--json"],
+                                    capture_output=True, text=True, timeout=60)
+            assert listed.returncode == 0, listed.stderr
+            orphans = json.loads(listed.stdout)["orphans"]
+            assert [(o["collection"], o["shard"], o["incarnation"]) for o in orphans] == [("huge", 0, 1000)]
+            assert orphans[0]["reason"].startswith("set aside: ")
+            deleted = subprocess.run([os.environ["SHOAL_BIN"], "admin", "--coordinator", serve.address, "orphans",
+                                      "--delete", orphans[0]["id"]], capture_output=True, text=True, timeout=60)
+            assert deleted.returncode == 0, deleted.stderr
             huge = serve.client.create_collection("huge", dimension=4, shards=1)
             huge.upsert(["x"], [[1, 0, 0, 0]])
             stats = node_stats(serve)
