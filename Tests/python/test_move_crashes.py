@@ -129,7 +129,7 @@ def test_move_rolls_back_when_its_target_stays_down(tmp_path, data):
         wait_for(lambda: "could not be dropped now" in cluster.log("coordinator", tail=20000), 60,
                  "the rollback to give up dropping the target's replica")
         cluster.launch()
-        wait_for(lambda: "dropped a replica no placement names" in cluster.log("coordinator", tail=20000), 60,
+        wait_for(lambda: "dropped a replica the metadata decided to drop" in cluster.log("coordinator", tail=20000), 60,
                  "the janitor to drop the abandoned replica")
         shown = admin(cluster.address, "status", scene.task_id)
         assert shown.returncode == 0 and " failed " in shown.stdout, shown.stdout
