@@ -9,9 +9,11 @@ extension AdminService {
         try server.register(AdminRPC.listCoordinators) { [self] _, _ in try await coordinatorList() }
         try server.registerLed(AdminRPC.listOrphans, cluster: cluster) { [self] request, _ in
             let (found, unreachable) = await cluster.orphans(collection: request.collection.isEmpty ? nil : request.collection)
+            let state = cluster.snapshot
             return .with {
-                $0.orphans = found.map { orphan in Self.proto(orphan, in: cluster.snapshot) }
+                $0.orphans = found.map { orphan in Self.proto(orphan, in: state) }
                 $0.unreachableNodes = unreachable
+                $0.needsRecover = state.needsRecover ?? ""
             }
         }
         try server.registerLed(AdminRPC.adoptOrphans, cluster: cluster) { [self] request, _ in
@@ -28,7 +30,7 @@ extension AdminService {
             return Shoal_V1_DeleteOrphanResponse.with { $0.deleted = deleted }
         }
         try server.registerLed(AdminRPC.recover, cluster: cluster) { [self] request, _ in
-            let (report, unreachable) = try await cluster.adoptOrphans(collection: nil, dryRun: request.dryRun)
+            let (cleanup, report, unreachable) = try await cluster.recover(dryRun: request.dryRun)
             let state = cluster.snapshot
             var byShard: [String: Shoal_V1_RecoveredShard] = [:]
             for orphan in report.adopted {
@@ -41,6 +43,10 @@ extension AdminService {
                 $0.missing = report.missing.map { missing in .with { $0.collection = missing.collection; $0.shardID = missing.shard } }
                 $0.skipped = report.skipped.map { skip in .with { $0.orphan = Self.proto(skip.orphan, in: state); $0.reason = skip.reason } }
                 $0.unreachableNodes = unreachable
+                $0.removed = cleanup.removed.map { gone in
+                    .with { $0.collection = gone.collection; $0.shardID = gone.shard; $0.nodeIds = [gone.node] }
+                }
+                $0.movesEnded = cleanup.movesEnded
             }
         }
     }

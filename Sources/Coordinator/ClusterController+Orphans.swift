@@ -12,8 +12,17 @@ extension ClusterController {
     nonisolated func orphans(collection: String? = nil) async -> (orphans: [HeldOrphan], unreachable: [String]) {
         let listing = await heldReplicas()
         let state = snapshot
+        return (Self.orphans(in: listing, of: state, collection: collection), Self.unreachable(listing, state))
+    }
+
+    static func unreachable(_ listing: [HeldReplicas], _ state: ClusterState) -> [String] {
         let answered = Set(listing.map(\.node.id))
-        let unreachable = state.nodes.values.filter { $0.state != .removed && !answered.contains($0.id) }.map(\.id).sorted()
+        return state.nodes.values.filter { $0.state != .removed && !answered.contains($0.id) }.map(\.id).sorted()
+    }
+
+    /// The orphans `listing` shows against `state`: served replicas, and replicas their
+    /// node set aside at start (kept like any orphan; never adopted: not servable).
+    static func orphans(in listing: [HeldReplicas], of state: ClusterState, collection: String?) -> [HeldOrphan] {
         var found: [HeldOrphan] = []
         for held in listing {
             for replica in held.replicas where collection == nil || replica.replica.collection == collection {
@@ -23,8 +32,6 @@ extension ClusterController {
                     node: held.node.id, collection: ref.collection, shard: ref.shardID, incarnation: replica.incarnation,
                     points: replica.points, maxVersion: replica.maxVersion, config: CollectionConfig(recordedBy: replica)))
             }
-            // A replica the node set aside (it could not load it) and the metadata does not
-            // place: kept like any orphan; it cannot be adopted until its node can load it.
             for aside in held.setAside where collection == nil || aside.replica.collection == collection {
                 let ref = aside.replica
                 guard state.isOrphan(collection: ref.collection, shard: ref.shardID, incarnation: aside.incarnation, on: held.node.id) else { continue }
@@ -33,37 +40,67 @@ extension ClusterController {
                     points: 0, maxVersion: 0, config: nil, setAsideReason: aside.reason))
             }
         }
-        return (found.sorted { ($0.collection, $0.shard, $0.node) < ($1.collection, $1.shard, $1.node) }, unreachable)
+        return found.sorted { ($0.collection, $0.shard, $0.node) < ($1.collection, $1.shard, $1.node) }
+    }
+
+    /// Adopts `found` into `state` (set-aside ones are skipped with their reason).
+    static func adopt(_ found: [HeldOrphan], into state: inout ClusterState) -> AdoptionReport {
+        let servable = found.filter { $0.setAsideReason == nil && state.isOrphan(collection: $0.collection, shard: $0.shard, incarnation: $0.incarnation, on: $0.node) }
+        var report = state.adopt(servable)
+        for aside in found where aside.setAsideReason != nil {
+            report.skipped.append((aside, "its node set it aside at start (\(aside.setAsideReason!)); it cannot be served until that node can load it"))
+        }
+        return report
+    }
+
+    /// `shoal admin recover`: rebuilds the placement from what the nodes hold, in one
+    /// change: placed replicas their answering node no longer holds (and replicas left
+    /// mid-move) leave the placement, active moves end (deciding nothing), then every
+    /// orphan that fits is adopted and the state no longer needs recovering. Deletes
+    /// nothing. With `dryRun` only reports.
+    func recover(dryRun: Bool) async throws -> (cleanup: ClusterState.RecoveryCleanup, report: AdoptionReport, unreachable: [String]) {
+        let listing = await heldReplicas()
+        let answered = Set(listing.map(\.node.id))
+        let byNode = Dictionary(listing.map { ($0.node.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var cleanup = ClusterState.RecoveryCleanup()
+        var report = AdoptionReport()
+        let change = { (state: inout ClusterState) throws(ShoalError) -> Void in
+            cleanup = state.cleanUpForRecovery(answered: answered, holds: { node, collection, shard in
+                byNode[node]?.holds(collection, shard) ?? true
+            }, nowMs: nowMs())
+            report = Self.adopt(Self.orphans(in: listing, of: state, collection: nil), into: &state)
+        }
+        if dryRun {
+            var copy = snapshot
+            try change(&copy)
+        } else {
+            try await commit(change)
+            logger.warning("cluster metadata recovered from the nodes", metadata: [
+                "adopted": "\(report.adopted.count)", "created": "\(report.created)", "removed": "\(cleanup.removed.count)",
+                "moves_ended": "\(cleanup.movesEnded)"])
+        }
+        return (cleanup, report, Self.unreachable(listing, snapshot))
     }
 
     /// Adopts the orphans of `collection` (all if nil) into the metadata (see
     /// `ClusterState.adopt`); with `dryRun` only reports.
     func adoptOrphans(collection: String?, dryRun: Bool) async throws -> (report: AdoptionReport, unreachable: [String]) {
-        let (listed, unreachable) = await orphans(collection: collection)
+        let listing = await heldReplicas()
+        let found = Self.orphans(in: listing, of: snapshot, collection: collection)
         var report = AdoptionReport()
-        for aside in listed where aside.setAsideReason != nil {
-            report.skipped.append((aside, "its node set it aside at start (\(aside.setAsideReason!)); it cannot be served until that node can load it"))
-        }
-        let found = listed.filter { $0.setAsideReason == nil }
-        let skippedAside = report.skipped
         if dryRun {
             var copy = snapshot
-            report = copy.adopt(found)
-            report.skipped += skippedAside
-            return (report, unreachable)
-        }
-        try await commit { state throws(ShoalError) in
+            report = Self.adopt(found, into: &copy)
+        } else {
             // Judged again against the newest state: one placed meanwhile is no orphan.
-            let still = found.filter { state.isOrphan(collection: $0.collection, shard: $0.shard, incarnation: $0.incarnation, on: $0.node) }
-            report = state.adopt(still)
+            try await commit { state throws(ShoalError) in report = Self.adopt(found, into: &state) }
         }
-        report.skipped += skippedAside
-        for orphan in report.adopted {
+        for orphan in report.adopted where !dryRun {
             logger.warning("adopted an orphan replica into the metadata", metadata: [
                 "node": "\(orphan.node)", "collection": "\(orphan.collection)", "shard": "\(orphan.shard)",
                 "incarnation": "\(orphan.incarnation)", "points": "\(orphan.points)"])
         }
-        return (report, unreachable)
+        return (report, Self.unreachable(listing, snapshot))
     }
 
     /// Drops one orphan (`HeldOrphan.id`): NOT_FOUND unless a node holds it and it
@@ -84,7 +121,7 @@ extension ClusterController {
         let reply = try await nodes.transport(for: node.address).call(ShardRPC.dropReplica, try .with {
             $0.replica = .with { $0.collection = collection; $0.shardID = shard }
             $0.incarnation = incarnation
-            $0.term = UInt64(try leaderTerm())
+            $0.term = try commandTerm()
         }, timeout: .seconds(30))
         if reply.dropped {
             logger.warning("deleted an orphan replica on the operator's request", metadata: [

@@ -18,6 +18,8 @@ public actor ClusterController {
     /// Whether this coordinator leads, and with which term.
     public nonisolated let leadership: any Leadership
     private nonisolated let current: Mutex<Current>
+    /// The lowest term this leader's node commands carry (see `commandTerm`).
+    private nonisolated let termFloor = Atomic<UInt64>(0)
     /// Collections being created or deleted: their names are taken until the
     /// nodes' replicas are made or gone, so the two never interleave.
     private var collectionsChanging: Set<String> = []
@@ -63,6 +65,24 @@ public actor ClusterController {
     /// the store cannot be reached).
     public nonisolated func refresh() async throws {
         if let newest = try await store.load() { publish(newest) }
+    }
+
+    /// The term this leader's commands to nodes carry: its election term, raised past
+    /// every term a node reports having seen (`raiseCommandTerm`), so it stays above
+    /// an earlier leader's even when etcd's revisions restarted lower (etcd restored
+    /// from an older snapshot). 0 for `shoal serve` (nodes do not fence it).
+    /// FAILED_PRECONDITION if this coordinator does not lead now.
+    nonisolated func commandTerm() throws(ShoalError) -> UInt64 {
+        let term = UInt64(try leaderTerm())
+        return term == 0 ? 0 : max(term, termFloor.load(ordering: .acquiring))
+    }
+
+    /// Makes later commands carry a term above `seen` (a term some node has seen).
+    nonisolated func raiseCommandTerm(above seen: UInt64) {
+        guard let term = leadership.currentTerm, term > 0, seen >= (try? commandTerm()) ?? 0 else { return }
+        termFloor.max(seen + 1, ordering: .acquiringAndReleasing)
+        logger.warning("a node has seen a leader term at or above this leader's: its commands carry a higher one",
+                       metadata: ["seen": "\(seen)", "term": "\(seen + 1)"])
     }
 
     /// This coordinator's term, or FAILED_PRECONDITION if it does not lead now.
@@ -246,7 +266,7 @@ public actor ClusterController {
             }
             try await commit { state throws(ShoalError) in try state.addCollection(config, shards: shards) }
         } catch {
-            let term = UInt64(max(0, leadership.currentTerm ?? 0))
+            let term = (try? commandTerm()) ?? 0
             for made in created where leadership.currentTerm != nil {
                 _ = try? await nodes.transport(for: made.address).call(ShardRPC.dropReplica, .with {
                     $0.replica = .with { $0.collection = config.name; $0.shardID = made.shard }
@@ -266,7 +286,7 @@ public actor ClusterController {
         _ config: CollectionConfig, shard: UInt32, on node: String, address: String, state: ClusterState
     ) async throws -> UInt32 {
         let transport = try nodes.transport(for: address)
-        let term = UInt64(try leaderTerm())
+        let term = try commandTerm()
         let request = Shoal_V1_CreateReplicaRequest.with {
             $0.config = config.proto
             $0.shardID = shard

@@ -183,9 +183,10 @@ extension ClusterState {
     /// else is dropped: a replica the metadata does not place for any other reason
     /// (a lost or restored-from-backup state) is an orphan, kept and listed.
     public func dropIsDecided(collection: String, shard: UInt32, incarnation: UInt32, on node: String) -> Bool {
+        guard needsRecover == nil else { return false }  // metadata older than the nodes decides nothing
         if collections[collection] == nil { return deletedCollections[collection] != nil }
         guard !isPlaced(collection: collection, shard: shard, on: node) else { return false }
-        let mine = moves.values.filter { $0.collection == collection && $0.shard == shard }
+        let mine = moves.values.filter { $0.collection == collection && $0.shard == shard && $0.endedByRecover != true }
         if mine.contains(where: { $0.isActive && $0.to == node }) { return false }
         return mine.contains { move in
             switch move.state {

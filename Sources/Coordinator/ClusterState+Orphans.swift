@@ -129,3 +129,59 @@ extension ClusterState {
         return report
     }
 }
+
+extension ClusterState {
+    /// Records that this metadata is older than what the nodes have seen (a placement
+    /// fence at `fence`): the epoch moves past it, so requests routed by this state
+    /// pass the fences again, and moves and drops wait for `recover`.
+    mutating func markBehindNodes(fence: UInt64, reason: String) {
+        needsRecover = reason
+        epoch = max(epoch, fence) + 1
+    }
+
+    /// What `recover` changed besides adopting orphans.
+    public struct RecoveryCleanup: Sendable, Equatable {
+        /// Placed replicas their (answering) node no longer holds: taken out of the placement.
+        public var removed: [(collection: String, shard: UInt32, node: String)] = []
+        /// Moves that were active: ended (FAILED), deciding nothing about their replicas.
+        public var movesEnded: [String] = []
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.movesEnded == b.movesEnded && a.removed.map { "\($0)" } == b.removed.map { "\($0)" }
+        }
+    }
+
+    /// The first half of `recover`: takes out of the placement every replica whose node
+    /// answered (`answered`) but does not hold it (`holds`) and every replica that is not
+    /// READY (a move's target or source), and ends every active move
+    /// (the metadata's record of it may be older than what happened), so the orphans
+    /// can then be adopted into what is really there. Clears `needsRecover`.
+    public mutating func cleanUpForRecovery(
+        answered: Set<String>, holds: (String, String, UInt32) -> Bool, nowMs: Int64
+    ) -> RecoveryCleanup {
+        var cleanup = RecoveryCleanup()
+        for move in movesInOrder where move.isActive {
+            moves[move.id]?.state = .failed
+            moves[move.id]?.error = "ended by shoal admin recover"
+            moves[move.id]?.endedByRecover = true
+            moves[move.id]?.updatedMs = nowMs
+            cleanup.movesEnded.append(move.id)
+        }
+        for name in collections.keys.sorted() {
+            for (i, shard) in collections[name]!.shards.enumerated() {
+                // A replica left mid-move (catching up, retiring) leaves the placement too:
+                // it stays on its node as an orphan, and adoption below takes the most
+                // recent replica the nodes hold for each shard that lacks one.
+                let kept = shard.replicas.filter { replica in
+                    let gone = replica.state != .ready || (answered.contains(replica.nodeId) && !holds(replica.nodeId, name, shard.shardId))
+                    if gone { cleanup.removed.append((name, shard.shardId, replica.nodeId)) }
+                    return !gone
+                }
+                collections[name]!.shards[i].replicas = kept
+            }
+        }
+        needsRecover = nil
+        epoch += 1
+        return cleanup
+    }
+}

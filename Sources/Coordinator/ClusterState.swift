@@ -24,6 +24,9 @@ public struct ClusterState: Sendable, Equatable, Codable {
     /// Collections deleted (and not created again), with when: a replica of one
     /// that a node still holds is dropped, a decision on record.
     public internal(set) var deletedCollections: [String: Int64]
+    /// Why the metadata must be rebuilt from the nodes (`shoal admin recover`) before
+    /// moves run or replicas are dropped: it is older than what the nodes have seen.
+    public internal(set) var needsRecover: String?
 
     /// An empty cluster at epoch 0.
     public init() {
@@ -33,10 +36,11 @@ public struct ClusterState: Sendable, Equatable, Codable {
         moves = [:]
         nextMoveNumber = 1
         deletedCollections = [:]
+        needsRecover = nil
     }
 
     private enum CodingKeys: String, CodingKey {
-        case epoch, nodes, collections, moves, nextMoveNumber, deletedCollections
+        case epoch, nodes, collections, moves, nextMoveNumber, deletedCollections, needsRecover
     }
 
     /// Decodes a saved state; one saved before moves existed has none.
@@ -48,6 +52,7 @@ public struct ClusterState: Sendable, Equatable, Codable {
         moves = try c.decodeIfPresent([String: MoveRecord].self, forKey: .moves) ?? [:]
         nextMoveNumber = try c.decodeIfPresent(Int.self, forKey: .nextMoveNumber) ?? 1
         deletedCollections = try c.decodeIfPresent([String: Int64].self, forKey: .deletedCollections) ?? [:]
+        needsRecover = try c.decodeIfPresent(String.self, forKey: .needsRecover)
     }
 
     /// The nodes that can take new replicas (state `.up`), ordered by id.

@@ -86,7 +86,8 @@ public struct CoordinatorRuntime: Sendable {
         do { try await cluster.refresh() } catch {
             cluster.logger.warning("could not read the newest cluster state on taking the lead", metadata: ["error": "\(error)"])
         }
-        await cluster.announceTerm()
+        let listing = if let listing { listing } else { await cluster.heldReplicas() }
+        await cluster.takeUpLead(listing)
         await janitor.sweep(listing)
         await scheduler.pump()
         let task = Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }

@@ -416,8 +416,8 @@ struct MoveExecution: Sendable {
     /// This coordinator's term, carried by every command it sends a node (a node that
     /// has seen a newer one refuses it); the move stops if this coordinator no longer leads.
     private func leaderTerm() throws -> UInt64 {
-        guard let term = cluster.leadership.currentTerm else { throw MoveStop.failed("this coordinator no longer leads") }
-        return UInt64(term)
+        guard let term = try? cluster.commandTerm() else { throw MoveStop.failed("this coordinator no longer leads") }
+        return term
     }
 
     /// Fences `node`'s replica of the moving shard (of `incarnation`, if known) at the

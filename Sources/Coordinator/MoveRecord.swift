@@ -32,6 +32,10 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// coordinator sent them before it acknowledged them (nil: none).
     public var missedWrites: UInt64?
 
+    /// Ended by `shoal admin recover` (the metadata it was recorded in was older than
+    /// the nodes): its record decides nothing about the replicas it names.
+    public var endedByRecover: Bool?
+
     /// `missedWrites`, 0 for none.
     public var misses: UInt64 { missedWrites ?? 0 }
 

@@ -63,6 +63,10 @@ public actor MoveScheduler {
     private func pumpOnce() async {
         guard cluster.leadership.currentTerm != nil else { return }
         let state = cluster.snapshot
+        if let why = state.needsRecover {
+            if state.moves.values.contains(where: \.isActive) { logger.warning("moves wait for recover", metadata: ["reason": "\(why)"]) }
+            return
+        }
         let now = ContinuousClock.now
         for move in state.movesInOrder where move.state == .running && running[move.id] == nil {
             if let after = retryAfter[move.id], after > now { continue }

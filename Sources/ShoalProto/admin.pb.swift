@@ -778,6 +778,11 @@ public nonisolated struct Shoal_V1_ListOrphansResponse: Sendable {
   /// Nodes that did not answer (their replicas are not listed).
   public var unreachableNodes: [String] = []
 
+  /// Non-empty when the metadata is older than what the nodes have seen (etcd lost
+  /// or restored from an older snapshot): why `Recover` should run. Until it does,
+  /// moves wait and the janitor drops nothing.
+  public var needsRecover: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -910,6 +915,13 @@ public nonisolated struct Shoal_V1_RecoverResponse: Sendable {
   public var skipped: [Shoal_V1_SkippedOrphan] = []
 
   public var unreachableNodes: [String] = []
+
+  /// Placed replicas their node no longer holds (or left mid-move): out of the
+  /// placement now (a replica left mid-move stays on its node, as an orphan).
+  public var removed: [Shoal_V1_RecoveredShard] = []
+
+  /// Moves that were active: ended (FAILED), deciding nothing about their replicas.
+  public var movesEnded: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2030,7 +2042,7 @@ nonisolated extension Shoal_V1_ListOrphansRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Shoal_V1_ListOrphansResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListOrphansResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}orphans\0\u{3}unreachable_nodes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}orphans\0\u{3}unreachable_nodes\0\u{3}needs_recover\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2040,6 +2052,7 @@ nonisolated extension Shoal_V1_ListOrphansResponse: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.orphans) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.unreachableNodes) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.needsRecover) }()
       default: break
       }
     }
@@ -2052,12 +2065,16 @@ nonisolated extension Shoal_V1_ListOrphansResponse: SwiftProtobuf.Message, Swift
     if !self.unreachableNodes.isEmpty {
       try visitor.visitRepeatedStringField(value: self.unreachableNodes, fieldNumber: 2)
     }
+    if !self.needsRecover.isEmpty {
+      try visitor.visitSingularStringField(value: self.needsRecover, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_ListOrphansResponse, rhs: Shoal_V1_ListOrphansResponse) -> Bool {
     if lhs.orphans != rhs.orphans {return false}
     if lhs.unreachableNodes != rhs.unreachableNodes {return false}
+    if lhs.needsRecover != rhs.needsRecover {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2347,7 +2364,7 @@ nonisolated extension Shoal_V1_RecoveredShard: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Shoal_V1_RecoverResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecoverResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}collections_created\0\u{1}shards\0\u{1}missing\0\u{1}skipped\0\u{3}unreachable_nodes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}collections_created\0\u{1}shards\0\u{1}missing\0\u{1}skipped\0\u{3}unreachable_nodes\0\u{1}removed\0\u{3}moves_ended\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2360,6 +2377,8 @@ nonisolated extension Shoal_V1_RecoverResponse: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.missing) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.skipped) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.unreachableNodes) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.removed) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.movesEnded) }()
       default: break
       }
     }
@@ -2381,6 +2400,12 @@ nonisolated extension Shoal_V1_RecoverResponse: SwiftProtobuf.Message, SwiftProt
     if !self.unreachableNodes.isEmpty {
       try visitor.visitRepeatedStringField(value: self.unreachableNodes, fieldNumber: 5)
     }
+    if !self.removed.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.removed, fieldNumber: 6)
+    }
+    if !self.movesEnded.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.movesEnded, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2390,6 +2415,8 @@ nonisolated extension Shoal_V1_RecoverResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.missing != rhs.missing {return false}
     if lhs.skipped != rhs.skipped {return false}
     if lhs.unreachableNodes != rhs.unreachableNodes {return false}
+    if lhs.removed != rhs.removed {return false}
+    if lhs.movesEnded != rhs.movesEnded {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -88,10 +88,12 @@ struct AdminOrphansCommand: AsyncParsableCommand {
         }
         let reply = try await client.call(AdminRPC.listOrphans, .with { $0.collection = collection ?? "" })
         if client.json {
-            return printJSON(["orphans": reply.orphans.map(orphanObject), "unreachable_nodes": reply.unreachableNodes])
+            return printJSON(["orphans": reply.orphans.map(orphanObject), "unreachable_nodes": reply.unreachableNodes,
+                              "needs_recover": reply.needsRecover])
         }
         if reply.orphans.isEmpty { print("no orphans") } else { printTable(orphanHeader, reply.orphans.map(orphanRow)) }
         for node in reply.unreachableNodes { print("node \(node) did not answer: its replicas are not listed") }
+        if !reply.needsRecover.isEmpty { print("needs recover: \(reply.needsRecover)") }
     }
 }
 
@@ -125,8 +127,12 @@ struct AdminRecoverCommand: AsyncParsableCommand {
             return printJSON(["collections_created": reply.collectionsCreated, "shards": reply.shards.map(shardObject),
                               "missing": reply.missing.map(shardObject), "unreachable_nodes": reply.unreachableNodes,
                               "skipped": reply.skipped.map { ["orphan": orphanObject($0.orphan), "reason": $0.reason] },
-                              "dry_run": dryRun])
+                              "removed": reply.removed.map(shardObject), "moves_ended": reply.movesEnded, "dry_run": dryRun])
         }
+        for gone in reply.removed {
+            print("placement of shard \(gone.shardID) of \(gone.collection) on \(gone.nodeIds.joined()) \(dryRun ? "would be" : "was") removed: the node does not hold it (or it was mid-move)")
+        }
+        for move in reply.movesEnded { print("\(move) \(dryRun ? "would be" : "was") ended") }
         for name in reply.collectionsCreated { print(dryRun ? "collection \(name) would be recovered" : "collection \(name) recovered") }
         if reply.shards.isEmpty { print("no replicas to recover") } else {
             printTable(["COLLECTION", "SHARD", "NODES"], reply.shards.map { [$0.collection, String($0.shardID), $0.nodeIds.joined(separator: ",")] })

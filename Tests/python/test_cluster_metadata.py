@@ -290,3 +290,52 @@ def test_etcd_lost_while_running_makes_writes_unavailable_until_it_returns(tmp_p
             assert col.count() == len(base) + 1 + (1 if col.get(["x"]) else 0)
     finally:
         c.stop()
+
+
+def test_metadata_restored_from_an_older_snapshot_deletes_nothing_and_is_recovered(tmp_path):
+    """etcd's data from before a rebalance is put back (the trial the issue describes
+    with the old state file): the shards that moved are not dropped from the new
+    node, and `recover` makes every point readable again."""
+    c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1)
+    c.launch()
+    try:
+        base = points(8_000, seed=8)
+        queries = base[:50] + 0.01
+        count = load_collection(c.address, "restored", base, shards=8)
+        # A copy of etcd's data now: stop etcd for a consistent copy, start it again.
+        c.kill("coordinator1")
+        c.kill("etcd1")
+        backup = str(tmp_path / "etcd-backup")
+        shutil.copytree(os.path.join(c.run_dir, "etcd1", "data"), backup)
+        c.launch(nodes=4)  # the coordinator starts again too, with node4 in its --nodes
+        out = admin(c.address, "add-node", c.node_address("node4"))
+        assert out.returncode == 0 or "ALREADY_EXISTS" in out.stderr, out.stderr
+        out = admin(c.address, "rebalance", "--wait", timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+        moved = node_replicas(c.node_address("node4"))
+        assert moved, "the rebalance moved nothing onto node4"
+        with shoal.Client(c.address, timeout=60) as client:
+            answers = [[h.id for h in hits] for hits in client.get_collection("restored").search_batch(queries, k=10)]
+        held = {n: node_replicas(c.node_address(n)) for n in ("node1", "node2", "node3", "node4")}
+        # Put the old etcd data back.
+        c.kill("coordinator1")
+        c.kill("etcd1")
+        shutil.rmtree(os.path.join(c.run_dir, "etcd1", "data"))
+        shutil.copytree(backup, os.path.join(c.run_dir, "etcd1", "data"))
+        c.launch()
+        time.sleep(3)  # the janitor sweeps (every 10 s; at least once when the leader starts)
+        assert {n: node_replicas(c.node_address(n)) for n in held} == held, "a replica was dropped on a guess"
+        orphans = admin_json(c.address, "orphans")["orphans"]
+        assert sorted((o["collection"], o["shard"]) for o in orphans) == sorted(moved)
+        out = admin(c.address, "recover")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert admin_json(c.address, "orphans")["orphans"] == []
+        with shoal.Client(c.address, timeout=60) as client:
+            col = client.get_collection("restored")
+            assert col.count() == count
+            assert [[h.id for h in hits] for hits in col.search_batch(queries, k=10)] == answers
+            # Writes work again everywhere (the node terms are above what the restored etcd counts).
+            assert col.upsert([str(i) for i in range(0, 8_000, 97)], base[0:8_000:97]) == len(range(0, 8_000, 97))
+        assert {n: node_replicas(c.node_address(n)) for n in held} == held
+    finally:
+        c.stop()

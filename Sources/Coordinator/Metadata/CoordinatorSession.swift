@@ -68,7 +68,7 @@ public final class CoordinatorSession: Leadership {
     }
 
     public var leaderAddress: String? {
-        status.withLock { s in s.term == nil ? s.leader?.address : nil }
+        status.withLock { s in s.term == nil && s.leader?.name != me.name ? s.leader?.address : nil }
     }
 
     public var writeRefusal: String? {
@@ -154,6 +154,14 @@ public final class CoordinatorSession: Leadership {
             }
             guard let held = result.ranges.first?.first else { return }
             let entry = try? JSONDecoder().decode(Entry.self, from: Data(held.value))
+            if entry?.name == me.name && held.lease != lease {
+                // The leader key is held by an earlier run of this coordinator (names are
+                // unique): that process is gone, so its lease is ended now rather than
+                // left to run out, and the campaign goes on at once.
+                logger.info("ending the lease of this coordinator's previous run, which held the lead", metadata: ["lease": "\(held.lease)"])
+                try? await client.revokeLease(held.lease)
+                return await campaignOnce()
+            }
             status.withLock { s in
                 s.leader = entry
                 s.term = held.lease == lease ? held.createRevision : nil
