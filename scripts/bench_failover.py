@@ -20,10 +20,8 @@ Figures, not assertions: the suite's tests check behaviour.
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,25 +32,9 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "python"))
 import shoal  # noqa: E402
-
-
-def free_base_port():
-    for _ in range(200):
-        base = random.randrange(20000, 40000)
-        try:
-            socks = []
-            for p in [*range(base, base + 4), base + 42, base + 81, base + 91]:
-                s = socket.socket()
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
+from cluster_helpers import Cluster  # noqa: E402  (the launch script on free ports)
 
 
 def admin_json(shoal_bin, address, *args):
@@ -102,13 +84,10 @@ def main():
     parser.add_argument("--phase-seconds", type=float, default=10)
     parser.add_argument("--out")
     args = parser.parse_args()
-    shoal_bin = os.environ.get("SHOAL_BIN") or os.path.join(ROOT, ".build", "release", "shoal")
+    shoal_bin = os.environ.setdefault("SHOAL_BIN", os.path.join(ROOT, ".build", "release", "shoal"))
     run_dir = tempfile.mkdtemp(prefix="shoal-failover-")
-    base = free_base_port()
-    env = dict(os.environ, SHOAL_BIN=shoal_bin)
-    launch = [os.path.join(ROOT, "Cluster", "launch.sh"), "--nodes", "3", "--coordinators", "2",
-              "--base-port", str(base), "--dir", run_dir]
-    subprocess.run(launch, env=env, check=True, capture_output=True, timeout=600)
+    cluster = Cluster(run_dir, nodes=3, coordinators=2)
+    cluster.launch()
     try:
         with open(os.path.join(run_dir, "coordinators")) as f:
             addresses = f.read().split()
@@ -183,7 +162,7 @@ def main():
             with open(args.out, "w") as f:
                 json.dump(figures, f, indent=2)
     finally:
-        subprocess.run([os.path.join(ROOT, "Cluster", "stop.sh"), "--dir", run_dir], capture_output=True, timeout=120)
+        cluster.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -27,7 +27,8 @@ extension ClusterController {
         for held in listing {
             for replica in held.replicas where collection == nil || replica.replica.collection == collection {
                 let ref = replica.replica
-                guard state.isOrphan(collection: ref.collection, shard: ref.shardID, incarnation: replica.incarnation, on: held.node.id) else { continue }
+                guard state.isOrphan(collection: ref.collection, shard: ref.shardID, incarnation: replica.incarnation, on: held.node.id,
+                                     uid: replica.config.uid) else { continue }
                 found.append(HeldOrphan(
                     node: held.node.id, collection: ref.collection, shard: ref.shardID, incarnation: replica.incarnation,
                     points: replica.points, maxVersion: replica.maxVersion, config: CollectionConfig(recordedBy: replica)))
@@ -137,6 +138,7 @@ extension CollectionConfig {
     init?(recordedBy replica: Shoal_V1_ReplicaStats) {
         guard replica.hasConfig, let config = try? CollectionConfig(resolving: replica.config, liveNodes: 1) else { return nil }
         self = config
+        uid = replica.config.uid
         if replica.config.shardCount == 0 { shardCount = 0 }  // unknown: `adopt` infers it
     }
 }

@@ -38,7 +38,7 @@ extension ClusterController {
     /// leader's command term past every term a node has seen, then tells every node
     /// that term (a Stats call carrying it), so a node refuses an older leader's
     /// commands from now on, even before this one sends it anything else. If a node
-    /// holds a placement fence at or above the metadata's epoch, the metadata is older
+    /// holds a placement fence above the metadata's epoch, the metadata is older
     /// than what the nodes have seen (etcd lost or restored from an older snapshot):
     /// the epoch is raised past the fences (so requests are served again) and the
     /// state is marked as needing `shoal admin recover`, which blocks moves and the
@@ -55,10 +55,10 @@ extension ClusterController {
             }
         }
         let fence = listing.flatMap(\.replicas).map(\.minEpoch).max() ?? 0
-        guard fence >= snapshot.epoch else { return }
+        guard fence > snapshot.epoch else { return }  // a fence at the current epoch is a move's, as it should be
         do {
             try await commit { state throws(ShoalError) in
-                guard fence >= state.epoch else { return }
+                guard fence > state.epoch else { return }
                 state.markBehindNodes(fence: fence, reason: "the nodes hold placement fences up to epoch \(fence), beyond this metadata's epoch \(state.epoch): the cluster metadata is older than what the nodes have seen (etcd lost or restored from an older snapshot); run `shoal admin recover`")
             }
             logger.error("the cluster metadata is older than what the nodes have seen; moves and replica drops wait for `shoal admin recover`",

@@ -136,7 +136,7 @@ public actor ClusterController {
         while busy: @Sendable () -> Bool, every interval: Duration, warning: Logger.Message, _ metadata: Logger.Metadata
     ) async {
         var nextWarning = ContinuousClock.now + .seconds(10)
-        while busy() {
+        while busy(), !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if ContinuousClock.now >= nextWarning {
                 logger.warning(warning, metadata: metadata)
@@ -245,7 +245,8 @@ public actor ClusterController {
     /// (FAILED_PRECONDITION) rather than destroy data: see `shoal admin orphans`.
     public func createCollection(_ request: Shoal_V1_CollectionConfig) async throws -> CollectionConfig {
         let state = snapshot
-        let config = try CollectionConfig(resolving: request, liveNodes: state.liveNodes.count)
+        var config = try CollectionConfig(resolving: request, liveNodes: state.liveNodes.count)
+        config.uid = UUID().uuidString.lowercased()
         if state.collections[config.name] != nil {
             throw ShoalError(.alreadyExists, "collection \(config.name) already exists")
         }
@@ -294,7 +295,10 @@ public actor ClusterController {
         }
         let reply = try await transport.call(ShardRPC.createReplica, request, timeout: .seconds(30))
         if reply.created { return reply.incarnation }
-        guard state.collections[config.name] == nil, state.deletedCollections[config.name] != nil else {
+        let held = try? await transport.call(ShardRPC.stats, .with { $0.replica = request.config.name.isEmpty ? .init() : .with {
+            $0.collection = config.name; $0.shardID = shard } }, timeout: .seconds(10)).replicas.first
+        guard let held, held.incarnation == reply.incarnation,
+              state.dropIsDecided(collection: config.name, shard: shard, incarnation: held.incarnation, on: node, uid: held.config.uid) else {
             throw ShoalError(.failedPrecondition,
                 "node \(node) already holds a replica of shard \(shard) of \(config.name) that the cluster metadata does not place (incarnation \(reply.incarnation)); nothing was created. Keep it with `shoal admin orphans --adopt` or `shoal admin recover`, or remove it with `shoal admin orphans --delete`")
         }
@@ -346,7 +350,8 @@ public actor ClusterController {
         let listing = await heldReplicas()
         await drop(listing, reason: "dropped a replica of a deleted collection") { state, node, replica in
             replica.replica.collection == name
-                && state.dropIsDecided(collection: name, shard: replica.replica.shardID, incarnation: replica.incarnation, on: node.id)
+                && state.dropIsDecided(collection: name, shard: replica.replica.shardID, incarnation: replica.incarnation, on: node.id,
+                                       uid: replica.config.uid)
         }
         let answered = Set(listing.map(\.node.id))
         for node in Set(collection.shards.flatMap { $0.replicas.map(\.nodeId) }).subtracting(answered).sorted() {

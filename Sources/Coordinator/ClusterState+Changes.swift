@@ -75,11 +75,11 @@ extension ClusterState {
 
     /// Removes a collection, ending its active moves (FAILED). NOT_FOUND if unknown.
     public mutating func removeCollection(_ name: String, nowMs: Int64) throws(ShoalError) {
-        guard collections.removeValue(forKey: name) != nil else { throw .notFound("no collection \(name)") }
+        guard let removed = collections.removeValue(forKey: name) else { throw .notFound("no collection \(name)") }
         endMoves(ofCollection: name, nowMs: nowMs)
-        deletedCollections[name] = nowMs
+        deletedCollections[name] = DeletedCollection(deletedMs: nowMs, uid: removed.config.uid)
         if deletedCollections.count > Self.deletedCollectionsKept {
-            for (old, _) in deletedCollections.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) })
+            for (old, _) in deletedCollections.sorted(by: { ($0.value.deletedMs, $0.key) < ($1.value.deletedMs, $1.key) })
                 .prefix(deletedCollections.count - Self.deletedCollectionsKept) { deletedCollections[old] = nil }
         }
         epoch += 1

@@ -153,6 +153,7 @@ extension ClusterState {
             moves[move.id]?.state = .failed
             moves[move.id]?.error = "collection \(collection) was deleted"
             moves[move.id]?.updatedMs = nowMs
+            moves[move.id]?.finishedEpoch = epoch + 1
         }
         pruneFinishedMoves()
     }
@@ -177,14 +178,18 @@ extension ClusterState {
     }
 
     /// Whether the metadata records a decision to drop the replica of
-    /// `collection`/`shard` of `incarnation` that `node` holds: the move that made
-    /// it there failed or rolled back, the move that took the shard off that node
-    /// finished, or the collection was deleted (and not created again). Nothing
+    /// `collection`/`shard` of `incarnation` that `node` holds (recording collection
+    /// incarnation `uid`): the move that made it there failed or rolled back, the move
+    /// that took the shard off that node finished, or that very incarnation of the
+    /// collection was deleted (and the name not used again). Nothing
     /// else is dropped: a replica the metadata does not place for any other reason
     /// (a lost or restored-from-backup state) is an orphan, kept and listed.
-    public func dropIsDecided(collection: String, shard: UInt32, incarnation: UInt32, on node: String) -> Bool {
+    public func dropIsDecided(collection: String, shard: UInt32, incarnation: UInt32, on node: String, uid: String? = nil) -> Bool {
         guard needsRecover == nil else { return false }  // metadata older than the nodes decides nothing
-        if collections[collection] == nil { return deletedCollections[collection] != nil }
+        if collections[collection] == nil {
+            guard let deleted = deletedCollections[collection], let uid, !uid.isEmpty else { return false }
+            return deleted.uid == uid
+        }
         guard !isPlaced(collection: collection, shard: shard, on: node) else { return false }
         let mine = moves.values.filter { $0.collection == collection && $0.shard == shard && $0.endedByRecover != true }
         if mine.contains(where: { $0.isActive && $0.to == node }) { return false }
@@ -199,10 +204,10 @@ extension ClusterState {
 
     /// Whether a replica `node` holds is an orphan: the metadata neither places it,
     /// nor has an active move making it there, nor records a decision to drop it.
-    public func isOrphan(collection: String, shard: UInt32, incarnation: UInt32, on node: String) -> Bool {
+    public func isOrphan(collection: String, shard: UInt32, incarnation: UInt32, on node: String, uid: String? = nil) -> Bool {
         if isPlaced(collection: collection, shard: shard, on: node) { return false }
         if moves.values.contains(where: { $0.isActive && $0.to == node && $0.collection == collection && $0.shard == shard }) { return false }
-        return !dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node)
+        return !dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node, uid: uid)
     }
 
     /// Whether the placement puts a replica of `collection`/`shard` on `node`.
@@ -237,14 +242,19 @@ extension ClusterState {
         guard var move = moves[id] else { throw .notFound("no move \(id)") }
         change(&move)
         move.updatedMs = nowMs
+        if !move.isActive && move.finishedEpoch == nil { move.finishedEpoch = epoch + 1 }
         moves[id] = move
         epoch += 1
     }
 
-    /// Keeps the `finishedMovesKept` most recently finished moves (a move that has
-    /// just finished is always among them).
+    /// Keeps the `finishedMovesKept` most recently finished moves, by the epoch they
+    /// finished at (a move that has just finished is always among them).
     private mutating func pruneFinishedMoves() {
-        let finished = moves.values.filter { !$0.isActive }.sorted { ($0.updatedMs, $0.number) > ($1.updatedMs, $1.number) }
+        // By the epoch they finished at, not by wall-clock time: a coordinator whose clock
+        // is behind must not make recent records (and the drop decisions they carry) look old.
+        let finished = moves.values.filter { !$0.isActive }.sorted {
+            ($0.finishedEpoch ?? 0, $0.number) > ($1.finishedEpoch ?? 0, $1.number)
+        }
         for old in finished.dropFirst(Self.finishedMovesKept) { moves[old.id] = nil }
     }
 }

@@ -136,7 +136,7 @@ extension ClusterState {
     /// pass the fences again, and moves and drops wait for `recover`.
     mutating func markBehindNodes(fence: UInt64, reason: String) {
         needsRecover = reason
-        epoch = max(epoch, fence) + 1
+        epoch = max(epoch, fence) + 1  // requests routed by this state pass every fence
     }
 
     /// What `recover` changed besides adopting orphans.
@@ -165,6 +165,7 @@ extension ClusterState {
             moves[move.id]?.error = "ended by shoal admin recover"
             moves[move.id]?.endedByRecover = true
             moves[move.id]?.updatedMs = nowMs
+            moves[move.id]?.finishedEpoch = epoch + 1
             cleanup.movesEnded.append(move.id)
         }
         for name in collections.keys.sorted() {

@@ -52,6 +52,7 @@ extension CollectionConfig {
         p.hnsw.m = hnsw.m
         p.hnsw.efConstruction = hnsw.efConstruction
         p.hnsw.ef = hnsw.ef
+        p.uid = uid
         return p
     }
 }

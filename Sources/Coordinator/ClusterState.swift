@@ -23,7 +23,7 @@ public struct ClusterState: Sendable, Equatable, Codable {
     public internal(set) var nextMoveNumber: Int
     /// Collections deleted (and not created again), with when: a replica of one
     /// that a node still holds is dropped, a decision on record.
-    public internal(set) var deletedCollections: [String: Int64]
+    public internal(set) var deletedCollections: [String: DeletedCollection]
     /// Why the metadata must be rebuilt from the nodes (`shoal admin recover`) before
     /// moves run or replicas are dropped: it is older than what the nodes have seen.
     public internal(set) var needsRecover: String?
@@ -51,7 +51,7 @@ public struct ClusterState: Sendable, Equatable, Codable {
         collections = try c.decode([String: CollectionState].self, forKey: .collections)
         moves = try c.decodeIfPresent([String: MoveRecord].self, forKey: .moves) ?? [:]
         nextMoveNumber = try c.decodeIfPresent(Int.self, forKey: .nextMoveNumber) ?? 1
-        deletedCollections = try c.decodeIfPresent([String: Int64].self, forKey: .deletedCollections) ?? [:]
+        deletedCollections = try c.decodeIfPresent([String: DeletedCollection].self, forKey: .deletedCollections) ?? [:]
         needsRecover = try c.decodeIfPresent(String.self, forKey: .needsRecover)
     }
 
@@ -106,10 +106,14 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
     public var shardCount: UInt32
     public var replicationFactor: UInt32
     public var hnsw: HNSWConfig
+    /// This incarnation of the collection: given at creation, recorded by every
+    /// replica, so a drop decided for a deleted collection never hits a replica of a
+    /// collection created again under the same name ("" for one created before uids).
+    public var uid: String
 
     public init(
         name: String, dimension: UInt32, metric: Metric, shardCount: UInt32,
-        replicationFactor: UInt32 = 1, hnsw: HNSWConfig = HNSWConfig()
+        replicationFactor: UInt32 = 1, hnsw: HNSWConfig = HNSWConfig(), uid: String = ""
     ) {
         self.name = name
         self.dimension = dimension
@@ -117,7 +121,30 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
         self.shardCount = shardCount
         self.replicationFactor = replicationFactor
         self.hnsw = hnsw
+        self.uid = uid
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, dimension, metric, shardCount, replicationFactor, hnsw, uid
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        dimension = try c.decode(UInt32.self, forKey: .dimension)
+        metric = try c.decode(Metric.self, forKey: .metric)
+        shardCount = try c.decode(UInt32.self, forKey: .shardCount)
+        replicationFactor = try c.decode(UInt32.self, forKey: .replicationFactor)
+        hnsw = try c.decode(HNSWConfig.self, forKey: .hnsw)
+        uid = try c.decodeIfPresent(String.self, forKey: .uid) ?? ""
+    }
+}
+
+/// A deleted collection as the metadata remembers it.
+public struct DeletedCollection: Sendable, Hashable, Codable {
+    public var deletedMs: Int64
+    /// The deleted incarnation (`CollectionConfig.uid`).
+    public var uid: String
 }
 
 /// HNSW parameters of a collection (resolved: never 0).

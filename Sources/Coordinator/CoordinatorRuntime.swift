@@ -83,8 +83,18 @@ public struct CoordinatorRuntime: Sendable {
     public func lead() async { await lead(nil) }
 
     func lead(_ listing: [HeldReplicas]?) async {
-        do { try await cluster.refresh() } catch {
-            cluster.logger.warning("could not read the newest cluster state on taking the lead", metadata: ["error": "\(error)"])
+        // Nothing is dropped or moved by a copy that may be stale: the newest state first
+        // (a solo coordinator's file store is the newest by definition).
+        while true {
+            do {
+                try await cluster.refresh()
+                break
+            } catch {
+                cluster.logger.warning("could not read the newest cluster state on taking the lead; the janitor and moves wait",
+                                       metadata: ["error": "\(error)"])
+                if Task.isCancelled || cluster.leadership.currentTerm == nil { return }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
         }
         let listing = if let listing { listing } else { await cluster.heldReplicas() }
         await cluster.takeUpLead(listing)

@@ -163,8 +163,8 @@ struct MoveExecution: Sendable {
         logger.info("move done", metadata: meta(move, ["seconds": "\(Double(move.updatedMs - move.createdMs) / 1000)"]))
     }
 
-    /// An empty replica of the shard on the target, of a new incarnation; one left
-    /// there by an earlier attempt is dropped first (by its incarnation).
+    /// An empty replica of the shard on the target, of a new incarnation; an empty one
+    /// left there by an earlier attempt is dropped first (by its incarnation).
     private func createEmptyReplica(_ move: MoveRecord) async throws -> UInt32 {
         let target = try endpoint(move.to)
         let config = try collectionConfig(move).proto
@@ -175,6 +175,14 @@ struct MoveExecution: Sendable {
         }
         var reply = try await target.call(ShardRPC.createReplica, request, timeout: .seconds(30))
         if !reply.created {
+            // Left by an earlier attempt of this move only if it is empty: before the
+            // target joins the placement it receives no writes. Anything else is data the
+            // metadata does not place (an orphan): the move stops rather than drop it.
+            let held = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first
+            guard let held, held.incarnation == reply.incarnation, held.points == 0, held.tombstones == 0, held.maxVersion == 0,
+                  !cluster.snapshot.isPlaced(collection: move.collection, shard: move.shard, on: move.to) else {
+                throw MoveStop.failed("node \(move.to) already holds a replica of shard \(move.shard) of \(move.collection) with data the metadata does not place (incarnation \(reply.incarnation)); see shoal admin orphans")
+            }
             _ = try await target.call(ShardRPC.dropReplica, .with {
                 $0.replica = ref(move)
                 $0.term = try leaderTerm()

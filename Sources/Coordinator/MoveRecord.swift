@@ -36,6 +36,10 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// the nodes): its record decides nothing about the replicas it names.
     public var endedByRecover: Bool?
 
+    /// The state epoch at which the move finished (nil while active): orders finished
+    /// moves for pruning without trusting any wall clock.
+    public var finishedEpoch: UInt64?
+
     /// `missedWrites`, 0 for none.
     public var misses: UInt64 { missedWrites ?? 0 }
 

@@ -21,7 +21,8 @@ public struct ReplicaJanitor: Sendable {
     func sweep(_ listing: [HeldReplicas]? = nil) async -> Int {
         let held = if let listing { listing } else { await cluster.heldReplicas() }
         return await cluster.drop(held, reason: "dropped a replica the metadata decided to drop") { state, node, replica in
-            state.dropIsDecided(collection: replica.replica.collection, shard: replica.replica.shardID, incarnation: replica.incarnation, on: node.id)
+            state.dropIsDecided(collection: replica.replica.collection, shard: replica.replica.shardID, incarnation: replica.incarnation,
+                                on: node.id, uid: replica.config.uid)
         }
     }
 

@@ -75,10 +75,14 @@ public final class EtcdLeaseKeeper: Sendable {
             do {
                 let stream = try KeepAliveStream(channel, method: EtcdRPC.leaseKeepAlive, metadata: EtcdRPC.requireLeader)
                 while !Task.isCancelled {
+                    // The lease runs from when etcd renewed it, at most as late as this send:
+                    // a reply read late (a slow network, or a process paused in between)
+                    // must not count as a renewal at the time it was read.
+                    let sent = ContinuousClock.now
                     try await stream.send(.keepAlive(id))
                     let reply = try await stream.receive(within: min(members.callTimeout, state.timeLeft()))
                     guard reply.ttl > 0 else { return state.end() }
-                    state.renewed()
+                    state.renewed(at: sent)
                     try await Task.sleep(for: min(interval, state.timeLeft()))
                 }
             } catch {
@@ -111,7 +115,7 @@ private final class KeeperState: Sendable {
     /// How long until the lease counts as lost without another good round.
     func timeLeft() -> Duration { inner.withLock { ttl - (ContinuousClock.now - $0.lastGood) } }
 
-    func renewed() { inner.withLock { $0.lastGood = ContinuousClock.now } }
+    func renewed(at instant: ContinuousClock.Instant) { inner.withLock { $0.lastGood = max($0.lastGood, instant) } }
 
     /// Lost or stopped: wakes every waiter. Idempotent.
     func end() {

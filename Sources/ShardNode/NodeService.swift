@@ -70,8 +70,20 @@ public final class NodeService: Sendable {
         return try Shoal_V1_DropReplicaResponse.with { $0.dropped = try store.dropReplica(ref, number: number, term: request.term) }
     }
 
+    /// The replica a data request names. Missing, for a request routed by a placement
+    /// (`epoch` > 0): ABORTED, as for a fenced one, since the replica moved away or was
+    /// dropped after that placement; the coordinator reads the newest and retries.
+    private func dataReplica(_ proto: Shoal_V1_ReplicaRef, epoch: UInt64) throws(ShoalError) -> Replica {
+        let ref = try replicaRef(proto)
+        do {
+            return try store.replica(ref)
+        } catch where error.code == .notFound && epoch > 0 {
+            throw ShoalError(.aborted, "replica \(ref) does not exist on this node (any more); this request was routed by placement epoch \(epoch): refresh the placement and retry (nothing was changed)")
+        }
+    }
+
     func writeBatch(_ request: Shoal_V1_WriteBatchRequest) async throws -> Shoal_V1_WriteBatchResponse {
-        let replica = try store.replica(try replicaRef(request.replica))
+        let replica = try dataReplica(request.replica, epoch: request.copy ? 0 : request.placementEpoch)
         let ops = try decodeOps(request, config: replica.config, limits: limits)
         // Refused early if the fence already excludes it; the commit checks again, and
         // that check is the one ordered with FenceReplica.
@@ -89,14 +101,14 @@ public final class NodeService: Sendable {
     }
 
     func count(_ request: Shoal_V1_ReplicaCountRequest) throws -> Shoal_V1_ReplicaCountResponse {
-        let replica = try store.replica(try replicaRef(request.replica))
+        let replica = try dataReplica(request.replica, epoch: request.placementEpoch)
         try replica.checkPlacement(request.placementEpoch)
         let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
         return Shoal_V1_ReplicaCountResponse.with { $0.count = UInt64(replica.count(filter)) }
     }
 
     func get(_ request: Shoal_V1_ReplicaGetRequest) throws -> Shoal_V1_ReplicaGetResponse {
-        let replica = try store.replica(try replicaRef(request.replica))
+        let replica = try dataReplica(request.replica, epoch: request.placementEpoch)
         try replica.checkPlacement(request.placementEpoch)
         try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try validateID(id, at: "ids[\(i)]") }
@@ -110,7 +122,7 @@ public final class NodeService: Sendable {
     }
 
     func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
-        let replica = try store.replica(try replicaRef(request.replica))
+        let replica = try dataReplica(request.replica, epoch: request.placementEpoch)
         try replica.checkPlacement(request.placementEpoch)
         try limits.checkSearch(k: request.k, offset: 0, ef: request.ef)  // k here is the coordinator's k + offset
         let query = try validateVector(request.vector, config: replica.config, at: "vector")

@@ -14,13 +14,19 @@ public struct ReplicaConfig: Sendable, Equatable {
     /// The collection's shard count and replication factor (0: not recorded).
     public var shardCount: UInt32
     public var replicationFactor: UInt32
+    /// The collection's incarnation as the coordinator named it ("" if not given).
+    public var collectionUID: String
 
-    public init(dimension: Int, metric: Metric, hnsw: HNSWParameters = HNSWParameters(), shardCount: UInt32 = 0, replicationFactor: UInt32 = 0) {
+    public init(
+        dimension: Int, metric: Metric, hnsw: HNSWParameters = HNSWParameters(), shardCount: UInt32 = 0, replicationFactor: UInt32 = 0,
+        collectionUID: String = ""
+    ) {
         self.dimension = dimension
         self.metric = metric
         self.hnsw = hnsw
         self.shardCount = shardCount
         self.replicationFactor = replicationFactor
+        self.collectionUID = collectionUID
     }
 
     /// Whether a replica of `other` indexes the same way (what a repeated create must match).

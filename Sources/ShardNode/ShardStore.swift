@@ -384,6 +384,7 @@ extension ReplicaConfig {
             $0.hnsw.ef = UInt32(hnsw.ef)
             $0.shardCount = shardCount
             $0.replicationFactor = replicationFactor
+            $0.uid = collectionUID
         }
     }
 
@@ -400,6 +401,6 @@ extension ReplicaConfig {
         hnsw.efConstruction = Int(resolved.efConstruction)
         hnsw.ef = Int(resolved.ef)
         self.init(dimension: Int(proto.dimension), metric: try Metric(proto: proto.metric), hnsw: hnsw,
-                  shardCount: proto.shardCount, replicationFactor: proto.replicationFactor)
+                  shardCount: proto.shardCount, replicationFactor: proto.replicationFactor, collectionUID: proto.uid)
     }
 }

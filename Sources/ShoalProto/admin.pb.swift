@@ -715,44 +715,68 @@ public nonisolated struct Shoal_V1_ListCoordinatorsResponse: Sendable {
 }
 
 /// A replica a node holds that the metadata neither places nor decided to drop.
-public nonisolated struct Shoal_V1_OrphanReplica: Sendable {
+public nonisolated struct Shoal_V1_OrphanReplica: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// NODE/COLLECTION/SHARD/INCARNATION: what DeleteOrphan takes.
-  public var id: String = String()
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
-  public var nodeID: String = String()
+  public var nodeID: String {
+    get {_storage._nodeID}
+    set {_uniqueStorage()._nodeID = newValue}
+  }
 
-  public var collection: String = String()
+  public var collection: String {
+    get {_storage._collection}
+    set {_uniqueStorage()._collection = newValue}
+  }
 
-  public var shardID: UInt32 = 0
+  public var shardID: UInt32 {
+    get {_storage._shardID}
+    set {_uniqueStorage()._shardID = newValue}
+  }
 
-  public var incarnation: UInt32 = 0
+  public var incarnation: UInt32 {
+    get {_storage._incarnation}
+    set {_uniqueStorage()._incarnation = newValue}
+  }
 
-  public var points: UInt64 = 0
+  public var points: UInt64 {
+    get {_storage._points}
+    set {_uniqueStorage()._points = newValue}
+  }
 
-  public var maxVersion: UInt64 = 0
+  public var maxVersion: UInt64 {
+    get {_storage._maxVersion}
+    set {_uniqueStorage()._maxVersion = newValue}
+  }
 
   /// Why it is an orphan: "collection unknown" or "not placed".
-  public var reason: String = String()
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
 
   /// The collection's configuration as the replica recorded it.
   public var config: Shoal_V1_CollectionConfig {
-    get {_config ?? Shoal_V1_CollectionConfig()}
-    set {_config = newValue}
+    get {_storage._config ?? Shoal_V1_CollectionConfig()}
+    set {_uniqueStorage()._config = newValue}
   }
   /// Returns true if `config` has been explicitly set.
-  public var hasConfig: Bool {self._config != nil}
+  public var hasConfig: Bool {_storage._config != nil}
   /// Clears the value of `config`. Subsequent reads from it will return its default value.
-  public mutating func clearConfig() {self._config = nil}
+  public mutating func clearConfig() {_uniqueStorage()._config = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _config: Shoal_V1_CollectionConfig? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Shoal_V1_ListOrphansRequest: Sendable {
@@ -804,30 +828,27 @@ public nonisolated struct Shoal_V1_AdoptOrphansRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Shoal_V1_SkippedOrphan: @unchecked Sendable {
+public nonisolated struct Shoal_V1_SkippedOrphan: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var orphan: Shoal_V1_OrphanReplica {
-    get {_storage._orphan ?? Shoal_V1_OrphanReplica()}
-    set {_uniqueStorage()._orphan = newValue}
+    get {_orphan ?? Shoal_V1_OrphanReplica()}
+    set {_orphan = newValue}
   }
   /// Returns true if `orphan` has been explicitly set.
-  public var hasOrphan: Bool {_storage._orphan != nil}
+  public var hasOrphan: Bool {self._orphan != nil}
   /// Clears the value of `orphan`. Subsequent reads from it will return its default value.
-  public mutating func clearOrphan() {_uniqueStorage()._orphan = nil}
+  public mutating func clearOrphan() {self._orphan = nil}
 
-  public var reason: String {
-    get {_storage._reason}
-    set {_uniqueStorage()._reason = newValue}
-  }
+  public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _orphan: Shoal_V1_OrphanReplica? = nil
 }
 
 public nonisolated struct Shoal_V1_AdoptOrphansResponse: Sendable {
@@ -1940,71 +1961,123 @@ nonisolated extension Shoal_V1_OrphanReplica: SwiftProtobuf.Message, SwiftProtob
   public static let protoMessageName: String = _protobuf_package + ".OrphanReplica"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}node_id\0\u{1}collection\0\u{3}shard_id\0\u{1}incarnation\0\u{1}points\0\u{3}max_version\0\u{1}reason\0\u{1}config\0")
 
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _nodeID: String = String()
+    var _collection: String = String()
+    var _shardID: UInt32 = 0
+    var _incarnation: UInt32 = 0
+    var _points: UInt64 = 0
+    var _maxVersion: UInt64 = 0
+    var _reason: String = String()
+    var _config: Shoal_V1_CollectionConfig? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _nodeID = source._nodeID
+      _collection = source._collection
+      _shardID = source._shardID
+      _incarnation = source._incarnation
+      _points = source._points
+      _maxVersion = source._maxVersion
+      _reason = source._reason
+      _config = source._config
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.collection) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
-      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.incarnation) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.points) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.maxVersion) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._config) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._nodeID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._collection) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._shardID) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._incarnation) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._points) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._maxVersion) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.id.isEmpty {
-      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._nodeID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._nodeID, fieldNumber: 2)
+      }
+      if !_storage._collection.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._collection, fieldNumber: 3)
+      }
+      if _storage._shardID != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._shardID, fieldNumber: 4)
+      }
+      if _storage._incarnation != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._incarnation, fieldNumber: 5)
+      }
+      if _storage._points != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._points, fieldNumber: 6)
+      }
+      if _storage._maxVersion != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._maxVersion, fieldNumber: 7)
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 8)
+      }
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
-    if !self.nodeID.isEmpty {
-      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 2)
-    }
-    if !self.collection.isEmpty {
-      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 3)
-    }
-    if self.shardID != 0 {
-      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 4)
-    }
-    if self.incarnation != 0 {
-      try visitor.visitSingularUInt32Field(value: self.incarnation, fieldNumber: 5)
-    }
-    if self.points != 0 {
-      try visitor.visitSingularUInt64Field(value: self.points, fieldNumber: 6)
-    }
-    if self.maxVersion != 0 {
-      try visitor.visitSingularUInt64Field(value: self.maxVersion, fieldNumber: 7)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 8)
-    }
-    try { if let v = self._config {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_OrphanReplica, rhs: Shoal_V1_OrphanReplica) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.nodeID != rhs.nodeID {return false}
-    if lhs.collection != rhs.collection {return false}
-    if lhs.shardID != rhs.shardID {return false}
-    if lhs.incarnation != rhs.incarnation {return false}
-    if lhs.points != rhs.points {return false}
-    if lhs.maxVersion != rhs.maxVersion {return false}
-    if lhs.reason != rhs.reason {return false}
-    if lhs._config != rhs._config {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._nodeID != rhs_storage._nodeID {return false}
+        if _storage._collection != rhs_storage._collection {return false}
+        if _storage._shardID != rhs_storage._shardID {return false}
+        if _storage._incarnation != rhs_storage._incarnation {return false}
+        if _storage._points != rhs_storage._points {return false}
+        if _storage._maxVersion != rhs_storage._maxVersion {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._config != rhs_storage._config {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2119,74 +2192,36 @@ nonisolated extension Shoal_V1_SkippedOrphan: SwiftProtobuf.Message, SwiftProtob
   public static let protoMessageName: String = _protobuf_package + ".SkippedOrphan"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}orphan\0\u{1}reason\0")
 
-  fileprivate class _StorageClass {
-    var _orphan: Shoal_V1_OrphanReplica? = nil
-    var _reason: String = String()
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _orphan = source._orphan
-      _reason = source._reason
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._orphan) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._orphan) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._orphan {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      if !_storage._reason.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 2)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._orphan {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Shoal_V1_SkippedOrphan, rhs: Shoal_V1_SkippedOrphan) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._orphan != rhs_storage._orphan {return false}
-        if _storage._reason != rhs_storage._reason {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._orphan != rhs._orphan {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

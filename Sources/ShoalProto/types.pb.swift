@@ -658,6 +658,10 @@ public nonisolated struct Shoal_V1_CollectionConfig: Sendable {
   /// Clears the value of `hnsw`. Subsequent reads from it will return its default value.
   public mutating func clearHnsw() {self._hnsw = nil}
 
+  /// Set by the coordinator: this incarnation of the collection (a new one for a
+  /// collection created again under the same name). Ignored in CreateCollection.
+  public var uid: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1461,7 +1465,7 @@ nonisolated extension Shoal_V1_HnswParams: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CollectionConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dimension\0\u{1}metric\0\u{3}shard_count\0\u{3}replication_factor\0\u{1}hnsw\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dimension\0\u{1}metric\0\u{3}shard_count\0\u{3}replication_factor\0\u{1}hnsw\0\u{1}uid\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1475,6 +1479,7 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.shardCount) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._hnsw) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.uid) }()
       default: break
       }
     }
@@ -1503,6 +1508,9 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._hnsw {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.uid.isEmpty {
+      try visitor.visitSingularStringField(value: self.uid, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1513,6 +1521,7 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
     if lhs.shardCount != rhs.shardCount {return false}
     if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs._hnsw != rhs._hnsw {return false}
+    if lhs.uid != rhs.uid {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -44,7 +44,7 @@ import VectorCore
             #expect(try await store.store(stale, previous: first, over: r1, term: nil) == nil)
             let loaded = try #require(try await store.load())
             #expect(loaded.state == second && loaded.revision == r2)
-            #expect(loaded.state.collections.isEmpty && loaded.state.deletedCollections["c"] == 1)
+            #expect(loaded.state.collections.isEmpty && loaded.state.deletedCollections["c"]?.deletedMs == 1)
         }
     }
 

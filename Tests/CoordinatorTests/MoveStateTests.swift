@@ -8,7 +8,7 @@ import VectorCore
 private func movingState() throws -> ClusterState {
     var state = ClusterState()
     for i in 1...4 { try state.addNode(id: "n\(i)", address: "127.0.0.1:700\(i)") }
-    let config = CollectionConfig(name: "c", dimension: 4, metric: .l2, shardCount: 3)
+    let config = CollectionConfig(name: "c", dimension: 4, metric: .l2, shardCount: 3, uid: "c-1")
     try state.addCollection(config, shards: (0..<3).map { ShardAssignment(shardId: UInt32($0), replicas: [Replica(nodeId: "n\($0 + 1)")]) })
     return state
 }
@@ -54,8 +54,8 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
     /// replica the placement does not name is an orphan, kept.
     @Test func onlyRecordedDecisionsDropReplicas() throws {
         var state = try movingState()
-        func decided(_ incarnation: UInt32, _ node: String, _ collection: String = "c", _ shard: UInt32 = 0) -> Bool {
-            state.dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node)
+        func decided(_ incarnation: UInt32, _ node: String, _ collection: String = "c", _ shard: UInt32 = 0, uid: String = "c-1") -> Bool {
+            state.dropIsDecided(collection: collection, shard: shard, incarnation: incarnation, on: node, uid: uid)
         }
         func orphan(_ incarnation: UInt32, _ node: String, _ collection: String = "c", _ shard: UInt32 = 0) -> Bool {
             state.isOrphan(collection: collection, shard: shard, incarnation: incarnation, on: node)
@@ -78,6 +78,9 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         try state.removeCollection("c", nowMs: 5)
         #expect(decided(1, "n1") && decided(9, "n2", "c", 7))  // the collection's deletion is on record
         #expect(!decided(1, "n1", "other", 0))
+        // Only that incarnation of the collection: a replica of "c" created again (another
+        // uid), or one from before uids, is not decided by the deletion.
+        #expect(!decided(1, "n1", uid: "c-2") && !decided(1, "n1", uid: ""))
     }
 
     @Test func invalidMovesAreRefusedWithTheirReason() throws {

@@ -68,16 +68,16 @@ import VectorCore
 
     @Test func metadataBehindTheNodesDecidesNoDrop() throws {
         var state = try threeNodes()
-        try state.addCollection(CollectionConfig(name: "c", dimension: 4, metric: .l2, shardCount: 1),
+        try state.addCollection(CollectionConfig(name: "c", dimension: 4, metric: .l2, shardCount: 1, uid: "u1"),
                                 shards: [ShardAssignment(shardId: 0, replicas: [Replica(nodeId: "n1")])])
         try state.removeCollection("c", nowMs: 1)
-        #expect(state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1"))
+        #expect(state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1", uid: "u1"))
         let epoch = state.epoch
         state.markBehindNodes(fence: epoch + 40, reason: "test")
         #expect(state.epoch == epoch + 41)  // past every fence the nodes hold
-        #expect(!state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1"))
+        #expect(!state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1", uid: "u1"))
         _ = state.cleanUpForRecovery(answered: [], holds: { _, _, _ in true }, nowMs: 2)
-        #expect(state.needsRecover == nil && state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1"))
+        #expect(state.needsRecover == nil && state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1", uid: "u1"))
     }
 
     @Test func orphanIDsRoundTrip() throws {

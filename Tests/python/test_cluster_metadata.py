@@ -86,6 +86,32 @@ def shard_layout(address, collection):
     return sorted((r["shard"], r["node_id"], r["state"]) for r in rows if "shard" in r and "node_id" in r)
 
 
+def rebalance_onto_node4(c, collection, queries):
+    """Starts node4, rebalances onto it; returns the answers to `queries` and what each node holds."""
+    c.launch(nodes=4)  # a coordinator that was down starts again with node4 in its --nodes
+    out = admin(c.address, "add-node", c.node_address("node4"))
+    assert out.returncode == 0 or "ALREADY_EXISTS" in out.stderr, out.stderr
+    out = admin(c.address, "rebalance", "--wait", timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with shoal.Client(c.address, timeout=60) as client:
+        answers = [[h.id for h in hits] for hits in client.get_collection(collection).search_batch(queries, k=10)]
+    return answers, {n: node_replicas(c.node_address(n)) for n in ("node1", "node2", "node3", "node4")}
+
+
+def replace_etcd_data(c, source=None):
+    """Stops coordinator1 and etcd, puts `source`'s copy of etcd's data in place (None:
+    an empty folder, all metadata lost), and launches again."""
+    c.kill("coordinator1")
+    c.kill("etcd1")
+    data = os.path.join(c.run_dir, "etcd1", "data")
+    shutil.rmtree(data)
+    if source:
+        shutil.copytree(source, data)
+    else:
+        os.makedirs(data)
+    c.launch()
+
+
 def test_leader_killed_during_rebalance_fails_no_request(tmp_path):
     c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1, coordinators=2,
                 env={"SHOAL_COORDINATOR_ARGS": "--move-rate-limit 500"})
@@ -209,21 +235,8 @@ def test_wiped_metadata_is_recovered_from_the_nodes(tmp_path):
         base = points(6_000, seed=5)
         queries = base[:50] + 0.01
         count = load_collection(c.address, "lost", base, shards=6)
-        c.launch(nodes=4)
-        assert admin(c.address, "add-node", c.node_address("node4")).returncode == 0
-        out = admin(c.address, "rebalance", "--wait", timeout=300)
-        assert out.returncode == 0, out.stdout + out.stderr
-        with shoal.Client(c.address, timeout=60) as client:
-            answers = [[h.id for h in hits] for hits in client.get_collection("lost").search_batch(queries, k=10)]
-        held = {n: node_replicas(c.node_address(n)) for n in ("node1", "node2", "node3", "node4")}
-        # Lose the metadata: stop the coordinator and etcd, delete etcd's data, start again.
-        c.kill("coordinator1")
-        c.kill("etcd1")
-        shutil.rmtree(os.path.join(c.run_dir, "etcd1", "data"))
-        os.makedirs(os.path.join(c.run_dir, "etcd1", "data"))
-        # The coordinator's own folder may hold a state file from before etcd: it must not be
-        # imported (it would be stale); a cluster launched with etcd never writes one.
-        c.launch()
+        answers, held = rebalance_onto_node4(c, "lost", queries)
+        replace_etcd_data(c)  # every bit of metadata lost
         with shoal.Client(c.address, timeout=60) as client:
             with pytest.raises(shoal.ShoalError):
                 client.get_collection("lost").count()
@@ -307,22 +320,10 @@ def test_metadata_restored_from_an_older_snapshot_deletes_nothing_and_is_recover
         c.kill("etcd1")
         backup = str(tmp_path / "etcd-backup")
         shutil.copytree(os.path.join(c.run_dir, "etcd1", "data"), backup)
-        c.launch(nodes=4)  # the coordinator starts again too, with node4 in its --nodes
-        out = admin(c.address, "add-node", c.node_address("node4"))
-        assert out.returncode == 0 or "ALREADY_EXISTS" in out.stderr, out.stderr
-        out = admin(c.address, "rebalance", "--wait", timeout=300)
-        assert out.returncode == 0, out.stdout + out.stderr
-        moved = node_replicas(c.node_address("node4"))
+        answers, held = rebalance_onto_node4(c, "restored", queries)
+        moved = held["node4"]
         assert moved, "the rebalance moved nothing onto node4"
-        with shoal.Client(c.address, timeout=60) as client:
-            answers = [[h.id for h in hits] for hits in client.get_collection("restored").search_batch(queries, k=10)]
-        held = {n: node_replicas(c.node_address(n)) for n in ("node1", "node2", "node3", "node4")}
-        # Put the old etcd data back.
-        c.kill("coordinator1")
-        c.kill("etcd1")
-        shutil.rmtree(os.path.join(c.run_dir, "etcd1", "data"))
-        shutil.copytree(backup, os.path.join(c.run_dir, "etcd1", "data"))
-        c.launch()
+        replace_etcd_data(c, backup)  # the old etcd data back
         time.sleep(3)  # the janitor sweeps (every 10 s; at least once when the leader starts)
         assert {n: node_replicas(c.node_address(n)) for n in held} == held, "a replica was dropped on a guess"
         orphans = admin_json(c.address, "orphans")["orphans"]

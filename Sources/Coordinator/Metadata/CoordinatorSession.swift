@@ -192,17 +192,26 @@ public final class CoordinatorSession: Leadership {
     }
 
     /// This coordinator's version tie-break number (`HybridLogicalClock.issuer`):
-    /// kept in etcd under its name, the lowest free one on first start.
+    /// kept in etcd under its name, the lowest free one on first start. A number is
+    /// claimed under `issuers-by-number/<n>` and the name under `issuers/<name>` in
+    /// one Txn that requires both absent, so two coordinators starting at once never
+    /// share one. FAILED_PRECONDITION once all numbers are taken.
     public func issuerNumber() async throws -> UInt64 {
-        let key = store.prefix + "issuers/" + me.name
+        let byName = store.prefix + "issuers/"
+        let byNumber = store.prefix + "issuers-by-number/"
         for _ in 0..<50 {
-            let (kvs, _) = try await client.getPrefix(store.prefix + "issuers/")
-            if let mine = kvs.first(where: { $0.key == key }), let number = UInt64(String(decoding: mine.value, as: UTF8.self)) {
+            let (kvs, _) = try await client.getPrefix(byName)
+            if let mine = kvs.first(where: { $0.key == byName + me.name }), let number = UInt64(String(decoding: mine.value, as: UTF8.self)) {
                 return number
             }
-            let taken = Set(kvs.compactMap { UInt64(String(decoding: $0.value, as: UTF8.self)) })
-            let free = (0..<HybridLogicalClock.issuers).first { !taken.contains($0) } ?? UInt64(kvs.count) % HybridLogicalClock.issuers
-            let result = try await client.txn(if: [.createRevision(key, equals: 0)], then: [.put(key, Array(String(free).utf8))])
+            let (claimed, _) = try await client.getPrefix(byNumber)
+            let taken = Set(claimed.compactMap { UInt64($0.key.dropFirst(byNumber.count)) })
+            guard let free = (0..<HybridLogicalClock.issuers).first(where: { !taken.contains($0) }) else {
+                throw ShoalError(.failedPrecondition, "all \(HybridLogicalClock.issuers) version tie-break numbers are taken (one per coordinator name ever started); reuse a coordinator name")
+            }
+            let result = try await client.txn(
+                if: [.createRevision(byName + me.name, equals: 0), .createRevision(byNumber + String(free), equals: 0)],
+                then: [.put(byName + me.name, Array(String(free).utf8)), .put(byNumber + String(free), Array(me.name.utf8))])
             if result.succeeded { return free }
         }
         throw ShoalError(.unavailable, "could not take a version tie-break number in etcd; try again")
