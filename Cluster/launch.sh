@@ -121,7 +121,8 @@ for j in $(seq 1 "$etcd_members"); do
   start "etcd$j" "$client" "$etcd_bin" --name "etcd$j" --data-dir "$run_dir/etcd$j/data" \
     --listen-client-urls "$client" --advertise-client-urls "$client" \
     --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
-    --initial-cluster "$initial_cluster" --initial-cluster-state new
+    --initial-cluster "$initial_cluster" --initial-cluster-state new \
+    --auto-compaction-mode periodic --auto-compaction-retention 1h  # the version ceiling is rewritten every second
 done
 for j in $(seq 1 "$etcd_members"); do
   wait_until "etcd$j" healthy etcd_healthy "$(cat "$run_dir/etcd$j/address")"

@@ -36,7 +36,16 @@ public final class EtcdMetadataStore: MetadataStore {
     func collectionKey(_ name: String) -> String { collectionsPrefix + name }
 
     public func load() async throws -> StoredState? {
-        let (kvs, _) = try await client.getPrefix(prefix)
+        try await loadWithRevision().state
+    }
+
+    /// The stored state, and etcd's revision at the read (at or above the state's own).
+    func loadWithRevision() async throws -> (state: StoredState?, revision: Int64) {
+        let (kvs, revision) = try await client.getPrefix(prefix)
+        return (try decodeState(kvs), revision)
+    }
+
+    private func decodeState(_ kvs: [EtcdKeyValue]) throws -> StoredState? {
         guard let stateKV = kvs.first(where: { $0.key == stateKey }) else {
             if kvs.contains(where: { $0.key.hasPrefix(collectionsPrefix) }) {
                 throw ShoalError(.dataLoss, "etcd holds collections under \(prefix) but no \(stateKey): refusing to start from a partial cluster state")
@@ -75,18 +84,17 @@ public final class EtcdMetadataStore: MetadataStore {
 
     /// Follows every change of the stored state after `revision`, publishing each to
     /// `cluster` (a full reload at the change: one consistent read). Resumes after
-    /// etcd failures and compactions; returns when the task is cancelled.
+    /// etcd failures and compactions from the revision of its latest reload (etcd's
+    /// revision then, so a compaction past an old state key is never asked for
+    /// again); returns when the task is cancelled.
     public func follow(into cluster: ClusterController, after revision: Int64, logger: Logger) async {
         var after = revision
         while !Task.isCancelled {
             do {
                 for try await batch in client.watch(prefix: stateKey, after: after) {
-                    if let newest = try await load() {
-                        cluster.publish(newest)
-                        after = max(after, newest.revision, batch.revision)
-                    } else {
-                        after = max(after, batch.revision)
-                    }
+                    let (newest, read) = try await loadWithRevision()
+                    if let newest { cluster.publish(newest) }
+                    after = max(after, read, batch.revision)
                 }
             } catch is CancellationError {
                 return
@@ -94,9 +102,9 @@ public final class EtcdMetadataStore: MetadataStore {
                 if Task.isCancelled { return }
                 logger.warning("watch of the cluster state stopped; reloading", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(500))
-                if let newest = try? await load() {
-                    cluster.publish(newest)
-                    after = max(after, newest.revision)
+                if let (newest, read) = try? await loadWithRevision() {
+                    if let newest { cluster.publish(newest) }
+                    after = read
                 }
             }
         }
