@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "python"))
 import shoal  # noqa: E402
 from cluster_helpers import Cluster  # noqa: E402  (the launch script on free ports)
+from move_load import wait_for_indexing  # noqa: E402
 
 
 def admin_json(shoal_bin, address, *args):
@@ -76,6 +77,49 @@ class Searchers:
                 "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(max(ms), 1)}
 
 
+def kill_leader(shoal_bin, run_dir, addresses, searchers, seconds):
+    """SIGKILLs the leading coordinator; the time until another leads, and the searches around it."""
+    both = ",".join(addresses)
+    leader = admin_json(shoal_bin, both, "coordinators")["leader"]
+    with open(os.path.join(run_dir, leader, "address")) as f:
+        gone = f.read().strip()
+    survivor = ",".join(a for a in addresses if a != gone)
+    killed = kill(run_dir, leader)
+    new_leader = None
+    while time.monotonic() - killed < 30:
+        doc = admin_json(shoal_bin, survivor, "coordinators")
+        if doc and doc["leader"] and doc["leader"] != leader:
+            new_leader = doc["leader"]
+            break
+        time.sleep(0.02)
+    elected = time.monotonic()
+    time.sleep(seconds)
+    return {"killed": leader, "new_leader": new_leader, "kill_to_new_leader_s": round(elected - killed, 2),
+            "failed_requests": len([f for f in searchers.failures if f[0] >= killed]),
+            "search_before_kill": searchers.window(killed - seconds, killed),
+            "search_first_second_after_kill": searchers.window(killed, killed + 1),
+            "search_until_new_leader": searchers.window(killed, elected),
+            "search_after_new_leader": searchers.window(elected, elected + seconds)}
+
+
+def kill_coordinator(run_dir, name, searchers, seconds):
+    """SIGKILLs the coordinator the clients send to (the first address): the blip they see."""
+    killed = kill(run_dir, name)
+    time.sleep(seconds)
+    return {"killed": name, "failed_requests": len([f for f in searchers.failures if f[0] >= killed]),
+            "search_before_kill": searchers.window(killed - seconds, killed),
+            "search_first_second_after_kill": searchers.window(killed, killed + 1),
+            "search_after": searchers.window(killed + 1, killed + seconds)}
+
+
+def kill(run_dir, name):
+    with open(os.path.join(run_dir, name, "pid")) as f:
+        pid = int(f.read())
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    return killed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=50_000)
@@ -97,6 +141,7 @@ def main():
         with shoal.Client(both, timeout=300) as client:
             col = client.create_collection("failover", dimension=args.dimension, metric="l2", shards=6)
             col.upsert([str(i) for i in range(args.points)], vectors)
+        wait_for_indexing(cluster.node_addresses)  # measure searches of built graphs, not of an exact-scanned tail
         queries = vectors[:1000] + 0.01
         searchers = Searchers(both, "failover", queries, args.clients)
         for t in searchers.threads:
@@ -127,35 +172,14 @@ def main():
                             "metadata_changing": searchers.window(busy_start, busy_end),
                             "metadata_changes_per_s": round(changes[0] / (busy_end - busy_start), 1)}
 
-        # 2. Failover: kill the leader.
-        leader = admin_json(shoal_bin, both, "coordinators")["leader"]
-        with open(os.path.join(run_dir, leader, "pid")) as f:
-            pid = int(f.read())
-        before_start = time.monotonic() - args.phase_seconds
-        killed = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        survivor = ",".join(a for a in addresses
-                            if a != open(os.path.join(run_dir, leader, "address")).read().strip())
-        new_leader = None
-        while time.monotonic() - killed < 30:
-            doc = admin_json(shoal_bin, survivor, "coordinators")
-            if doc and doc["leader"] and doc["leader"] != leader:
-                new_leader = doc["leader"]
-                break
-            time.sleep(0.02)
-        elected = time.monotonic()
-        time.sleep(args.phase_seconds)
+        # 2. Failover: kill the leader, then (restarted) the coordinator the clients use.
+        figures["failover"] = kill_leader(shoal_bin, run_dir, addresses, searchers, args.phase_seconds)
+        cluster.launch()  # the killed coordinator starts again
+        time.sleep(2)
+        figures["client_coordinator_killed"] = kill_coordinator(run_dir, "coordinator1", searchers, args.phase_seconds)
         searchers.stop.set()
         for t in searchers.threads:
             t.join(timeout=60)
-        figures["failover"] = {
-            "killed": leader, "new_leader": new_leader, "kill_to_new_leader_s": round(elected - killed, 2),
-            "failed_requests": len([f for f in searchers.failures if f[0] >= killed]),
-            "search_before_kill": searchers.window(before_start, killed),
-            "search_first_second_after_kill": searchers.window(killed, killed + 1),
-            "search_until_new_leader": searchers.window(killed, elected),
-            "search_after_new_leader": searchers.window(elected, elected + args.phase_seconds),
-        }
         figures["failed_requests_total"] = len(searchers.failures)
         print(json.dumps(figures, indent=2))
         if args.out:

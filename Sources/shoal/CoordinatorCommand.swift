@@ -39,7 +39,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Key prefix of this cluster's metadata in etcd.") var etcdPrefix = "/shoal/"
     @Option(help: "This coordinator's name, unique in the cluster (default: its --listen address).") var name: String?
     @Option(help: "Seconds of the leader's etcd lease: another coordinator takes over within this after the leader dies.")
-    var leaseTtlSeconds = 5
+    var leaseTtlSeconds = 4
     @Option(help: "Seconds to wait for etcd at start before giving up (exit 1).") var etcdTimeoutSeconds = 10
     @Option(help: .hidden) var clockOffsetMs: Int64 = 0
     @OptionGroup(title: "Limits") var limitOptions: LimitOptions

@@ -32,7 +32,7 @@ public struct EtcdCoordinator: Sendable {
         /// Added to the wall clock (tests of a clock that steps back).
         public var clockOffsetMillis: Int64
 
-        public init(endpoints: [String], prefix: String, name: String, address: String, leaseTTL: Duration = .seconds(5),
+        public init(endpoints: [String], prefix: String, name: String, address: String, leaseTTL: Duration = .seconds(4),
                     connectTimeout: Duration = .seconds(10), importDirectory: String? = nil, clockOffsetMillis: Int64 = 0) {
             self.endpoints = endpoints
             self.prefix = prefix
