@@ -21,7 +21,7 @@ extension AdminService {
             let state = cluster.snapshot
             return .with {
                 $0.adopted = report.adopted.map { Self.proto($0, in: state) }
-                $0.skipped = report.skipped.map { skip in .with { $0.orphan = Self.proto(skip.orphan, in: state); $0.reason = skip.reason } }
+                $0.skipped = Self.proto(skipped: report.skipped, in: state)
                 $0.collectionsCreated = report.created
             }
         }
@@ -41,7 +41,7 @@ extension AdminService {
                 $0.collectionsCreated = report.created
                 $0.shards = byShard.values.sorted { ($0.collection, $0.shardID) < ($1.collection, $1.shardID) }
                 $0.missing = report.missing.map { missing in .with { $0.collection = missing.collection; $0.shardID = missing.shard } }
-                $0.skipped = report.skipped.map { skip in .with { $0.orphan = Self.proto(skip.orphan, in: state); $0.reason = skip.reason } }
+                $0.skipped = Self.proto(skipped: report.skipped, in: state)
                 $0.unreachableNodes = unreachable
                 $0.removed = cleanup.removed.map { gone in
                     .with { $0.collection = gone.collection; $0.shardID = gone.shard; $0.nodeIds = [gone.node] }
@@ -49,6 +49,10 @@ extension AdminService {
                 $0.movesEnded = cleanup.movesEnded
             }
         }
+    }
+
+    static func proto(skipped: [(orphan: HeldOrphan, reason: String)], in state: ClusterState) -> [Shoal_V1_SkippedOrphan] {
+        skipped.map { skip in .with { $0.orphan = proto(skip.orphan, in: state); $0.reason = skip.reason } }
     }
 
     static func proto(_ orphan: HeldOrphan, in state: ClusterState) -> Shoal_V1_OrphanReplica {

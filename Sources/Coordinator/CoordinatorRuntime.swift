@@ -46,7 +46,7 @@ public struct CoordinatorRuntime: Sendable {
         let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
         cluster = ClusterController(store: store, loaded: loaded, leadership: leadership, nodes: nodes, logger: logger)
         let progress = MoveProgress()
-        vectorStore = VectorStoreService(cluster: cluster, versions: versions, moves: progress, limits: limits, logger: logger)
+        vectorStore = VectorStoreService(cluster: cluster, versions: versions, limits: limits, logger: logger)
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
         admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, coordinators: coordinators, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)

@@ -19,19 +19,17 @@ public final class VectorStoreService: Sendable {
     let cluster: ClusterController
     let versions: WriteVersions
     var clock: HybridLogicalClock { versions.clock }
-    let moves: MoveProgress
     let logger: Logger
     /// What a request may ask for (the nodes check the same).
     let limits: RequestLimits
 
     public init(
-        cluster: ClusterController, versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()), moves: MoveProgress = MoveProgress(),
+        cluster: ClusterController, versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()),
         limits: RequestLimits = RequestLimits(), logger: Logger
     ) {
         self.cluster = cluster
         self.limits = limits
         self.versions = versions
-        self.moves = moves
         self.logger = logger
     }
 

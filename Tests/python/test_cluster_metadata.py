@@ -16,6 +16,7 @@
 
 Each test starts its own cluster (they kill parts of it) and stops it.
 """
+import json
 import os
 import shutil
 import signal
@@ -55,7 +56,6 @@ def wait_leader(address, other_than=None, timeout=30):
         out = admin(address, "coordinators", "--json", timeout=10)
         if out.returncode != 0:
             return None
-        import json
         name = json.loads(out.stdout)["leader"]
         return name if name and name != other_than else None
     return wait_for(leader, timeout, "a leading coordinator")
@@ -74,7 +74,6 @@ def all_moves_done(address):
     out = admin(address, "status", "--all", "--json", timeout=30)
     if out.returncode != 0:
         return False
-    import json
     doc = json.loads(out.stdout)
     listed = doc["tasks"] if isinstance(doc, dict) else doc
     return bool(listed) and all(t["state"] in ("done", "failed", "rolled_back") for t in listed) and listed

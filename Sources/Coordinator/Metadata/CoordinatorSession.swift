@@ -79,9 +79,6 @@ public final class CoordinatorSession: Leadership {
         }
     }
 
-    /// The leader as last seen, and whether it is this coordinator.
-    public var leader: (entry: Entry?, isMe: Bool) { status.withLock { ($0.leader, $0.term != nil) } }
-
     // MARK: running
 
     /// Opens the session once (lease, entry): throws if etcd does not answer.
