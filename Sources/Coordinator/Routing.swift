@@ -5,8 +5,8 @@ import VectorCore
 struct CollectionRoute: Sendable {
     let config: CollectionConfig
     let router: ShardRouter
-    /// Per shard: the replica that serves reads.
-    let readers: [ShardTarget]
+    /// Per shard: the replicas that serve reads (in sync), in placement order; never empty.
+    let readers: [[ShardTarget]]
     /// Per shard: every replica that takes writes. A move target still copying has
     /// `copyingFor` set: a failed write to it does not fail the request.
     let writers: [[ShardTarget]]
@@ -17,7 +17,7 @@ struct CollectionRoute: Sendable {
         }
         config = collection.config
         router = ShardRouter(shardCount: collection.config.shardCount)
-        var readers: [ShardTarget] = []
+        var readers: [[ShardTarget]] = []
         var writers: [[ShardTarget]] = []
         for shard in collection.shards.sorted(by: { $0.shardId < $1.shardId }) {
             let copying = state.runningMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
@@ -25,10 +25,11 @@ struct CollectionRoute: Sendable {
                 ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name,
                             epoch: state.epoch, copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })
             }
-            guard let reader = shard.readable.first.flatMap({ r in targets.first { $0.nodeID == r.nodeId } }) else {
+            let readable = shard.readable.compactMap { r in targets.first { $0.nodeID == r.nodeId } }
+            guard !readable.isEmpty else {
                 throw ShoalError(.unavailable, "shard \(shard.shardId) of \(name) has no readable replica")
             }
-            readers.append(reader)
+            readers.append(readable)
             writers.append(targets.filter { t in shard.replicas.contains { $0.nodeId == t.nodeID && $0.state != .retiring } })
         }
         self.readers = readers

@@ -1,0 +1,183 @@
+import Foundation
+import GRPCBridge
+import ShoalProto
+import ShoalRPC
+import VectorCore
+
+/// Reads: get, search, search batches, count and describe, fanned out to one replica per shard.
+extension VectorStoreService {
+
+    func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
+        let route = try CollectionRoute(request.collection, in: state)
+        try limits.checkCount(request.ids.count, "a get takes")
+        for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
+        let nodes = cluster.nodes
+        let byShard = route.router.partition(request.ids) { $0 }
+        let found = try await withThrowingTaskGroup(of: Shoal_V1_ReplicaGetResponse.self) { group in
+            for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
+                let target = route.readers[shard][0]
+                group.addTask {
+                    try await Self.call(target, nodes: nodes, deadline: deadline) {
+                        try await $0.call(ShardRPC.get, .with {
+                            $0.replica = target.ref
+                            $0.placementEpoch = target.epoch
+                            $0.ids = ids
+                            $0.includeVector = request.includeVector
+                            $0.includeMetadata = request.includeMetadata
+                        }, timeout: $1)
+                    }
+                }
+            }
+            var points: [UTF8Key: Shoal_V1_Point] = [:]
+            for try await reply in group { for p in reply.points { points[UTF8Key(p.point.id)] = p.point } }
+            return points
+        }
+        return .with { reply in
+            reply.points = request.ids.compactMap { found[UTF8Key($0)] }
+            reply.missingIds = request.ids.filter { found[UTF8Key($0)] == nil }
+        }
+    }
+
+    func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
+        let nodes = cluster.nodes
+        let outcomes = await withTaskGroup(of: (UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>).self) { group in
+            for target in plan.route.readers.map({ $0[0] }) {
+                group.addTask {
+                    let request = plan.shardRequest(for: target)
+                    do {
+                        return (target.shard, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.search, request, timeout: $1)
+                        }))
+                    } catch let error as ShoalError {
+                        return (target.shard, .failure(error))
+                    } catch {
+                        return (target.shard, .failure(ShoalError(.internal, "\(target): \(error)")))
+                    }
+                }
+            }
+            var all: [(UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>)] = []
+            for await outcome in group { all.append(outcome) }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        var lists: [[Shoal_V1_ScoredPoint]] = []
+        var missing: [UInt32] = []
+        for (shard, outcome) in outcomes {
+            switch outcome {
+            case .success(let reply): lists.append(reply.hits)
+            case .failure(let error):
+                guard plan.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+                missing.append(shard)
+            }
+        }
+        let merged = TopKMerge.merge(lists, k: plan.k, offset: plan.offset)
+        try SearchReplySize.check(merged.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }, limit: limits.maxMessageBytes, "the reply's hits take")
+        return .with {
+            $0.hits = merged
+            $0.partial = !missing.isEmpty
+            $0.missingShards = missing
+        }
+    }
+
+    func searchBatch(_ request: Shoal_V1_SearchBatchRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
+        guard request.searches.count <= limits.maxSearchesPerBatch else {
+            throw ShoalError(.resourceExhausted,
+                "a search batch holds at most \(limits.maxSearchesPerBatch) searches (--max-searches-per-batch), got \(request.searches.count)")
+        }
+        var plans: [SearchPlan] = []
+        for (i, search) in request.searches.enumerated() {
+            do throws(ShoalError) {
+                plans.append(try SearchPlan(search, state: state, limits: limits))
+            } catch {
+                throw ShoalError(error.code, "searches[\(i)]: \(error.message)")
+            }
+        }
+        try SearchPlan.checkCost(plans, limits: limits)
+        let limit = limits.maxMessageBytes
+        let results = try await withThrowingTaskGroup(of: (Int, Shoal_V1_SearchResponse).self) { group in
+            // At most `batchConcurrency` searches of the batch in flight: each asks every
+            // shard, and a batch must not take the nodes' whole call limit by itself.
+            var next = 0
+            func startNext() {
+                guard next < plans.count else { return }
+                let (i, plan) = (next, plans[next])
+                group.addTask { (i, try await self.search(plan, deadline: deadline)) }
+                next += 1
+            }
+            for _ in 0..<Self.batchConcurrency { startNext() }
+            var out = [Shoal_V1_SearchResponse](repeating: .init(), count: plans.count)
+            var bytes = 0
+            for try await (i, result) in group {
+                // Metadata sizes are known only now: stop (cancelling the rest) once over.
+                bytes += result.hits.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }
+                try SearchReplySize.check(bytes, limit: limit, "the batch's replies so far take")
+                out[i] = result
+                startNext()
+            }
+            return out
+        }
+        return .with { $0.results = results }
+    }
+
+    /// A validated search whose cost is within the limits (`checkCost`).
+    func plan(_ request: Shoal_V1_SearchRequest, state: ClusterState) throws(ShoalError) -> SearchPlan {
+        let plan = try SearchPlan(request, state: state, limits: limits)
+        try SearchPlan.checkCost([plan], limits: limits)
+        return plan
+    }
+
+    func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
+        let route = try CollectionRoute(request.collection, in: state)
+        if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
+        let nodes = cluster.nodes
+        var total: UInt64 = 0
+        var missing: [UInt32] = []
+        try await withThrowingTaskGroup(of: (UInt32, Result<UInt64, ShoalError>).self) { group in
+            for target in route.readers.map({ $0[0] }) {
+                group.addTask {
+                    do {
+                        let reply = try await Self.call(target, nodes: nodes, deadline: deadline) {
+                            try await $0.call(ShardRPC.count, .with {
+                                $0.replica = target.ref
+                                $0.placementEpoch = target.epoch
+                                if request.hasFilter { $0.filter = request.filter }
+                            }, timeout: $1)
+                        }
+                        return (target.shard, .success(reply.count))
+                    } catch let error as ShoalError {
+                        return (target.shard, .failure(error))
+                    }
+                }
+            }
+            for try await (shard, outcome) in group {
+                switch outcome {
+                case .success(let n): total += n
+                case .failure(let error):
+                    guard request.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+                    missing.append(shard)
+                }
+            }
+        }
+        return .with {
+            $0.count = total
+            $0.partial = !missing.isEmpty
+            $0.missingShards = missing.sorted()
+        }
+    }
+
+    func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
+        let route = try CollectionRoute(request.name, in: state)
+        var placements = state.shardPlacements(of: request.name) ?? []
+        let nodes = cluster.nodes
+        for i in placements.indices {
+            let target = route.readers[Int(placements[i].shardID)][0]
+            placements[i].pointCount = (try? await Self.call(target, nodes: nodes, deadline: deadline) {
+                try await $0.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: $1)
+            })?.count ?? 0
+        }
+        return .with {
+            $0.config = route.config.proto
+            $0.shards = placements
+            $0.pointCount = placements.reduce(0) { $0 + $1.pointCount }
+        }
+    }
+}
