@@ -110,7 +110,8 @@ struct sg_client_call {
 
 extern "C" {
 
-sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, sg_error *err) {
+sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, int32_t keepalive_time_ms,
+                              int32_t keepalive_timeout_ms, sg_error *err) {
     std::string address(target == nullptr ? "" : target);
     if (address.empty()) {
         set_error(err, static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT), "an empty target address");
@@ -125,6 +126,15 @@ sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, sg_
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    if (keepalive_time_ms > 0) {
+        // A peer that stops answering (paused, cut off) fails the calls within about
+        // time + timeout instead of their whole deadline. Our servers accept such
+        // pings (server.cpp); without calls too, so an idle channel notices as well.
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_time_ms);
+        args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_timeout_ms);
+        args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+        args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    }
     auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     if (channel == nullptr) {
         set_error(err, static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT), "cannot create a channel to " + address);

@@ -212,6 +212,11 @@ int sg_server_start(sg_server *server, const char *host, int32_t port, int32_t *
     // One process per port: gRPC's default SO_REUSEPORT would let a second node
     // started on a busy port share it silently instead of failing to start.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Accept the coordinators' keepalive pings (every second, with or without calls;
+    // client.cpp) instead of answering them with GOAWAY "too_many_pings".
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 100);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected);
     builder.RegisterCallbackGenericService(&server->service);
     if (server->max_message_bytes > 0) {

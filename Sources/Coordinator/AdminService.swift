@@ -98,6 +98,7 @@ extension AdminService {
             $0.address = node.address
             $0.replicaCount = UInt32(replicas)
             $0.state = .unreachable
+            $0.health = cluster.health.state(of: node.id).proto
         }
         guard let transport = try? cluster.nodes.transport(for: node.address),
               let health = try? await transport.call(ShardRPC.health, Shoal_V1_HealthRequest(), timeout: .seconds(2))

@@ -15,6 +15,8 @@ public actor ClusterController {
     let store: any MetadataStore
     let logger: Logger
     let nodes: NodeDirectory
+    /// The nodes' health, read latencies and load as this coordinator sees them.
+    public let health: NodeHealthMonitor
     /// Whether this coordinator leads, and with which term.
     public nonisolated let leadership: any Leadership
     private nonisolated let current: Mutex<Current>
@@ -35,9 +37,13 @@ public actor ClusterController {
     }
 
     /// A controller over `store`, starting from `loaded` (what `store.load()` answered).
-    public init(store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(), nodes: NodeDirectory, logger: Logger) {
+    public init(
+        store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(), nodes: NodeDirectory,
+        health: NodeHealthMonitor? = nil, logger: Logger
+    ) {
         self.store = store
         self.nodes = nodes
+        self.health = health ?? NodeHealthMonitor(directory: nodes)
         self.logger = logger
         self.leadership = leadership
         self.current = Mutex(Current(state: loaded?.state ?? ClusterState(), revision: loaded?.revision ?? 0))

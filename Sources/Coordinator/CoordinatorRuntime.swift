@@ -43,7 +43,8 @@ public struct CoordinatorRuntime: Sendable {
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
         // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
-        let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes) }
+        // Keepalive pings notice a node cut off mid-call (a paused process, a lost link).
+        let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes, keepalive: .toNodes) }
         cluster = ClusterController(store: store, loaded: loaded, leadership: leadership, nodes: nodes, logger: logger)
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, versions: versions, limits: limits, logger: logger)
@@ -59,9 +60,11 @@ public struct CoordinatorRuntime: Sendable {
     }
 
     /// Joins every node (concurrently); a node that does not answer in `timeout` is
-    /// logged and skipped. Then observes the nodes' largest versions. A coordinator
-    /// that leads for good (`SoloLeadership`) starts leading at once; one in a
-    /// cluster leads when its session wins the election (`CoordinatorSession.run`).
+    /// logged and skipped. Then starts the nodes' health monitor (every coordinator
+    /// runs one, leading or not, until `stop`) and observes the nodes' largest
+    /// versions. A coordinator that leads for good (`SoloLeadership`) starts leading
+    /// at once; one in a cluster leads when its session wins the election
+    /// (`CoordinatorSession.run`).
     public func join(_ nodeAddresses: [String], timeout: Duration, logger: Logger) async {
         await withTaskGroup(of: Void.self) { group in
             for address in nodeAddresses {
@@ -72,6 +75,7 @@ public struct CoordinatorRuntime: Sendable {
                 }
             }
         }
+        cluster.health.start { [cluster] in Array(cluster.snapshot.nodes.values) }
         let listing = await cluster.heldReplicas()
         for replica in listing.flatMap(\.replicas) { vectorStore.clock.observe(HLCVersion(rawValue: replica.maxVersion)) }
         if cluster.leadership is SoloLeadership { await lead(listing) }
@@ -102,6 +106,11 @@ public struct CoordinatorRuntime: Sendable {
         await scheduler.pump()
         let task = Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }
         sweeping.replace(with: task)
+    }
+
+    /// Stops the nodes' health monitor (at shutdown).
+    public func stop() {
+        cluster.health.stop()
     }
 
     /// Stops the leader's work (this coordinator no longer leads): moves pause where

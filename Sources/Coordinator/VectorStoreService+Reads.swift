@@ -4,27 +4,26 @@ import ShoalProto
 import ShoalRPC
 import VectorCore
 
-/// Reads: get, search, search batches, count and describe, fanned out to one replica per shard.
+/// Reads: get, search, search batches, count and describe, fanned out to one replica
+/// per shard (`askReplica`: hedged and retried on the shard's other in-sync replicas).
 extension VectorStoreService {
 
     func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
         let route = try CollectionRoute(request.collection, in: state)
         try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
-        let nodes = cluster.nodes
         let byShard = route.router.partition(request.ids) { $0 }
         let found = try await withThrowingTaskGroup(of: Shoal_V1_ReplicaGetResponse.self) { group in
             for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
-                let target = route.readers[shard][0]
                 group.addTask {
-                    try await Self.call(target, nodes: nodes, deadline: deadline) {
-                        try await $0.call(ShardRPC.get, .with {
+                    try await self.askReplica(route.readers[shard], deadline: deadline) { target, transport, timeout in
+                        try await transport.call(ShardRPC.get, .with {
                             $0.replica = target.ref
                             $0.placementEpoch = target.epoch
                             $0.ids = ids
                             $0.includeVector = request.includeVector
                             $0.includeMetadata = request.includeMetadata
-                        }, timeout: $1)
+                        }, timeout: timeout)
                     }
                 }
             }
@@ -39,19 +38,15 @@ extension VectorStoreService {
     }
 
     func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
-        let nodes = cluster.nodes
         let outcomes = await withTaskGroup(of: (UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>).self) { group in
-            for target in plan.route.readers.map({ $0[0] }) {
+            for replicas in plan.route.readers {
                 group.addTask {
-                    let request = plan.shardRequest(for: target)
-                    do {
-                        return (target.shard, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
-                            try await $0.call(ShardRPC.search, request, timeout: $1)
+                    do throws(ShoalError) {
+                        return (replicas[0].shard, .success(try await self.askReplica(replicas, deadline: deadline) { target, transport, timeout in
+                            try await transport.call(ShardRPC.search, plan.shardRequest(for: target), timeout: timeout)
                         }))
-                    } catch let error as ShoalError {
-                        return (target.shard, .failure(error))
                     } catch {
-                        return (target.shard, .failure(ShoalError(.internal, "\(target): \(error)")))
+                        return (replicas[0].shard, .failure(error))
                     }
                 }
             }
@@ -128,23 +123,22 @@ extension VectorStoreService {
     func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
         let route = try CollectionRoute(request.collection, in: state)
         if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
-        let nodes = cluster.nodes
         var total: UInt64 = 0
         var missing: [UInt32] = []
         try await withThrowingTaskGroup(of: (UInt32, Result<UInt64, ShoalError>).self) { group in
-            for target in route.readers.map({ $0[0] }) {
+            for replicas in route.readers {
                 group.addTask {
-                    do {
-                        let reply = try await Self.call(target, nodes: nodes, deadline: deadline) {
-                            try await $0.call(ShardRPC.count, .with {
+                    do throws(ShoalError) {
+                        let reply = try await self.askReplica(replicas, deadline: deadline) { target, transport, timeout in
+                            try await transport.call(ShardRPC.count, .with {
                                 $0.replica = target.ref
                                 $0.placementEpoch = target.epoch
                                 if request.hasFilter { $0.filter = request.filter }
-                            }, timeout: $1)
+                            }, timeout: timeout)
                         }
-                        return (target.shard, .success(reply.count))
-                    } catch let error as ShoalError {
-                        return (target.shard, .failure(error))
+                        return (replicas[0].shard, .success(reply.count))
+                    } catch {
+                        return (replicas[0].shard, .failure(error))
                     }
                 }
             }
@@ -167,11 +161,9 @@ extension VectorStoreService {
     func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
         let route = try CollectionRoute(request.name, in: state)
         var placements = state.shardPlacements(of: request.name) ?? []
-        let nodes = cluster.nodes
         for i in placements.indices {
-            let target = route.readers[Int(placements[i].shardID)][0]
-            placements[i].pointCount = (try? await Self.call(target, nodes: nodes, deadline: deadline) {
-                try await $0.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: $1)
+            placements[i].pointCount = (try? await askReplica(route.readers[Int(placements[i].shardID)], deadline: deadline) { target, transport, timeout in
+                try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
             })?.count ?? 0
         }
         return .with {

@@ -9,9 +9,27 @@ public final class Channel: UnaryTransport, @unchecked Sendable {
     let raw: OpaquePointer
     public let target: String
 
-    public init(target: String, maxMessageBytes: Int = 64 << 20) throws {
+    /// Keepalive pings on a channel: one after `time` without one (with or without
+    /// calls); no answer within `timeout` fails the channel's calls (UNAVAILABLE) and
+    /// reconnects. Only to servers that accept pings this often (ours do; etcd does not).
+    public struct Keepalive: Sendable {
+        public var time: Duration
+        public var timeout: Duration
+
+        public init(time: Duration, timeout: Duration) {
+            self.time = time
+            self.timeout = timeout
+        }
+
+        /// Coordinator to node: a cut-off node is noticed within about 2 s.
+        public static let toNodes = Keepalive(time: .seconds(1), timeout: .seconds(1))
+    }
+
+    public init(target: String, maxMessageBytes: Int = 64 << 20, keepalive: Keepalive? = nil) throws {
         var error = sg_error()
-        guard let raw = sg_channel_create(target, Int32(clamping: maxMessageBytes), &error) else {
+        let time = keepalive.map { Int32(clamping: $0.time.saturatingMicroseconds / 1000) } ?? 0
+        let timeout = keepalive.map { Int32(clamping: $0.timeout.saturatingMicroseconds / 1000) } ?? 0
+        guard let raw = sg_channel_create(target, Int32(clamping: maxMessageBytes), time, timeout, &error) else {
             throw ShoalError(bridge: &error)
         }
         self.raw = raw

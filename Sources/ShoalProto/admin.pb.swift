@@ -72,6 +72,57 @@ public nonisolated enum Shoal_V1_NodeState: SwiftProtobuf.Enum, Swift.CaseIterab
 
 }
 
+/// A node's health as this coordinator's health monitor sees it: it checks every
+/// node (Shard.Health) every 500 ms with a 1 s timeout, and hears of failed data
+/// calls. Reads skip DOWN nodes while another replica is not DOWN.
+public nonisolated enum Shoal_V1_NodeHealth: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The last health check (or data call) succeeded.
+  case up // = 1
+
+  /// The last health check or a data call failed, fewer than 3 checks in a row.
+  case suspect // = 2
+
+  /// The last 3 health checks in a row failed.
+  case down // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .up
+    case 2: self = .suspect
+    case 3: self = .down
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .up: return 1
+    case .suspect: return 2
+    case .down: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Shoal_V1_NodeHealth] = [
+    .unspecified,
+    .up,
+    .suspect,
+    .down,
+  ]
+
+}
+
 /// The lifecycle of a move task.
 public nonisolated enum Shoal_V1_TaskState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -261,6 +312,10 @@ public nonisolated struct Shoal_V1_NodeInfo: Sendable {
 
   /// The node's Shoal version, from its health check.
   public var version: String = String()
+
+  /// Health as the answering coordinator's monitor sees it (independent of
+  /// `state`, which is this call's own check and the node's lifecycle).
+  public var health: Shoal_V1_NodeHealth = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -957,6 +1012,10 @@ nonisolated extension Shoal_V1_NodeState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NODE_STATE_UNSPECIFIED\0\u{1}ACTIVE\0\u{1}DRAINING\0\u{1}UNREACHABLE\0")
 }
 
+nonisolated extension Shoal_V1_NodeHealth: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NODE_HEALTH_UNSPECIFIED\0\u{1}UP\0\u{1}SUSPECT\0\u{1}DOWN\0")
+}
+
 nonisolated extension Shoal_V1_TaskState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TASK_STATE_UNSPECIFIED\0\u{1}PENDING\0\u{1}RUNNING\0\u{1}DONE\0\u{1}FAILED\0\u{1}ROLLED_BACK\0")
 }
@@ -971,7 +1030,7 @@ nonisolated extension Shoal_V1_CoordinatorRole: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Shoal_V1_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}node_name\0\u{1}address\0\u{1}state\0\u{3}replica_count\0\u{3}point_count\0\u{3}last_seen_unix_ms\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}node_name\0\u{1}address\0\u{1}state\0\u{3}replica_count\0\u{3}point_count\0\u{3}last_seen_unix_ms\0\u{1}version\0\u{1}health\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -987,6 +1046,7 @@ nonisolated extension Shoal_V1_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._M
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.pointCount) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.lastSeenUnixMs) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 9: try { try decoder.decodeSingularEnumField(value: &self.health) }()
       default: break
       }
     }
@@ -1017,6 +1077,9 @@ nonisolated extension Shoal_V1_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 8)
     }
+    if self.health != .unspecified {
+      try visitor.visitSingularEnumField(value: self.health, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1029,6 +1092,7 @@ nonisolated extension Shoal_V1_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.pointCount != rhs.pointCount {return false}
     if lhs.lastSeenUnixMs != rhs.lastSeenUnixMs {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.health != rhs.health {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

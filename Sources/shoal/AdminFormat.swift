@@ -15,6 +15,18 @@ extension Shoal_V1_NodeState {
     }
 }
 
+extension Shoal_V1_NodeHealth {
+    /// `up`, `suspect`, `down` (`unknown` for anything else).
+    var name: String {
+        switch self {
+        case .up: "up"
+        case .suspect: "suspect"
+        case .down: "down"
+        default: "unknown"
+        }
+    }
+}
+
 extension Shoal_V1_ReplicaState {
     /// `ready`, `catching_up`, `retiring` (`unknown` for anything else).
     var name: String {
@@ -97,15 +109,16 @@ struct NodeNames {
 
 // MARK: - Tables
 
-let nodeHeader = ["NODE", "NAME", "ADDRESS", "STATE", "REPLICAS", "POINTS", "VERSION"]
+let nodeHeader = ["NODE", "NAME", "ADDRESS", "STATE", "HEALTH", "REPLICAS", "POINTS", "VERSION"]
 
 func nodeRow(_ n: Shoal_V1_NodeInfo) -> [String] {
-    [n.nodeID, n.nodeName.isEmpty ? "-" : n.nodeName, n.address, n.state.name, "\(n.replicaCount)", grouped(n.pointCount),
+    [n.nodeID, n.nodeName.isEmpty ? "-" : n.nodeName, n.address, n.state.name, n.health.name, "\(n.replicaCount)", grouped(n.pointCount),
      n.version.isEmpty ? "-" : n.version]
 }
 
 func nodeObject(_ n: Shoal_V1_NodeInfo) -> [String: Any] {
-    ["node_id": n.nodeID, "name": n.nodeName, "address": n.address, "state": n.state.name, "replicas": n.replicaCount,
+    ["node_id": n.nodeID, "name": n.nodeName, "address": n.address, "state": n.state.name, "health": n.health.name,
+     "replicas": n.replicaCount,
      "points": n.pointCount, "version": n.version, "last_seen_unix_ms": n.lastSeenUnixMs]
 }
 

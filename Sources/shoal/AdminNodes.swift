@@ -9,6 +9,8 @@ struct AdminNodesCommand: AsyncParsableCommand {
         abstract: "List the nodes with their state, replicas and points.",
         discussion: """
             STATE is active, draining or unreachable (did not answer its health check).
+            HEALTH is the coordinator's running health monitor: up, suspect (a check or a
+            call failed) or down (3 checks in a row failed; reads avoid it).
 
             Examples:
               shoal admin nodes

@@ -85,6 +85,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let signal = await waitForTermination()
         logger.info("coordinator shutting down", metadata: ["signal": "\(signal)"])
         await clustered?.stop()
+        runtime.stop()
         await server.shutdown(grace: shutdownGrace)
         logger.info("coordinator stopped")
     }

@@ -47,6 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("shoal serving", metadata: ["address": "\(host):\(bound)", "data": "\(data)"])
         let signal = await waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        runtime.stop()
         await server.shutdown(grace: shutdownGrace)
         node.close()
         logger.info("stopped")

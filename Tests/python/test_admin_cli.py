@@ -139,19 +139,20 @@ def test_nodes_table_and_json(cluster):
     out = admin(cluster.address, "nodes")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split() == ["NODE", "NAME", "ADDRESS", "STATE", "REPLICAS", "POINTS", "VERSION"]
+    assert lines[0].split() == ["NODE", "NAME", "ADDRESS", "STATE", "HEALTH", "REPLICAS", "POINTS", "VERSION"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(rows) == set(cluster.ids)
-    assert all(r[1] == cluster.ids[i] and r[3] == "active" for i, r in rows.items())
-    assert sum(int(r[4]) for r in rows.values()) == SHARDS
-    assert sum(int(r[5].replace(",", "")) for r in rows.values()) == POINTS
+    assert all(r[1] == cluster.ids[i] and r[3] == "active" and r[4] == "up" for i, r in rows.items())
+    assert sum(int(r[5]) for r in rows.values()) == SHARDS
+    assert sum(int(r[6].replace(",", "")) for r in rows.values()) == POINTS
     # --json, and the admin options before the subcommand as well as after it.
     before = json.loads(subprocess.run([shoal_bin(), "admin", "--coordinator", cluster.address, "--json", "nodes"],
                                        capture_output=True, text=True, timeout=60).stdout)
     after = admin_json(cluster.address, "nodes")
     for listed in (before, after):
         assert {n["node_id"] for n in listed} == set(cluster.ids)
-        assert all(n["state"] == "active" and n["name"] == cluster.ids[n["node_id"]] and n["version"] for n in listed)
+        assert all(n["state"] == "active" and n["health"] == "up" and n["name"] == cluster.ids[n["node_id"]] and n["version"]
+                   for n in listed)
         assert sum(n["points"] for n in listed) == POINTS and sum(n["replicas"] for n in listed) == SHARDS
 
 

@@ -102,8 +102,13 @@ void sg_server_call_fail(sg_server_call *call, int32_t code, const char *message
 /* ---------------------------------------------------------------- client */
 
 /* A channel to "host:port", shared by any number of concurrent calls.
- * Connects lazily; reconnects with a short backoff (0.1–1 s) after failures. */
-sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, sg_error *err);
+ * Connects lazily; reconnects with a short backoff (0.1–1 s) after failures.
+ * keepalive_time_ms > 0: a keepalive ping after that long without one, with or
+ * without calls; no ack within keepalive_timeout_ms closes the connection and
+ * fails its calls (UNAVAILABLE). 0: no keepalive pings (the peer may refuse
+ * frequent ones, like etcd). */
+sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, int32_t keepalive_time_ms,
+                              int32_t keepalive_timeout_ms, sg_error *err);
 
 /* Releases the caller's reference; in-flight calls keep the channel alive. */
 void sg_channel_destroy(sg_channel *channel);
