@@ -94,6 +94,7 @@ extension AdminService {
             $0.createdUnixMs = move.createdMs
             $0.updatedUnixMs = move.updatedMs
             $0.error = move.error
+            $0.kind = move.taskKind.rawValue
         }
     }
 

@@ -43,7 +43,9 @@ extension ClusterState {
         }
         if force && !acceptDataLoss {
             let lost = collections.values.flatMap { collection in
-                collection.shards.filter { shard in shard.replicas.allSatisfy { $0.nodeId == id } && !shard.replicas.isEmpty }
+                collection.shards.filter { shard in
+                    shard.replicas.contains { $0.nodeId == id } && !shard.replicas.contains { $0.nodeId != id && $0.state == .ready }
+                }
                     .map { "\(collection.config.name)/\($0.shardId)" }
             }.sorted()
             if !lost.isEmpty {

@@ -19,8 +19,11 @@ extension ClusterState {
     /// exists, `from` holds a READY replica of it, `to` is an up node without one,
     /// and no other move of the shard is active (a new move), or running (`starting`:
     /// the pending move of that id is about to start; pending ones queue behind it).
+    ///
+    /// A catch-up (`kind`) instead needs `to` to hold a STALE replica of the shard; a
+    /// replicate, like a move, an up node `to` without one.
     public func validateMove(
-        collection: String, shard: UInt32, from: String, to: String, starting: String? = nil
+        collection: String, shard: UInt32, from: String, to: String, starting: String? = nil, kind: MoveKind = .move
     ) throws(ShoalError) {
         guard let state = collections[collection] else { throw .notFound("collection \"\(collection)\" does not exist") }
         guard shard < state.config.shardCount else {
@@ -33,10 +36,16 @@ extension ClusterState {
         guard replicas.contains(where: { $0.nodeId == from && $0.state == .ready }) else {
             throw .failedPrecondition("node \(from) holds no ready replica of shard \(shard) of \(collection)")
         }
-        guard !replicas.contains(where: { $0.nodeId == to }) else {
-            throw .failedPrecondition("node \(to) already holds a replica of shard \(shard) of \(collection)")
+        if kind == .catchUp {
+            guard replicas.contains(where: { $0.nodeId == to && $0.state == .stale }) else {
+                throw .failedPrecondition("node \(to) holds no stale replica of shard \(shard) of \(collection) to catch up")
+            }
+        } else {
+            guard !replicas.contains(where: { $0.nodeId == to }) else {
+                throw .failedPrecondition("node \(to) already holds a replica of shard \(shard) of \(collection)")
+            }
+            guard target.state == .up else { throw .failedPrecondition("node \(to) is \(target.state.rawValue): it takes no new replicas") }
         }
-        guard target.state == .up else { throw .failedPrecondition("node \(to) is \(target.state.rawValue): it takes no new replicas") }
         let blocking = moves.values.first { other in
             other.collection == collection && other.shard == shard && other.id != starting
                 && (starting == nil ? other.isActive : other.state == .running)
@@ -50,11 +59,16 @@ extension ClusterState {
     /// must be possible in the current placement; a planned chain of moves (a
     /// rebalance) is validated step by step when each starts instead.
     public mutating func addMove(
-        collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64, validateNow: Bool
+        collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64, validateNow: Bool,
+        kind: MoveKind = .move, rebuild: Bool = false, replaces: String? = nil
     ) throws(ShoalError) -> String {
-        if validateNow { try validateMove(collection: collection, shard: shard, from: from, to: to) }
+        if validateNow { try validateMove(collection: collection, shard: shard, from: from, to: to, kind: kind) }
         let id = "move-\(nextMoveNumber)"
-        moves[id] = MoveRecord(id: id, collection: collection, shard: shard, from: from, to: to, points: points, nowMs: nowMs)
+        var move = MoveRecord(id: id, collection: collection, shard: shard, from: from, to: to, points: points, nowMs: nowMs)
+        if kind != .move { move.kind = kind }
+        if rebuild { move.rebuild = true }
+        move.replaces = replaces
+        moves[id] = move
         nextMoveNumber += 1
         epoch += 1
         return id
@@ -64,24 +78,30 @@ extension ClusterState {
     public mutating func startMove(_ id: String, nowMs: Int64) throws(ShoalError) {
         let move = try record(id)
         guard move.state == .pending else { throw .failedPrecondition("move \(id) is \(move.state.rawValue), not pending") }
-        try validateMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to, starting: id)
+        try validateMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to, starting: id, kind: move.taskKind)
         try update(id, nowMs: nowMs) { $0.state = .running; $0.phase = .createReplica }
     }
 
     /// CREATE_REPLICA → COPY_RECORDS: the target replica (of `targetIncarnation`, as
     /// the target node created it) joins the placement as CATCHING_UP, so writes from
-    /// now on go to both replicas.
+    /// now on go to both replicas. A catch-up's target is placed already (STALE): it
+    /// becomes CATCHING_UP, and copies only records of at least `minVersion`.
     public mutating func beginDualWrite(
-        _ id: String, targetIncarnation: UInt32, sourceIncarnation: UInt32? = nil, nowMs: Int64
+        _ id: String, targetIncarnation: UInt32, sourceIncarnation: UInt32? = nil, minVersion: UInt64? = nil, nowMs: Int64
     ) throws(ShoalError) {
         let move = try running(id, in: [.createReplica])
         var replicas = try replicas(of: move)
-        if !replicas.contains(where: { $0.nodeId == move.to }) { replicas.append(Replica(nodeId: move.to, state: .catchingUp)) }
+        if let i = replicas.firstIndex(where: { $0.nodeId == move.to }) {
+            if move.taskKind == .catchUp { replicas[i].state = .catchingUp }
+        } else {
+            replicas.append(Replica(nodeId: move.to, state: .catchingUp))
+        }
         try setReplicas(collection: move.collection, shard: move.shard, replicas)
         try update(id, nowMs: nowMs) {
             $0.phase = .copyRecords
             $0.targetIncarnation = targetIncarnation
             $0.sourceIncarnation = sourceIncarnation
+            $0.minVersion = minVersion
         }
     }
 
@@ -97,29 +117,37 @@ extension ClusterState {
     }
 
     /// Records that a write to `id`'s copying target failed while its source took it,
-    /// before that write is acknowledged. Only while the move copies (COPY_RECORDS):
-    /// the next pass brings the write. From CATCH_UP on every write must reach the
-    /// target, so UNAVAILABLE (the write is not acknowledged; the client retries).
-    /// A move that has ended needs nothing (no change).
+    /// before that write is acknowledged: the next copy pass brings the write, and reads
+    /// do not switch to the target before that pass (`switchReads` checks the count).
+    /// Only before reads switch: from then on the target serves reads, so UNAVAILABLE
+    /// (the write is not acknowledged; the client retries). A move that has ended
+    /// needs nothing (no change).
     public mutating func recordMissedWrite(_ id: String, nowMs: Int64) throws(ShoalError) {
         guard let move = moves[id], move.state == .running else { return }
-        guard move.phase == .copyRecords else {
+        guard move.phase == .copyRecords || move.phase == .catchUp else {
             throw .unavailable("shard \(move.shard) of \(move.collection) is moving to node \(move.to), which did not take this write; try again")
         }
         try update(id, nowMs: nowMs) { $0.missedWrites = $0.misses + 1 }
     }
 
-    /// CATCH_UP → SWITCH_READS: the target becomes READY (reads go there), the
-    /// source RETIRING (no reads, no writes). The point of no return.
-    public mutating func switchReads(_ id: String, nowMs: Int64) throws(ShoalError) {
+    /// CATCH_UP → SWITCH_READS: the target becomes READY (reads go there); a move's
+    /// source becomes RETIRING (no reads, no writes), a replicate's lost replica leaves
+    /// the placement. The point of no return. With `expectedMisses`: ABORTED if the
+    /// target has missed more writes since (the last copy pass lacks them: copy again).
+    public mutating func switchReads(_ id: String, expectedMisses: UInt64? = nil, nowMs: Int64) throws(ShoalError) {
         let move = try running(id, in: [.catchUp, .switchReads])
-        if move.phase == .catchUp, move.cancelRequestedMs != nil {
+        guard move.phase == .catchUp else { return }
+        if move.cancelRequestedMs != nil {
             throw .failedPrecondition("move \(id) was cancelled: it rolls back instead of switching reads")
         }
-        let replicas = try replicas(of: move).map { replica in
+        if let expectedMisses, move.misses != expectedMisses {
+            throw ShoalError(.aborted, "the target of \(id) missed writes since its last copy pass")
+        }
+        let replicas = try replicas(of: move).compactMap { replica -> Replica? in
             switch replica.nodeId {
             case move.to: Replica(nodeId: replica.nodeId, state: .ready)
-            case move.from: Replica(nodeId: replica.nodeId, state: .retiring)
+            case move.from where move.taskKind == .move: Replica(nodeId: replica.nodeId, state: .retiring)
+            case move.replaces where move.taskKind == .replicate: nil
             default: replica
             }
         }
@@ -127,10 +155,13 @@ extension ClusterState {
         try update(id, nowMs: nowMs) { $0.phase = .switchReads }
     }
 
-    /// DROP_SOURCE → DONE: the source leaves the placement.
+    /// DROP_SOURCE → DONE: a move's source leaves the placement (a catch-up's and a
+    /// replicate's stays).
     public mutating func completeMove(_ id: String, nowMs: Int64) throws(ShoalError) {
         let move = try running(id, in: [.switchReads, .dropSource])
-        try setReplicas(collection: move.collection, shard: move.shard, try replicas(of: move).filter { $0.nodeId != move.from })
+        if move.taskKind == .move {
+            try setReplicas(collection: move.collection, shard: move.shard, try replicas(of: move).filter { $0.nodeId != move.from })
+        }
         try update(id, nowMs: nowMs) { $0.state = .done; $0.phase = .dropSource }
         pruneFinishedMoves()
     }
@@ -159,7 +190,8 @@ extension ClusterState {
     }
 
     /// Ends a move that has not switched reads: the target leaves the placement (if
-    /// it joined), the source stays as it was. `state` is `.failed` or `.rolledBack`.
+    /// it joined), the source stays as it was; a catch-up's target is STALE again.
+    /// `state` is `.failed` or `.rolledBack`.
     public mutating func rollBackMove(_ id: String, as state: MoveState, error: String, nowMs: Int64) throws(ShoalError) {
         precondition(state == .failed || state == .rolledBack)
         let move = try record(id)
@@ -168,8 +200,13 @@ extension ClusterState {
             throw .failedPrecondition("move \(id) has switched reads to node \(move.to); it can only finish")
         }
         if move.state == .running, collections[move.collection] != nil {
-            let replicas = try replicas(of: move)
-            if replicas.contains(where: { $0.nodeId == move.to }) {
+            var replicas = try replicas(of: move)
+            if move.taskKind == .catchUp {
+                if let i = replicas.firstIndex(where: { $0.nodeId == move.to && $0.state == .catchingUp }) {
+                    replicas[i].state = .stale
+                    try setReplicas(collection: move.collection, shard: move.shard, replicas)
+                }
+            } else if replicas.contains(where: { $0.nodeId == move.to }) {
                 try setReplicas(collection: move.collection, shard: move.shard, replicas.filter { $0.nodeId != move.to })
             }
         }
@@ -194,10 +231,14 @@ extension ClusterState {
         let mine = moves.values.filter { $0.collection == collection && $0.shard == shard && $0.endedByRecover != true }
         if mine.contains(where: { $0.isActive && $0.to == node }) { return false }
         return mine.contains { move in
-            switch move.state {
-            case .done: move.from == node && move.sourceIncarnation == incarnation
-            case .failed, .rolledBack: move.to == node && move.targetIncarnation == incarnation
-            case .pending, .running: false
+            switch (move.state, move.taskKind) {
+            case (.done, .move): move.from == node && move.sourceIncarnation == incarnation
+            // The replaced replica's incarnation was unknown (its node was down): the
+            // decision covers what the node held then, not a replica put there later.
+            case (.done, .replicate): move.replaces == node && !mine.contains { $0.number > move.number && ($0.to == node || $0.from == node) }
+            case (.done, .catchUp): false
+            case (.failed, _), (.rolledBack, _): move.to == node && move.targetIncarnation == incarnation && move.taskKind != .catchUp
+            case (.pending, _), (.running, _): false
             }
         }
     }

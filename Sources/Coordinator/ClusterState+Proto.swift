@@ -8,7 +8,8 @@ extension CollectionConfig {
 
     /// The configuration a CreateCollection request asks for, validated and
     /// with every 0 resolved: shard count from `liveNodes`
-    /// (`PlacementPlanner.defaultShardCount`), replication factor 1, HNSW
+    /// (`PlacementPlanner.defaultShardCount`), replication factor 1 on one live node
+    /// and 2 on more (`PlacementPlanner.defaultReplicationFactor`), HNSW
     /// parameters by `RequestLimits.resolveHNSW` (the ranges the nodes accept).
     /// INVALID_ARGUMENT names the bad field.
     public init(resolving proto: Shoal_V1_CollectionConfig, liveNodes: Int) throws(ShoalError) {
@@ -27,7 +28,9 @@ extension CollectionConfig {
         self.init(
             name: proto.name, dimension: proto.dimension, metric: metric,
             shardCount: proto.shardCount == 0 ? PlacementPlanner.defaultShardCount(liveNodes: liveNodes) : proto.shardCount,
-            replicationFactor: max(1, proto.replicationFactor), hnsw: hnsw)
+            replicationFactor: proto.replicationFactor == 0 ? PlacementPlanner.defaultReplicationFactor(liveNodes: liveNodes) : proto.replicationFactor,
+            hnsw: hnsw)
+        writeConsistency = try WriteConsistency(proto: proto.writeConsistency)
     }
 
     /// A collection name: 1...128 characters of `[A-Za-z0-9_-]`.
@@ -53,6 +56,7 @@ extension CollectionConfig {
         p.hnsw.efConstruction = hnsw.efConstruction
         p.hnsw.ef = hnsw.ef
         p.uid = uid
+        p.writeConsistency = writeConsistency.proto
         return p
     }
 }
@@ -63,6 +67,27 @@ extension ReplicaState {
         case .ready: .ready
         case .catchingUp: .catchingUp
         case .retiring: .retiring
+        case .stale: .stale
+        }
+    }
+}
+
+extension WriteConsistency {
+    /// The level a request asks for; unspecified: `.all`.
+    init(proto: Shoal_V1_WriteConsistency) throws(ShoalError) {
+        switch proto {
+        case .unspecified, .all: self = .all
+        case .majority: self = .majority
+        case .one: self = .one
+        case .UNRECOGNIZED(let n): throw .invalidArgument("write_consistency \(n) is not ALL, MAJORITY or ONE")
+        }
+    }
+
+    var proto: Shoal_V1_WriteConsistency {
+        switch self {
+        case .all: .all
+        case .majority: .majority
+        case .one: .one
         }
     }
 }

@@ -110,10 +110,13 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
     /// replica, so a drop decided for a deleted collection never hits a replica of a
     /// collection created again under the same name ("" for one created before uids).
     public var uid: String
+    /// When a write is acknowledged.
+    public var writeConsistency: WriteConsistency
 
     public init(
         name: String, dimension: UInt32, metric: Metric, shardCount: UInt32,
-        replicationFactor: UInt32 = 1, hnsw: HNSWConfig = HNSWConfig(), uid: String = ""
+        replicationFactor: UInt32 = 1, hnsw: HNSWConfig = HNSWConfig(), uid: String = "",
+        writeConsistency: WriteConsistency = .all
     ) {
         self.name = name
         self.dimension = dimension
@@ -122,10 +125,11 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
         self.replicationFactor = replicationFactor
         self.hnsw = hnsw
         self.uid = uid
+        self.writeConsistency = writeConsistency
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, dimension, metric, shardCount, replicationFactor, hnsw, uid
+        case name, dimension, metric, shardCount, replicationFactor, hnsw, uid, writeConsistency
     }
 
     public init(from decoder: any Decoder) throws {
@@ -137,6 +141,27 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
         replicationFactor = try c.decode(UInt32.self, forKey: .replicationFactor)
         hnsw = try c.decode(HNSWConfig.self, forKey: .hnsw)
         uid = try c.decodeIfPresent(String.self, forKey: .uid) ?? ""
+        writeConsistency = try c.decodeIfPresent(WriteConsistency.self, forKey: .writeConsistency) ?? .all
+    }
+}
+
+/// How many replicas must commit a write before it is acknowledged (the twin of
+/// `shoal.v1.WriteConsistency`; see there). Whatever the level, a replica that
+/// misses a write leaves the in-sync set before the write is acknowledged.
+public enum WriteConsistency: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Every in-sync replica committed it or left the in-sync set; at least one committed it.
+    case all
+    /// As `all`, and a majority of the replication factor committed it.
+    case majority
+    /// Acknowledged at the first in-sync replica's commit; the rest finish in the background.
+    case one
+
+    /// Commits a write needs before it is acknowledged, for a shard of `replicationFactor`.
+    public func needed(replicationFactor: UInt32) -> Int {
+        switch self {
+        case .all, .one: 1
+        case .majority: Int(replicationFactor) / 2 + 1
+        }
     }
 }
 
@@ -185,7 +210,7 @@ public struct ShardAssignment: Sendable, Hashable, Codable {
         self.replicas = replicas
     }
 
-    /// The replicas that serve reads.
+    /// The replicas that serve reads: those in sync.
     public var readable: [Replica] { replicas.filter { $0.state == .ready } }
 }
 
@@ -193,19 +218,26 @@ public struct ShardAssignment: Sendable, Hashable, Codable {
 public struct Replica: Sendable, Hashable, Codable {
     public var nodeId: String
     public var state: ReplicaState
+    /// When this replica went stale (missed a write), while it is stale or catching up
+    /// after being stale; nil otherwise.
+    public var staleSinceMs: Int64?
 
-    public init(nodeId: String, state: ReplicaState = .ready) {
+    public init(nodeId: String, state: ReplicaState = .ready, staleSinceMs: Int64? = nil) {
         self.nodeId = nodeId
         self.state = state
+        self.staleSinceMs = staleSinceMs
     }
 }
 
 /// A replica's role (the twin of `shoal.v1.ReplicaState`).
 public enum ReplicaState: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Serves reads and receives writes.
+    /// In sync: serves reads and receives writes.
     case ready
-    /// A move target: receives writes, copies the source, serves no reads.
+    /// A move target, a new replica restoring the replication factor, or a stale
+    /// replica catching up: receives writes, copies from an in-sync replica, serves no reads.
     case catchingUp = "catching_up"
     /// A move source after reads switched away: serves neither reads nor writes; dropped next.
     case retiring
+    /// Missed a write: serves neither reads nor writes until a catch-up brings it back.
+    case stale
 }

@@ -16,10 +16,15 @@ public struct CoordinatorRuntime: Sendable {
     public let admin: AdminService
     public let scheduler: MoveScheduler
     public let janitor: ReplicaJanitor
+    public let healer: ReplicaHealer
     /// How often the janitor looks for replicas to drop.
     let sweepInterval: Duration
     /// The janitor's background sweeps while this coordinator leads.
     private let sweeping = TaskSlot()
+    /// The healer's background looks while this coordinator leads.
+    private let healing = TaskSlot()
+    /// How often the healer looks for replicas to catch up or re-create.
+    static let healInterval: Duration = .seconds(1)
 
     public init(
         dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory? = nil,
@@ -51,6 +56,7 @@ public struct CoordinatorRuntime: Sendable {
         scheduler = MoveScheduler(cluster: cluster, progress: progress, options: moves, logger: logger)
         admin = AdminService(cluster: cluster, scheduler: scheduler, name: name, coordinators: coordinators, notServingReason: notServingReason)
         janitor = ReplicaJanitor(cluster: cluster)
+        healer = ReplicaHealer(cluster: cluster, scheduler: scheduler, lossTimeout: moves.replicaLossTimeout)
         self.sweepInterval = sweepInterval
     }
 
@@ -106,6 +112,7 @@ public struct CoordinatorRuntime: Sendable {
         await scheduler.pump()
         let task = Task { [janitor, sweepInterval] in await janitor.run(every: sweepInterval) }
         sweeping.replace(with: task)
+        healing.replace(with: Task { [healer] in await healer.run(every: Self.healInterval) })
     }
 
     /// Stops the nodes' health monitor (at shutdown).
@@ -117,6 +124,7 @@ public struct CoordinatorRuntime: Sendable {
     /// they are recorded, for the next leader to resume.
     public func follow() async {
         sweeping.replace(with: nil)
+        healing.replace(with: nil)
         await scheduler.stopAll()
     }
 }

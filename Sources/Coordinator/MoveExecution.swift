@@ -15,12 +15,19 @@ public struct MoveOptions: Sendable {
     /// How long catch-up waits for the target's graph before switching reads anyway
     /// (reads are still exact over the unindexed tail, only slower).
     public var indexWait: Duration
+    /// How long a node may be down before its replicas count as lost and are re-created
+    /// on other nodes (`ReplicaHealer`).
+    public var replicaLossTimeout: Duration
 
-    public init(rateLimit: Int = 0, retryFor: Duration = .seconds(60), pageSize: UInt32 = 1000, indexWait: Duration = .seconds(300)) {
+    public init(
+        rateLimit: Int = 0, retryFor: Duration = .seconds(60), pageSize: UInt32 = 1000, indexWait: Duration = .seconds(300),
+        replicaLossTimeout: Duration = .seconds(60)
+    ) {
         self.rateLimit = rateLimit
         self.retryFor = retryFor
         self.pageSize = pageSize
         self.indexWait = indexWait
+        self.replicaLossTimeout = replicaLossTimeout
     }
 }
 
@@ -90,12 +97,23 @@ struct MoveExecution: Sendable {
         // target missed before; it copies once more.
         let resumedInCatchUp = move.phase == .catchUp
         logger.info("move running", metadata: meta(move, ["phase": "\(move.phase.rawValue)"]))
+        var sourceIncarnation = move.sourceIncarnation
         if move.phase == .createReplica {
             let source = try await retrying("find the replica on node \(move.from)") {
                 let stats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
                 guard let replica = stats.replicas.first else { throw ShoalError(.notFound, "node \(move.from) holds no replica \(ref(move))") }
                 return replica.incarnation
             }
+            sourceIncarnation = source
+            if move.taskKind == .catchUp {
+                let (target, minVersion) = try await retrying("prepare the stale replica on node \(move.to)") { try await prepareCatchUp(move) }
+                move = try await step { s throws(ShoalError) in
+                    try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, minVersion: minVersion, nowMs: nowMs())
+                }
+            }
+        }
+        if move.phase == .createReplica {
+            let source = sourceIncarnation
             let target = try await retrying("create the replica on node \(move.to)") { try await createEmptyReplica(move) }
             do {
                 move = try await step { s throws(ShoalError) in
@@ -127,41 +145,113 @@ struct MoveExecution: Sendable {
             move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
         }
         if move.phase == .catchUp {
-            // From here every write reaches the target or fails. Writes it missed before
-            // were acknowledged before this step's wait ended: one more pass brings them.
-            if resumedInCatchUp || move.misses != missedBefore {
-                logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
-                let pass = try await copy(move)
-                move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
-                try await waitForGraph(move)
+            // Writes the target missed were recorded before they were acknowledged, and
+            // each pass starts from a snapshot taken after the count it began with: reads
+            // switch only if no miss was recorded since (else the switch is refused and
+            // the target copies again).
+            var needsPass = resumedInCatchUp || move.misses != missedBefore
+            while true {
+                if needsPass {
+                    logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
+                    let pass = try await copy(move)
+                    missedBefore = pass.missedBefore
+                    move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+                    try await waitForGraph(move)
+                }
+                try checkCancel()
+                do {
+                    let expected = missedBefore
+                    move = try await step { s throws(ShoalError) in try s.switchReads(id, expectedMisses: expected, nowMs: nowMs()) }
+                    break
+                } catch let error as ShoalError where error.code == .aborted {
+                    needsPass = true
+                }
             }
-            try checkCancel()
-            move = try await step { s throws(ShoalError) in try s.switchReads(id, nowMs: nowMs()) }
         }
-        // Reads are on the target: from here the move only goes forward. The source
-        // is retired: a coordinator that still routes by an older state gets ABORTED
-        // from it and reads the new placement.
+        if move.taskKind == .move {
+            try await dropSource(&move)
+        } else if move.taskKind == .replicate, let lost = move.replaces {
+            // The replaced replica left the placement at the switch (a decision on record):
+            // dropped now if its node answers, else by the replica janitor once it is back.
+            _ = try? await endpoint(lost).call(ShardRPC.dropReplica, .with {
+                $0.replica = ref(move)
+                $0.term = try leaderTerm()
+            }, timeout: .seconds(5))
+        }
+        move = try await step { s throws(ShoalError) in try s.completeMove(id, nowMs: nowMs()) }
+        logger.info("move done", metadata: meta(move, ["seconds": "\(Double(move.updatedMs - move.createdMs) / 1000)"]))
+    }
+
+    /// A move's end once reads are on the target: from here it only goes forward. The
+    /// source is retired (a coordinator that still routes by an older state gets ABORTED
+    /// from it and reads the new placement), leaves the reads, and is dropped.
+    private func dropSource(_ move: inout MoveRecord) async throws {
         if move.phase >= .switchReads {
             try await fence(move.from, move, incarnation: move.sourceIncarnation, retire: true)
         }
         if move.phase == .switchReads {
             move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .dropSource, nowMs: nowMs()) }
         }
+        let source = move
         do {
-            try await retrying("drop the replica on node \(move.from)", stopWhen: .ended) {
-                _ = try await endpoint(move.from).call(ShardRPC.dropReplica, .with {
-                    $0.replica = ref(move)
+            try await retrying("drop the replica on node \(source.from)", stopWhen: .ended) {
+                _ = try await endpoint(source.from).call(ShardRPC.dropReplica, .with {
+                    $0.replica = ref(source)
                     $0.term = try leaderTerm()
-                    if let source = move.sourceIncarnation { $0.incarnation = source }
+                    if let incarnation = source.sourceIncarnation { $0.incarnation = incarnation }
                 }, timeout: .seconds(30))
             }
         } catch {
             logger.error("move done, but the source replica could not be dropped; the replica janitor drops it once the node answers",
                          metadata: meta(move, ["error": "\(error)"]))
         }
-        move = try await step { s throws(ShoalError) in try s.completeMove(id, nowMs: nowMs()) }
-        logger.info("move done", metadata: meta(move, ["seconds": "\(Double(move.updatedMs - move.createdMs) / 1000)"]))
     }
+
+    /// Readies a catch-up's stale target: returns its incarnation and the lowest version
+    /// to copy. A write it lacks has a version above its newest one less
+    /// `catchUpMargin` (the versions of writes in flight together differ by less:
+    /// request time and the coordinators' shared version ceiling bound them). First it
+    /// is fenced at the current epoch, so no write routed while it was in sync lands
+    /// after its newest version is read. Rebuilt from scratch instead (an empty replica
+    /// of a new incarnation, everything copied) when it was stale longer than the
+    /// source keeps tombstones (less the margin), or holds no replica any more.
+    private func prepareCatchUp(_ move: MoveRecord) async throws -> (UInt32, UInt64?) {
+        let target = try endpoint(move.to)
+        let sourceStats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+        let held = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first
+        let staleSince = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas
+            .first { $0.nodeId == move.to }?.staleSinceMs ?? 0
+        let awayMs = nowMs() - staleSince
+        let keptMs = Int64(sourceStats.tombstoneRetentionMs) - Self.catchUpMargin.milliseconds
+        if let held, move.rebuild != true, sourceStats.tombstoneRetentionMs == 0 || awayMs < keptMs {
+            let fenced = cluster.snapshot.epoch
+            _ = try await target.call(ShardRPC.fenceReplica, .with {
+                $0.replica = ref(move)
+                $0.incarnation = held.incarnation
+                $0.minEpoch = fenced
+                $0.term = try leaderTerm()
+            }, timeout: .seconds(10))
+            let newest = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first?.maxVersion ?? 0
+            let margin = UInt64(Self.catchUpMargin.milliseconds) << UInt64(HLCVersion.logicalBits)
+            logger.info("catch-up fetches what the replica missed", metadata: meta(move, ["newest_version": "\(newest)", "away_ms": "\(awayMs)"]))
+            return (held.incarnation, newest > margin ? newest - margin : 0)
+        }
+        logger.warning("catch-up rebuilds the replica from scratch", metadata: meta(move, [
+            "away_ms": "\(awayMs)", "tombstone_retention_ms": "\(sourceStats.tombstoneRetentionMs)", "held": "\(held != nil)"]))
+        if let held {
+            _ = try await target.call(ShardRPC.dropReplica, .with {
+                $0.replica = ref(move)
+                $0.term = try leaderTerm()
+                $0.incarnation = held.incarnation
+            }, timeout: .seconds(30))
+        }
+        return (try await createEmptyReplica(move), nil)
+    }
+
+    /// How far below a stale replica's newest version a catch-up starts copying: the
+    /// longest a request may take, plus the spread of the coordinators' clocks under
+    /// their shared version ceiling, with room to spare.
+    static let catchUpMargin: Duration = VectorStoreService.maxRequestTime + .seconds(10)
 
     /// An empty replica of the shard on the target, of a new incarnation; an empty one
     /// left there by an earlier attempt is dropped first (by its incarnation).
@@ -240,6 +330,7 @@ struct MoveExecution: Sendable {
                 $0.includeVector = true
                 $0.includeMetadata = true
                 $0.includeTombstones = true
+                $0.minVersion = move.minVersion ?? 0
             }, timeout: .seconds(60))
             snapshot = page.snapshotID
             total = max(page.totalEstimate, copied + UInt64(page.points.count))
@@ -336,7 +427,8 @@ struct MoveExecution: Sendable {
         // The drop names the incarnation this move created: once the move is rolled
         // back, another move may create the shard on the same node, and a late drop
         // must not hit that one. Unknown (rolled back while creating): the janitor's.
-        guard let incarnation = move.targetIncarnation else { return }
+        // A catch-up's target stays, stale, for the next catch-up.
+        guard move.taskKind != .catchUp, let incarnation = move.targetIncarnation else { return }
         do {
             try await retrying("drop the target replica on node \(move.to)", stopWhen: .never, within: .seconds(10)) {
                 _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with {

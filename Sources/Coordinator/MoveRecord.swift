@@ -40,6 +40,20 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// moves for pruning without trusting any wall clock.
     public var finishedEpoch: UInt64?
 
+    /// What this task does (nil: `.move`, as recorded before kinds existed).
+    public var kind: MoveKind?
+    /// A catch-up copies only the source's records of at least this version (nil: all).
+    public var minVersion: UInt64?
+    /// A catch-up that rebuilds the target from scratch: it was away longer than the
+    /// source keeps tombstones, so a delete it missed may have left no trace.
+    public var rebuild: Bool?
+    /// The node whose replica a `.replicate` task replaces (lost: down for longer than
+    /// the replica-loss timeout); it leaves the placement when the new replica is in sync.
+    public var replaces: String?
+
+    /// `kind`, `.move` for none.
+    public var taskKind: MoveKind { kind ?? .move }
+
     /// `missedWrites`, 0 for none.
     public var misses: UInt64 { missedWrites ?? 0 }
 
@@ -64,6 +78,20 @@ public struct MoveRecord: Sendable, Hashable, Codable {
 
     /// The number in `move-N` (orders moves by creation).
     public var number: Int { Int(id.split(separator: "-").last ?? "") ?? 0 }
+}
+
+/// What a shard task does. All three run the same protocol (`MoveExecution`): a
+/// target that receives live writes while it copies from an in-sync source, then
+/// joins the readers.
+public enum MoveKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The operator's move or a rebalance's: at the end the source replica is dropped.
+    case move
+    /// A stale replica (the target, already placed) fetches what it missed from an
+    /// in-sync one (the source), or is rebuilt; both stay.
+    case catchUp = "catch_up"
+    /// A new replica on the target restores the replication factor; the source stays,
+    /// and the lost replica it replaces (if any) leaves the placement.
+    case replicate
 }
 
 /// A move's lifecycle (the twin of `shoal.v1.TaskState`).

@@ -14,6 +14,8 @@ public actor MoveScheduler {
     /// reads, where only finishing is correct): started again after this instant.
     private var retryAfter: [String: ContinuousClock.Instant] = [:]
     static let restartPause: Duration = .seconds(5)
+    /// Catch-up and replicate tasks run at once (besides moves).
+    static let concurrentRepairs = 3
     /// Moves started at once; set by the latest Rebalance that asked.
     private var maxConcurrent = 1
 
@@ -34,7 +36,7 @@ public actor MoveScheduler {
             ids = []
             for move in moves {
                 ids.append(try next.addMove(collection: move.collection, shard: move.shard, from: move.from, to: move.to,
-                                            points: move.points, nowMs: now, validateNow: validateNow))
+                                            points: move.points, nowMs: now, validateNow: validateNow, kind: move.kind, replaces: move.replaces))
             }
             state = next
         }
@@ -73,7 +75,11 @@ public actor MoveScheduler {
             launch(move.id)
         }
         for move in state.movesInOrder where move.state == .pending {
-            guard running.count < maxConcurrent else { break }
+            // Moves run `maxConcurrent` at a time; tasks restoring the in-sync set have
+            // their own room, so a long rebalance does not keep a stale replica stale.
+            let repair = move.taskKind != .move
+            let busy = running.keys.filter { (state.moves[$0]?.taskKind != .move) == repair }.count
+            guard busy < (repair ? Self.concurrentRepairs : maxConcurrent) else { continue }
             let current = cluster.snapshot
             if current.moves.values.contains(where: {
                 $0.state == .running && $0.collection == move.collection && $0.shard == move.shard

@@ -17,6 +17,10 @@ public enum PlacementPlanner {
     /// Upper bound of the default shard count.
     public static let maxDefaultShardCount: UInt32 = 64
 
+    /// The replication factor of a collection created without one: 1 on a single
+    /// live node, 2 on more (a node can then fail without taking data offline).
+    public static func defaultReplicationFactor(liveNodes: Int) -> UInt32 { liveNodes >= 2 ? 2 : 1 }
+
     /// The shard count for a collection created without one: two per live
     /// node (at least 1, at most 64).
     ///

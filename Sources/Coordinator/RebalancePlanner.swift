@@ -24,13 +24,19 @@ public struct PlannedMove: Sendable, Hashable {
     public var to: String
     /// The shard's size, the load that leaves `from` and arrives on `to`.
     public var points: UInt64
+    /// A move, or a task that restores the in-sync set (see `MoveKind`).
+    public var kind: MoveKind
+    /// A replicate task's lost replica (see `MoveRecord.replaces`).
+    public var replaces: String?
 
-    public init(collection: String, shard: UInt32, from: String, to: String, points: UInt64) {
+    public init(collection: String, shard: UInt32, from: String, to: String, points: UInt64, kind: MoveKind = .move, replaces: String? = nil) {
         self.collection = collection
         self.shard = shard
         self.from = from
         self.to = to
         self.points = points
+        self.kind = kind
+        self.replaces = replaces
     }
 }
 

@@ -7,8 +7,9 @@ struct CollectionRoute: Sendable {
     let router: ShardRouter
     /// Per shard: the replicas that serve reads (in sync), in placement order; never empty.
     let readers: [[ShardTarget]]
-    /// Per shard: every replica that takes writes. A move target still copying has
-    /// `copyingFor` set: a failed write to it does not fail the request.
+    /// Per shard: every replica that takes writes (in sync, or catching up; not stale,
+    /// not retiring). A target still copying has `copyingFor` set: a write it misses is
+    /// recorded against its task, which copies again.
     let writers: [[ShardTarget]]
 
     init(_ name: String, in state: ClusterState) throws(ShoalError) {
@@ -20,17 +21,18 @@ struct CollectionRoute: Sendable {
         var readers: [[ShardTarget]] = []
         var writers: [[ShardTarget]] = []
         for shard in collection.shards.sorted(by: { $0.shardId < $1.shardId }) {
-            let copying = state.runningMove(collection: name, shard: shard.shardId).flatMap { $0.phase == .copyRecords ? $0 : nil }
+            let copying = state.runningMove(collection: name, shard: shard.shardId).flatMap { $0.phase < .switchReads ? $0 : nil }
             let targets = shard.replicas.map { replica in
                 ShardTarget(shard: shard.shardId, nodeID: replica.nodeId, address: state.nodes[replica.nodeId]?.address ?? "", collection: name,
-                            epoch: state.epoch, copyingFor: copying.flatMap { $0.to == replica.nodeId ? $0.id : nil })
+                            epoch: state.epoch, inSync: replica.state == .ready,
+                            copyingFor: copying.flatMap { $0.to == replica.nodeId && replica.state == .catchingUp ? $0.id : nil })
             }
             let readable = shard.readable.compactMap { r in targets.first { $0.nodeID == r.nodeId } }
             guard !readable.isEmpty else {
                 throw ShoalError(.unavailable, "shard \(shard.shardId) of \(name) has no readable replica")
             }
             readers.append(readable)
-            writers.append(targets.filter { t in shard.replicas.contains { $0.nodeId == t.nodeID && $0.state != .retiring } })
+            writers.append(targets.filter { t in shard.replicas.contains { $0.nodeId == t.nodeID && ($0.state == .ready || $0.state == .catchingUp) } })
         }
         self.readers = readers
         self.writers = writers
@@ -49,7 +51,9 @@ struct ShardTarget: Sendable, CustomStringConvertible {
     /// request, so a replica fenced past it refuses (ABORTED) instead of serving a
     /// stale placement.
     let epoch: UInt64
-    /// The move whose target this replica is, while that move copies records.
+    /// In the shard's in-sync set (READY): it serves reads, and a write it misses takes it out.
+    var inSync: Bool = true
+    /// The task whose target this replica is, until that task switches reads to it.
     var copyingFor: String? = nil
 
     var ref: Shoal_V1_ReplicaRef {

@@ -69,10 +69,9 @@ extension VectorStoreService {
         }
     }
 
-    /// Sends each shard its part to every replica that takes writes; all must succeed,
-    /// except a move target still copying: its failure is recorded against the move
-    /// (which then copies again) and the request succeeds on the source. The counts
-    /// are the shard readers' answers: what a read will see.
+    /// Sends each shard its part to every replica that takes writes, acknowledged as
+    /// `writeToReplicas` says. The counts are an in-sync replica's answers (the shard's
+    /// first reader's if it committed): what a read will see.
     ///
     /// A shard's part is sent again, with a new version, when a replica refused it as
     /// routed by a stale placement (ABORTED: the newest state is read first), or when
@@ -92,7 +91,7 @@ extension VectorStoreService {
                         let reply: Shoal_V1_WriteBatchResponse
                         do {
                             reply = try await self.writeToReplicas(
-                                route.writers[shard], counted: route.readers[shard][0], ops: ops(items, version), deadline: deadline)
+                                route.writers[shard], counted: route.readers[shard][0], config: route.config, ops: ops(items, version), deadline: deadline)
                         } catch let error as ShoalError where error.code == .aborted && attempt < Self.writeAttempts {
                             try await self.cluster.refresh()
                             route = try CollectionRoute(route.config.name, in: self.cluster.snapshot)
@@ -115,51 +114,108 @@ extension VectorStoreService {
     /// Attempts of one shard's part of a write (see `writeToShards`).
     static let writeAttempts = 3
 
-    /// One shard's write to each of its writable replicas, concurrently. A copying
-    /// target's failure is recorded as a miss in the cluster metadata only once every
-    /// replica has answered, so after the source committed the write, and before the
-    /// write is acknowledged: a copy pass whose snapshot missed the write began before
-    /// the miss was recorded, and the move copies again. Once the move has left
-    /// COPY_RECORDS the record is refused and so is the write.
+    /// One shard's write to each of its writable replicas, concurrently, acknowledged
+    /// as the collection's write consistency says (`WriteConsistency`):
+    /// - a refusal of the request itself by any replica (INVALID_ARGUMENT, or ABORTED:
+    ///   routed by a stale placement) fails it as it is;
+    /// - an in-sync replica that fails otherwise leaves the in-sync set in the metadata
+    ///   (`ClusterState.markStale`) once every replica has answered, so after the others
+    ///   committed, and before the write is acknowledged;
+    /// - a copying target's failure is recorded as a miss against its task, which then
+    ///   copies again before reads may switch to it (a pass whose snapshot missed the
+    ///   write began before the miss was recorded);
+    /// - with no in-sync replica committed, or fewer than a majority for `.majority`,
+    ///   the write fails (UNAVAILABLE, or the replicas' own error).
+    /// With `.one` it is acknowledged at the first in-sync commit, and the rest is
+    /// settled the same way in the background. While several replicas are in sync, each
+    /// call gets at most `replicaWriteTimeout`: a replica that hangs (a cut-off or paused
+    /// node) costs one write that long, then no longer receives writes.
     ///
-    /// Returns the answer of `counted` (the shard's reader), or of the first replica
-    /// that is not a copying target if the reader takes no writes.
+    /// Returns the answer of `counted` (the shard's first reader) if it committed, else
+    /// of another in-sync replica that did.
     func writeToReplicas(
-        _ targets: [ShardTarget], counted: ShardTarget, ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?
+        _ targets: [ShardTarget], counted: ShardTarget, config: CollectionConfig, ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?
     ) async throws -> Shoal_V1_WriteBatchResponse {
-        let nodes = cluster.nodes
-        let outcomes = await withTaskGroup(of: (ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>).self) { group in
-            for target in targets {
-                group.addTask {
-                    let request = Shoal_V1_WriteBatchRequest.with {
-                        $0.replica = target.ref
-                        $0.ops = ops
-                        $0.placementEpoch = target.epoch
-                    }
-                    do throws(ShoalError) {
-                        return (target, .success(try await Self.call(target, nodes: nodes, deadline: deadline) {
-                            try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
-                        }))
-                    } catch {
-                        return (target, .failure(error))
-                    }
+        let inSync = targets.filter(\.inSync).count
+        let callDeadline = inSync > 1 ? min(deadline ?? .now + Self.defaultTimeout, .now + Self.replicaWriteTimeout) : deadline
+        let health = cluster.health
+        let calls = targets.map { target in
+            (target, Task {
+                // A node the health checks call down is not waited for while another replica is in sync.
+                if inSync > 1, health.state(of: target.nodeID) == .down {
+                    return Result<Shoal_V1_WriteBatchResponse, ShoalError>.failure(ShoalError(.unavailable, "\(target) is down (health checks)"))
+                }
+                return await self.writeOne(target, ops: ops, deadline: callDeadline)
+            })
+        }
+        let settled = Task { try await self.settle(calls, counted: counted, config: config) }
+        if config.writeConsistency == .one, let first = await Self.firstSuccess(calls.filter { $0.0.inSync }.map(\.1)) {
+            Task {
+                do { _ = try await settled.value } catch {
+                    logger.warning("a write acknowledged by one replica did not settle on the others", metadata: ["error": "\(error)"])
                 }
             }
-            var all: [(ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>)] = []
-            for await outcome in group { all.append(outcome) }
-            return all
+            return first
         }
-        for case (let target, .failure) in outcomes {
+        return try await settled.value
+    }
+
+    /// How long one replica's part of a write may take while other replicas are in sync.
+    static let replicaWriteTimeout: Duration = .seconds(3)
+
+    private func writeOne(_ target: ShardTarget, ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?) async -> Result<Shoal_V1_WriteBatchResponse, ShoalError> {
+        let request = Shoal_V1_WriteBatchRequest.with {
+            $0.replica = target.ref
+            $0.ops = ops
+            $0.placementEpoch = target.epoch
+        }
+        do throws(ShoalError) {
+            return .success(try await Self.call(target, nodes: cluster.nodes, deadline: deadline) {
+                try await $0.call(ShardRPC.writeBatch, request, timeout: $1)
+            })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Waits for every replica's answer and applies the rules of `writeToReplicas`.
+    private func settle(
+        _ calls: [(ShardTarget, Task<Result<Shoal_V1_WriteBatchResponse, ShoalError>, Never>)], counted: ShardTarget, config: CollectionConfig
+    ) async throws -> Shoal_V1_WriteBatchResponse {
+        var outcomes: [(ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>)] = []
+        for (target, call) in calls { outcomes.append((target, await call.value)) }
+        for case (_, .failure(let error)) in outcomes where error.code == .invalidArgument || error.code == .aborted { throw error }
+        let committed = outcomes.compactMap { target, outcome in target.inSync ? (try? outcome.get()).map { (target, $0) } : nil }
+        guard !committed.isEmpty else {
+            if let error = outcomes.lazy.compactMap({ $0.0.inSync ? $0.1.failure : nil }).first { throw error }
+            throw ShoalError(.unavailable, "shard \(counted.shard) has no replica that takes writes")
+        }
+        for case (let target, .failure(let error)) in outcomes {
             if let move = target.copyingFor {
                 try await cluster.commit(asLeader: false) { state throws(ShoalError) in try state.recordMissedWrite(move, nowMs: nowMs()) }
+            } else if target.inSync {
+                try await cluster.commit(asLeader: false) { state throws(ShoalError) in
+                    try state.markStale(collection: target.collection, shard: target.shard, node: target.nodeID, nowMs: nowMs())
+                }
+                logger.warning("a replica missed a write and left the in-sync set", metadata: [
+                    "collection": "\(target.collection)", "shard": "\(target.shard)", "node": "\(target.nodeID)", "error": "\(error)"])
             }
         }
-        var answer: Shoal_V1_WriteBatchResponse?
-        for (target, outcome) in outcomes where target.copyingFor == nil {
-            let reply = try outcome.get()
-            if target.nodeID == counted.nodeID || answer == nil { answer = reply }
+        let needed = config.writeConsistency.needed(replicationFactor: config.replicationFactor)
+        guard committed.count >= needed else {
+            throw ShoalError(.unavailable,
+                "shard \(counted.shard) of \(config.name): \(committed.count) replica(s) committed the write; write_consistency \(config.writeConsistency.rawValue) needs \(needed) (it may be on some replicas: try again)")
         }
-        guard let answer else { throw ShoalError(.unavailable, "shard \(counted.shard) has no replica that takes writes") }
-        return answer
+        return committed.first { $0.0.nodeID == counted.nodeID }?.1 ?? committed[0].1
+    }
+
+    /// The first successful answer among `calls`, as soon as it arrives; nil if none
+    /// succeeds. The calls run on either way.
+    static func firstSuccess<R: Sendable>(_ calls: [Task<Result<R, ShoalError>, Never>]) async -> R? {
+        let race = FirstSuccess<R>(count: calls.count)
+        return await withCheckedContinuation { continuation in
+            race.start(continuation)
+            for call in calls { Task { race.offer(await call.value) } }
+        }
     }
 }

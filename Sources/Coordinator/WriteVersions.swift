@@ -56,8 +56,17 @@ public final class WriteVersions: Sendable {
             return version
         }
         let stored = try await ceiling.raise(to: version + window)
-        reserved.withLock { $0 = max($0, stored) }
+        keepUp(with: stored)
         return version
+    }
+
+    /// Records the stored ceiling, and moves the clock to within two windows of it: a
+    /// coordinator whose clock is behind another's issues versions close to the other's,
+    /// so writes of one moment carry versions of about that moment whoever issued them
+    /// (a catch-up relies on it: `MoveExecution.catchUpMargin`).
+    private func keepUp(with stored: UInt64) {
+        reserved.withLock { $0 = max($0, stored) }
+        if stored > 2 * window { clock.observe(HLCVersion(rawValue: stored - 2 * window)) }
     }
 
     /// Raises the ceiling ahead of need, one raise at a time.
@@ -66,7 +75,7 @@ public final class WriteVersions: Sendable {
         let wanted = version + window
         Task { [self] in
             defer { raising.store(false, ordering: .releasing) }
-            if let stored = try? await ceiling.raise(to: wanted) { reserved.withLock { $0 = max($0, stored) } }
+            if let stored = try? await ceiling.raise(to: wanted) { keepUp(with: stored) }
         }
     }
 

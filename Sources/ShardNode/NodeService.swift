@@ -177,6 +177,7 @@ public final class NodeService: Sendable {
             reply.addressSpaceReserved = UInt64(store.reservedAddressSpace)
             reply.replicaCapacity = UInt64(store.options.replicaCapacity)
             reply.highestTerm = store.highestTerm
+            reply.tombstoneRetentionMs = UInt64(store.options.tombstoneRetention.components.seconds * 1000 + store.options.tombstoneRetention.components.attoseconds / 1_000_000_000_000_000)
             reply.setAside = store.setAsideReplicas.filter { !request.hasReplica || $0.ref == (try? replicaRef(request.replica)) }.map { aside in
                 Shoal_V1_SetAsideReplica.with {
                     $0.replica = .with { $0.collection = aside.ref.collection; $0.shardID = aside.ref.shard }

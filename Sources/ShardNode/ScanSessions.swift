@@ -44,6 +44,7 @@ final class ScanSessions: Sendable {
         for entry in page.entries {
             let record = try IdRecord(decoding: entry.value)
             if record.deleted && !request.includeTombstones { continue }
+            if record.version < request.minVersion { continue }
             records.append((try Keys.externalID(fromIdKey: entry.key, prefixLength: prefix.count), record))
             if !record.deleted { liveKeys.append(Keys.point(replica.number, record.internalID)) }
         }

@@ -646,6 +646,11 @@ public nonisolated struct Shoal_V1_MoveTask: Sendable {
   /// Why the task FAILED or was ROLLED_BACK; empty otherwise.
   public var error: String = String()
 
+  /// What the task does: "move" (an operator's move or a rebalance), "catch_up" (a
+  /// stale replica fetching what it missed, or rebuilt when too far behind), or
+  /// "replicate" (a new replica restoring the replication factor).
+  public var kind: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1711,7 +1716,7 @@ nonisolated extension Shoal_V1_RebalanceResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MoveTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}move\0\u{1}state\0\u{1}phase\0\u{3}records_copied\0\u{3}records_total\0\u{3}created_unix_ms\0\u{3}updated_unix_ms\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}move\0\u{1}state\0\u{1}phase\0\u{3}records_copied\0\u{3}records_total\0\u{3}created_unix_ms\0\u{3}updated_unix_ms\0\u{1}error\0\u{1}kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1728,6 +1733,7 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.createdUnixMs) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.updatedUnixMs) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       default: break
       }
     }
@@ -1765,6 +1771,9 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 9)
     }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1778,6 +1787,7 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.createdUnixMs != rhs.createdUnixMs {return false}
     if lhs.updatedUnixMs != rhs.updatedUnixMs {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.kind != rhs.kind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

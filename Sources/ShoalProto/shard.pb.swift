@@ -543,6 +543,10 @@ public nonisolated struct Shoal_V1_ScanRequest: Sendable {
   /// is never undone by an older record).
   public var includeTombstones: Bool = false
 
+  /// Only records (and tombstones) with a version >= min_version (a replica catching
+  /// up fetches what it may have missed); 0: every record.
+  public var minVersion: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -801,6 +805,10 @@ public nonisolated struct Shoal_V1_StatsResponse: Sendable {
 
   /// The highest leader term this node has seen (persisted); 0: none yet.
   public var highestTerm: UInt64 = 0
+
+  /// How long this node keeps a tombstone (--tombstone-retention-seconds): a replica
+  /// away for longer may have missed deletes that no tombstone records any more.
+  public var tombstoneRetentionMs: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1533,7 +1541,7 @@ nonisolated extension Shoal_V1_ReplicaCountResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Shoal_V1_ScanRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScanRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{3}page_token\0\u{3}page_size\0\u{3}snapshot_id\0\u{3}include_vector\0\u{3}include_metadata\0\u{3}include_tombstones\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replica\0\u{3}page_token\0\u{3}page_size\0\u{3}snapshot_id\0\u{3}include_vector\0\u{3}include_metadata\0\u{3}include_tombstones\0\u{3}min_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1548,6 +1556,7 @@ nonisolated extension Shoal_V1_ScanRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 5: try { try decoder.decodeSingularBoolField(value: &self.includeVector) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.includeTombstones) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.minVersion) }()
       default: break
       }
     }
@@ -1579,6 +1588,9 @@ nonisolated extension Shoal_V1_ScanRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.includeTombstones != false {
       try visitor.visitSingularBoolField(value: self.includeTombstones, fieldNumber: 7)
     }
+    if self.minVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.minVersion, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1590,6 +1602,7 @@ nonisolated extension Shoal_V1_ScanRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.includeVector != rhs.includeVector {return false}
     if lhs.includeMetadata != rhs.includeMetadata {return false}
     if lhs.includeTombstones != rhs.includeTombstones {return false}
+    if lhs.minVersion != rhs.minVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1941,7 +1954,7 @@ nonisolated extension Shoal_V1_ReplicaStats: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StatsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0\u{3}set_aside\0\u{3}address_space_budget\0\u{3}address_space_reserved\0\u{3}replica_capacity\0\u{3}highest_term\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replicas\0\u{3}node_id\0\u{3}set_aside\0\u{3}address_space_budget\0\u{3}address_space_reserved\0\u{3}replica_capacity\0\u{3}highest_term\0\u{3}tombstone_retention_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1956,6 +1969,7 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.addressSpaceReserved) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.replicaCapacity) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.highestTerm) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.tombstoneRetentionMs) }()
       default: break
       }
     }
@@ -1983,6 +1997,9 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
     if self.highestTerm != 0 {
       try visitor.visitSingularUInt64Field(value: self.highestTerm, fieldNumber: 7)
     }
+    if self.tombstoneRetentionMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tombstoneRetentionMs, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1994,6 +2011,7 @@ nonisolated extension Shoal_V1_StatsResponse: SwiftProtobuf.Message, SwiftProtob
     if lhs.addressSpaceReserved != rhs.addressSpaceReserved {return false}
     if lhs.replicaCapacity != rhs.replicaCapacity {return false}
     if lhs.highestTerm != rhs.highestTerm {return false}
+    if lhs.tombstoneRetentionMs != rhs.tombstoneRetentionMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -104,21 +104,82 @@ public nonisolated enum Shoal_V1_Metric: SwiftProtobuf.Enum, Swift.CaseIterable 
 
 }
 
+/// How many replicas of a shard must commit a write before it is acknowledged.
+/// Whatever the level, a replica that misses a write leaves the shard's in-sync
+/// set (recorded in the cluster metadata) before the write is acknowledged, and
+/// serves no reads until it has caught up.
+public nonisolated enum Shoal_V1_WriteConsistency: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Every in-sync replica has committed it, or missed it and left the in-sync
+  /// set; at least one committed it.
+  case all // = 1
+
+  /// As ALL, and a majority of the replication factor committed it; otherwise
+  /// UNAVAILABLE (the write may be on some replicas: retry it).
+  case majority // = 2
+
+  /// Acknowledged once one in-sync replica has committed it; the others are
+  /// written in the background (a miss still takes one out of the in-sync set,
+  /// but after the acknowledgement: a read may briefly not see the write).
+  case one // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .all
+    case 2: self = .majority
+    case 3: self = .one
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .all: return 1
+    case .majority: return 2
+    case .one: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Shoal_V1_WriteConsistency] = [
+    .unspecified,
+    .all,
+    .majority,
+    .one,
+  ]
+
+}
+
 /// The state of one shard replica on one node.
 public nonisolated enum Shoal_V1_ReplicaState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// Serves reads and receives writes.
+  /// In sync: serves reads and receives writes (`in_sync` in the admin CLI).
   case ready // = 1
 
-  /// A move target: receives live writes and copies the source's snapshot;
-  /// serves no reads until it has caught up.
+  /// A move target, a new replica restoring the replication factor, or a stale
+  /// replica catching up: receives live writes and copies what it lacks from an
+  /// in-sync replica; serves no reads until it has caught up.
   case catchingUp // = 2
 
   /// A move source after reads switched away: still receives writes until it
   /// is dropped; serves no reads.
   case retiring // = 3
+
+  /// Missed a write (its node failed or was cut off): serves no reads and
+  /// receives no writes until it has caught up (then CATCHING_UP, then READY).
+  case stale // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -131,6 +192,7 @@ public nonisolated enum Shoal_V1_ReplicaState: SwiftProtobuf.Enum, Swift.CaseIte
     case 1: self = .ready
     case 2: self = .catchingUp
     case 3: self = .retiring
+    case 4: self = .stale
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -141,6 +203,7 @@ public nonisolated enum Shoal_V1_ReplicaState: SwiftProtobuf.Enum, Swift.CaseIte
     case .ready: return 1
     case .catchingUp: return 2
     case .retiring: return 3
+    case .stale: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -151,6 +214,7 @@ public nonisolated enum Shoal_V1_ReplicaState: SwiftProtobuf.Enum, Swift.CaseIte
     .ready,
     .catchingUp,
     .retiring,
+    .stale,
   ]
 
 }
@@ -646,7 +710,8 @@ public nonisolated struct Shoal_V1_CollectionConfig: Sendable {
   /// Number of shards, fixed at creation. 0: chosen from the node count.
   public var shardCount: UInt32 = 0
 
-  /// Copies of every shard on distinct nodes. 0: 1.
+  /// Copies of every shard on distinct nodes. 0: 1 on a single node, 2 when the
+  /// cluster has at least two.
   public var replicationFactor: UInt32 = 0
 
   public var hnsw: Shoal_V1_HnswParams {
@@ -661,6 +726,9 @@ public nonisolated struct Shoal_V1_CollectionConfig: Sendable {
   /// Set by the coordinator: this incarnation of the collection (a new one for a
   /// collection created again under the same name). Ignored in CreateCollection.
   public var uid: String = String()
+
+  /// When a write is acknowledged (see WriteConsistency). Unspecified: ALL.
+  public var writeConsistency: Shoal_V1_WriteConsistency = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -759,8 +827,12 @@ nonisolated extension Shoal_V1_Metric: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0METRIC_UNSPECIFIED\0\u{1}COSINE\0\u{1}L2\0\u{1}IP\0")
 }
 
+nonisolated extension Shoal_V1_WriteConsistency: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WRITE_CONSISTENCY_UNSPECIFIED\0\u{1}ALL\0\u{1}MAJORITY\0\u{1}ONE\0")
+}
+
 nonisolated extension Shoal_V1_ReplicaState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPLICA_STATE_UNSPECIFIED\0\u{1}READY\0\u{1}CATCHING_UP\0\u{1}RETIRING\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPLICA_STATE_UNSPECIFIED\0\u{1}READY\0\u{1}CATCHING_UP\0\u{1}RETIRING\0\u{1}STALE\0")
 }
 
 nonisolated extension Shoal_V1_ServingStatus: SwiftProtobuf._ProtoNameProviding {
@@ -1465,7 +1537,7 @@ nonisolated extension Shoal_V1_HnswParams: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CollectionConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dimension\0\u{1}metric\0\u{3}shard_count\0\u{3}replication_factor\0\u{1}hnsw\0\u{1}uid\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}dimension\0\u{1}metric\0\u{3}shard_count\0\u{3}replication_factor\0\u{1}hnsw\0\u{1}uid\0\u{3}write_consistency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1480,6 +1552,7 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replicationFactor) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._hnsw) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.uid) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.writeConsistency) }()
       default: break
       }
     }
@@ -1511,6 +1584,9 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
     if !self.uid.isEmpty {
       try visitor.visitSingularStringField(value: self.uid, fieldNumber: 7)
     }
+    if self.writeConsistency != .unspecified {
+      try visitor.visitSingularEnumField(value: self.writeConsistency, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1522,6 +1598,7 @@ nonisolated extension Shoal_V1_CollectionConfig: SwiftProtobuf.Message, SwiftPro
     if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs._hnsw != rhs._hnsw {return false}
     if lhs.uid != rhs.uid {return false}
+    if lhs.writeConsistency != rhs.writeConsistency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -28,12 +28,13 @@ extension Shoal_V1_NodeHealth {
 }
 
 extension Shoal_V1_ReplicaState {
-    /// `ready`, `catching_up`, `retiring` (`unknown` for anything else).
+    /// `in_sync`, `catching_up`, `retiring`, `stale` (`unknown` for anything else).
     var name: String {
         switch self {
-        case .ready: "ready"
+        case .ready: "in_sync"
         case .catchingUp: "catching_up"
         case .retiring: "retiring"
+        case .stale: "stale"
         default: "unknown"
         }
     }
@@ -170,15 +171,15 @@ func loadObject(_ l: Shoal_V1_NodeLoad) -> [String: Any] {
     ["node_id": l.nodeID, "points": l.pointCount, "replicas": l.replicaCount]
 }
 
-let taskHeader = ["TASK", "COLLECTION", "SHARD", "FROM", "TO", "STATE", "PHASE", "PROGRESS", "ERROR"]
+let taskHeader = ["TASK", "KIND", "COLLECTION", "SHARD", "FROM", "TO", "STATE", "PHASE", "PROGRESS", "ERROR"]
 
 func taskRow(_ t: Shoal_V1_MoveTask, names: NodeNames) -> [String] {
-    [t.taskID, t.move.collection, "\(t.move.shardID)", names.short(t.move.fromNodeID), names.short(t.move.toNodeID),
+    [t.taskID, t.kind.isEmpty ? "move" : t.kind, t.move.collection, "\(t.move.shardID)", names.short(t.move.fromNodeID), names.short(t.move.toNodeID),
      t.state.name, t.phase.name, "\(grouped(t.recordsCopied))/\(grouped(t.recordsTotal))", t.error.isEmpty ? "-" : t.error]
 }
 
 func taskObject(_ t: Shoal_V1_MoveTask) -> [String: Any] {
-    ["task_id": t.taskID, "collection": t.move.collection, "shard": t.move.shardID, "from": t.move.fromNodeID,
+    ["task_id": t.taskID, "kind": t.kind.isEmpty ? "move" : t.kind, "collection": t.move.collection, "shard": t.move.shardID, "from": t.move.fromNodeID,
      "to": t.move.toNodeID, "points": t.move.pointCount, "state": t.state.name, "phase": t.phase.name,
      "records_copied": t.recordsCopied, "records_total": t.recordsTotal, "error": t.error,
      "created_unix_ms": t.createdUnixMs, "updated_unix_ms": t.updatedUnixMs]

@@ -34,6 +34,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var moveIndexWaitSeconds = 300
     @Option(help: "Seconds between looks for replicas nothing needs (left by moves on nodes that were down).")
     var orphanSweepSeconds = 10
+    @Option(help: "Seconds a node may be down before its replicas are re-created on other nodes (restoring the replication factor).")
+    var replicaLossTimeout = 60.0
     @Option(help: "etcd endpoints, HOST:PORT[,HOST:PORT…]: keep the cluster metadata there (several coordinators, one leader).")
     var etcd: String?
     @Option(help: "Key prefix of this cluster's metadata in etcd.") var etcdPrefix = "/shoal/"
@@ -48,12 +50,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
         if let etcd { _ = try EtcdClient.parseEndpoints(etcd) }
         guard (2...600).contains(leaseTtlSeconds) else { throw ValidationError("--lease-ttl-seconds must be 2…600") }
         if clockOffsetMs != 0 && etcd == nil { throw ValidationError("--clock-offset-ms (for tests) needs --etcd") }
+        guard replicaLossTimeout.isFinite, replicaLossTimeout > 0 else {
+            throw ValidationError("--replica-loss-timeout must be a positive number of seconds")
+        }
     }
 
     func run() async throws {
         let (host, port) = try parseAddress(listen)
         let logger = makeLogger(label: "shoal.coordinator", level: logLevel)
-        let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds), indexWait: .seconds(moveIndexWaitSeconds))
+        let moves = MoveOptions(rateLimit: moveRateLimit, retryFor: .seconds(moveRetrySeconds), indexWait: .seconds(moveIndexWaitSeconds),
+                                replicaLossTimeout: .milliseconds(Int64(replicaLossTimeout * 1000)))
         let limits = limitOptions.limits
         let sweep = Duration.seconds(max(1, orphanSweepSeconds))
         let clustered: EtcdCoordinator?

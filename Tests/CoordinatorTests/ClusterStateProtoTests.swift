@@ -15,7 +15,11 @@ func protoConfig(_ name: String = "faces", dimension: UInt32 = 512, metric: Shoa
     @Test func resolvesDefaults() throws {
         let config = try CollectionConfig(resolving: protoConfig(), liveNodes: 3)
         #expect(config == CollectionConfig(name: "faces", dimension: 512, metric: .cosine, shardCount: 6,
-                                           replicationFactor: 1, hnsw: HNSWConfig(m: 16, efConstruction: 200, ef: 64)))
+                                           replicationFactor: 2, hnsw: HNSWConfig(m: 16, efConstruction: 200, ef: 64)))
+        #expect(try CollectionConfig(resolving: protoConfig(), liveNodes: 1).replicationFactor == 1)
+        var one = protoConfig()
+        one.writeConsistency = .one
+        #expect(try CollectionConfig(resolving: one, liveNodes: 2).writeConsistency == .one)
         var p = protoConfig(metric: .ip)
         p.shardCount = 5
         p.replicationFactor = 2

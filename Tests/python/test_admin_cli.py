@@ -162,13 +162,13 @@ def test_shards_table_and_json(cluster):
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["COLLECTION", "SHARD", "NODE", "POINTS", "STATE"]
     rows = [line.split() for line in lines[1:]]
-    assert [int(r[1]) for r in rows] == list(range(SHARDS)) and all(r[0] == "faces" and r[4] == "ready" for r in rows)
+    assert [int(r[1]) for r in rows] == list(range(SHARDS)) and all(r[0] == "faces" and r[4] == "in_sync" for r in rows)
     assert sum(int(r[3].replace(",", "")) for r in rows) == POINTS  # filled in where the map leaves 0
     assert all(any(i.startswith(r[2]) for i in cluster.ids) for r in rows)  # short node ids
     listed = admin_json(cluster.address, "shards", "--collection", "faces")
     assert sorted(r["shard"] for r in listed) == list(range(SHARDS))
     assert {r["node_id"] for r in listed} == set(cluster.ids)
-    assert sum(r["points"] for r in listed) == POINTS and all(r["state"] == "ready" for r in listed)
+    assert sum(r["points"] for r in listed) == POINTS and all(r["state"] == "in_sync" for r in listed)
     missing = admin(cluster.address, "shards", "--collection", "nope")
     assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr and missing.stderr.startswith("shoal admin: ")
 
@@ -238,7 +238,7 @@ def test_move_with_wait_then_status_shows_done(cluster, node4):
     assert task["task_id"] == task_id and task["state"] == "done" and task["error"] == ""
     assert (task["collection"], task["shard"], task["from"], task["to"]) == ("faces", 0, source, node4.id)
     assert task["records_copied"] == task["records_total"] > 0
-    assert placement(cluster.address)[0] == [(node4.id, "ready")]
+    assert placement(cluster.address)[0] == [(node4.id, "in_sync")]
     assert count(cluster) == POINTS
     table = admin(cluster.address, "status", task_id)
     assert table.returncode == 0 and table.stdout.splitlines()[1].split()[5] == "done"
@@ -264,7 +264,7 @@ def test_move_on_a_terminal_draws_progress_bars(cluster, node4):
     assert code == 0, text
     assert "\x1b[2K" in text and "[############] 100%" in text and "faces/1 " in text and "→" in text
     assert "1 of 1 moves done" in text
-    assert placement(cluster.address)[1] == [(node4.id, "ready")]
+    assert placement(cluster.address)[1] == [(node4.id, "in_sync")]
 
 
 def test_rebalance_dry_run_prints_a_plan_and_changes_nothing(cluster):
@@ -309,7 +309,7 @@ def test_move_to_a_node_that_is_down_exits_1(cluster):
     holder = placement(cluster.address)[3][0][0]
     out = admin(cluster.address, "move", "3", "--to", added["node_id"], "--timeout", "20")
     assert out.returncode == 1 and "UNAVAILABLE" in out.stderr and out.stderr.startswith("shoal admin: ")
-    assert placement(cluster.address)[3] == [(holder, "ready")]
+    assert placement(cluster.address)[3] == [(holder, "in_sync")]
     gone = admin(cluster.address, "remove-node", added["node_id"], "--force")
     assert gone.returncode == 0, gone.stderr
 

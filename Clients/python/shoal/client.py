@@ -36,6 +36,8 @@ MAX_SEARCHES_PER_CALL = 1000
 _METRICS = {"cosine": types_pb2.COSINE, "cos": types_pb2.COSINE, "l2": types_pb2.L2, "euclidean": types_pb2.L2,
             "ip": types_pb2.IP, "dot": types_pb2.IP, "inner_product": types_pb2.IP}
 _METRIC_NAMES = {types_pb2.COSINE: "cosine", types_pb2.L2: "l2", types_pb2.IP: "ip"}
+_CONSISTENCIES = {"all": types_pb2.ALL, "majority": types_pb2.MAJORITY, "one": types_pb2.ONE}
+_CONSISTENCY_NAMES = {value: name for name, value in _CONSISTENCIES.items()}
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,13 @@ class CollectionInfo:
     m: int
     ef_construction: int
     ef: int
+    write_consistency: str = "all"
 
     @classmethod
     def from_proto(cls, config):
         return cls(config.name, config.dimension, _METRIC_NAMES.get(config.metric, "unspecified"),
                    config.shard_count, config.replication_factor, config.hnsw.m, config.hnsw.ef_construction,
-                   config.hnsw.ef)
+                   config.hnsw.ef, _CONSISTENCY_NAMES.get(config.write_consistency, "all"))
 
 
 @dataclass
@@ -132,17 +135,22 @@ class Client:
         return self._coordinators.call(method, request, self.timeout)
 
     def create_collection(self, name, dimension, metric="cosine", shards=0, replication_factor=0,
-                          m=0, ef_construction=0, ef=0):
-        """Creates a collection. 0 means the server's default (shards: from the node count)."""
+                          m=0, ef_construction=0, ef=0, write_consistency="all"):
+        """Creates a collection. 0 means the server's default (shards: from the node count;
+        replication_factor: 1 on one node, 2 on more). ``write_consistency``: when a write is
+        acknowledged: "all" (every in-sync replica committed it or left the in-sync set),
+        "majority" (and a majority of the replication factor committed it) or "one"."""
         if metric not in _METRICS:
             raise ValueError(f"metric {metric!r}: expected one of 'cosine', 'l2', 'ip'")
+        if write_consistency not in _CONSISTENCIES:
+            raise ValueError(f"write_consistency {write_consistency!r}: expected one of 'all', 'majority', 'one'")
         for label, value in (("dimension", dimension), ("shards", shards), ("replication_factor", replication_factor),
                              ("m", m), ("ef_construction", ef_construction), ("ef", ef)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{label} must be a non-negative int, got {value!r}")
         config = types_pb2.CollectionConfig(
             name=name, dimension=dimension, metric=_METRICS[metric], shard_count=shards,
-            replication_factor=replication_factor,
+            replication_factor=replication_factor, write_consistency=_CONSISTENCIES[write_consistency],
             hnsw=types_pb2.HnswParams(m=m, ef_construction=ef_construction, ef=ef))
         try:
             reply = self._call("CreateCollection", vector_store_pb2.CreateCollectionRequest(config=config))
@@ -184,7 +192,8 @@ class Client:
 def _created_as_asked(info, config):
     """Whether the collection ``info`` has every setting ``config`` asks for (0: the server's default)."""
     asked = [(info.name, config.name), (info.dimension, config.dimension),
-             (info.metric, _METRIC_NAMES.get(config.metric))]
+             (info.metric, _METRIC_NAMES.get(config.metric)),
+             (info.write_consistency, _CONSISTENCY_NAMES.get(config.write_consistency, "all"))]
     asked += [(have, want) for have, want in ((info.shards, config.shard_count),
                                               (info.replication_factor, config.replication_factor),
                                               (info.m, config.hnsw.m), (info.ef_construction, config.hnsw.ef_construction),

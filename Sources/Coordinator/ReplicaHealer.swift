@@ -1,0 +1,59 @@
+import Logging
+import VectorCore
+
+/// Keeps every shard at its replication factor in sync, without an operator: while
+/// this coordinator leads, it looks every `interval` for a stale replica whose node
+/// answers again (a catch-up task), a replica whose node has been down for longer than
+/// `lossTimeout` (a replicate task that replaces it on another node), and a shard with
+/// fewer replicas than its factor (a replicate task), and hands them to the move
+/// scheduler (`ClusterState.replicaRepairs` decides; `MoveExecution` carries out).
+public struct ReplicaHealer: Sendable {
+    let cluster: ClusterController
+    let scheduler: MoveScheduler
+    let lossTimeout: Duration
+
+    public init(cluster: ClusterController, scheduler: MoveScheduler, lossTimeout: Duration) {
+        self.cluster = cluster
+        self.scheduler = scheduler
+        self.lossTimeout = lossTimeout
+    }
+
+    /// One look; returns the tasks it queued.
+    @discardableResult
+    func pass() async -> [MoveRecord] {
+        let state = cluster.snapshot
+        guard cluster.leadership.currentTerm != nil, state.needsRecover == nil else { return [] }
+        var up = Set<String>()
+        var lost = Set<String>()
+        let now = ContinuousClock.now
+        for node in state.nodes.values where node.state != .removed {
+            switch cluster.health.state(of: node.id) {
+            case .up: up.insert(node.id)
+            case .suspect: break
+            case .down: if let since = cluster.health.downSince(node.id), now - since >= lossTimeout { lost.insert(node.id) }
+            }
+        }
+        var queued: [MoveRecord] = []
+        for repair in state.replicaRepairs(up: up, lost: lost) {
+            do {
+                queued += try await scheduler.submit([repair], validateNow: true)
+                cluster.logger.info("replica repair queued", metadata: [
+                    "kind": "\(repair.kind.rawValue)", "collection": "\(repair.collection)", "shard": "\(repair.shard)",
+                    "from": "\(repair.from)", "to": "\(repair.to)", "replaces": "\(repair.replaces ?? "-")"])
+            } catch {
+                cluster.logger.warning("replica repair not queued", metadata: [
+                    "collection": "\(repair.collection)", "shard": "\(repair.shard)", "error": "\(error)"])
+            }
+        }
+        return queued
+    }
+
+    /// Looks every `interval` until the task is cancelled.
+    public func run(every interval: Duration) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            await pass()
+        }
+    }
+}
