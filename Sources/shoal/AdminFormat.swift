@@ -126,10 +126,10 @@ func nodeObject(_ n: Shoal_V1_NodeInfo) -> [String: Any] {
 let shardHeader = ["COLLECTION", "SHARD", "NODE", "POINTS", "STATE"]
 
 /// One row per replica. A replica's points: its own count if reported, else (for a
-/// replica that holds the whole shard: READY or RETIRING) the shard's `shardPoints`.
+/// replica that holds the whole shard: in sync or RETIRING) the shard's `shardPoints`.
 func shardRows(_ shard: Shoal_V1_ShardPlacement, shardPoints: UInt64, names: NodeNames) -> [(row: [String], object: [String: Any])] {
     shard.replicas.map { r in
-        let points = r.pointCount > 0 || r.state == .catchingUp ? r.pointCount : shardPoints
+        let points = r.pointCount > 0 || r.state == .catchingUp || r.state == .stale ? r.pointCount : shardPoints
         return ([shard.collection, "\(shard.shardID)", names.short(r.nodeID), grouped(points), r.state.name],
                 ["collection": shard.collection, "shard": shard.shardID, "node_id": r.nodeID, "address": r.address,
                  "points": points, "state": r.state.name])

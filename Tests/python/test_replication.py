@@ -124,6 +124,13 @@ def test_a_node_killed_under_load_costs_no_request_and_catches_up(loaded):
     run_fault(cluster, base, kill_node2, restart_node2)
     tasks = admin_json(cluster.address, "status", "--all")
     assert any(t["kind"] == "catch_up" and t["state"] == "done" for t in tasks), tasks
+    # Exact results are the same whichever replica answers (reads spread over both).
+    with shoal.Client(cluster.address) as client:
+        col = client.get_collection(COLLECTION)
+        for q in base[:5]:
+            first = [(h.id, h.distance) for h in col.search(q, k=10, exact=True)]
+            for _ in range(10):
+                assert [(h.id, h.distance) for h in col.search(q, k=10, exact=True)] == first
 
 
 def test_a_paused_node_costs_at_most_the_hedging_delay_and_serves_no_stale_read(loaded):
