@@ -66,7 +66,7 @@ public final class NodeHealthMonitor: Sendable {
     private let directory: NodeDirectory
     private let nodes = Mutex<[String: Node]>([:])
     /// Turns round-robin ties between equally loaded replicas.
-    private let rotation = Atomic<Int>(0)
+    private let rotation = Atomic<UInt>(0)
     private let checking = TaskSlot()
 
     public init(directory: NodeDirectory, options: Options = Options()) {
@@ -110,7 +110,7 @@ public final class NodeHealthMonitor: Sendable {
     /// then fewest requests outstanding, ties in turn (round robin).
     func preferred<T>(_ items: [T], node: (T) -> String) -> [T] {
         guard items.count > 1 else { return items }
-        let turn = rotation.add(1, ordering: .relaxed).newValue
+        let turn = Int(rotation.add(1, ordering: .relaxed).newValue % UInt(items.count))
         let rotated = (0..<items.count).map { items[($0 + turn) % items.count] }
         let keys = nodes.withLock { nodes in
             rotated.map { (nodes[node($0)]?.health == .down, nodes[node($0)]?.outstanding ?? 0) }

@@ -120,10 +120,11 @@ extension VectorStoreService {
     func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
         let route = try CollectionRoute(request.name, in: state)
         var placements = state.shardPlacements(of: request.name) ?? []
+        let counts = await askEveryShard(route.readers, deadline: deadline) { target, transport, timeout in
+            try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
+        }
         for i in placements.indices {
-            placements[i].pointCount = (try? await askReplica(route.readers[Int(placements[i].shardID)], deadline: deadline) { target, transport, timeout in
-                try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
-            })?.count ?? 0
+            placements[i].pointCount = (try? counts.first { $0.shard == placements[i].shardID }?.result.get())?.count ?? 0
         }
         return .with {
             $0.config = route.config.proto

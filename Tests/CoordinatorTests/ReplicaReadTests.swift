@@ -138,6 +138,14 @@ struct FakeCluster {
         #expect(fake.nodes["n1"]!.calls >= 2)
     }
 
+    @Test func countAndDescribeSumEveryShardFromTheReplicasThatAnswer() async throws {
+        let fake = try FakeCluster([["n1", "n2"], ["n2", "n3"]])
+        fake.nodes["n2"]!.set(error: ShoalError(.unavailable, "connection refused"))
+        for _ in 0..<4 { #expect(try await fake.count() == 20) }
+        let described = try await fake.service.describe(.with { $0.name = "c" }, state: fake.service.cluster.snapshot, deadline: .now + .seconds(10))
+        #expect(described.shards.map(\.pointCount) == [10, 10] && described.pointCount == 20)
+    }
+
     @Test func otherErrorsPassStraightThrough() async throws {
         let fake = try FakeCluster([["n1", "n2"]])
         for node in fake.nodes.values { node.set(error: ShoalError(.invalidArgument, "bad filter")) }
