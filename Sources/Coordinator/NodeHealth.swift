@@ -12,6 +12,11 @@ public enum NodeHealth: String, Sendable {
     /// `downAfter` health checks in a row failed: reads avoid it.
     case down
 
+    /// After a failure short of `down`: up becomes suspect; suspect and down stay.
+    mutating func suspect() {
+        if self == .up { self = .suspect }
+    }
+
     var proto: Shoal_V1_NodeHealth {
         switch self {
         case .up: .up
@@ -82,7 +87,7 @@ public final class NodeHealthMonitor: Sendable {
     /// A data call to the node failed as if it could not answer: it is suspect (unless down).
     public func reportFailure(_ nodeID: String) {
         nodes.withLock { nodes in
-            if nodes[nodeID, default: Node()].health == .up { nodes[nodeID]!.health = .suspect }
+            nodes[nodeID, default: Node()].health.suspect()
         }
     }
 
@@ -164,8 +169,8 @@ public final class NodeHealthMonitor: Sendable {
                 if node.failedChecks >= options.downAfter {
                     if node.health != .down { node.downSince = .now }
                     node.health = .down
-                } else if node.health == .up {
-                    node.health = .suspect
+                } else {
+                    node.health.suspect()
                 }
             }
             nodes[nodeID] = node

@@ -220,6 +220,8 @@ struct FakeCluster {
         #expect(health.state(of: "n1") == .suspect)
         health.reportSuccess("n1", latency: .milliseconds(1))
         #expect(health.state(of: "n1") == .up)
+        health.reportFailure("n9")  // a node never checked
+        #expect(health.state(of: "n9") == .suspect)
     }
 
     @Test func theMonitorChecksInTheBackground() async throws {
