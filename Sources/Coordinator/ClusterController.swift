@@ -16,7 +16,7 @@ public actor ClusterController {
     let logger: Logger
     let nodes: NodeDirectory
     /// The nodes' health, read latencies and load as this coordinator sees them.
-    public let health: NodeHealthMonitor
+    public nonisolated let health: NodeHealthMonitor
     /// Whether this coordinator leads, and with which term.
     public nonisolated let leadership: any Leadership
     private nonisolated let current: Mutex<Current>

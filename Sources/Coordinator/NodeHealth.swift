@@ -12,6 +12,11 @@ public enum NodeHealth: String, Sendable {
     /// `downAfter` health checks in a row failed: reads avoid it.
     case down
 
+    /// After a failure short of `down`: up becomes suspect; suspect and down stay.
+    mutating func suspect() {
+        if self == .up { self = .suspect }
+    }
+
     var proto: Shoal_V1_NodeHealth {
         switch self {
         case .up: .up
@@ -66,7 +71,7 @@ public final class NodeHealthMonitor: Sendable {
     private let directory: NodeDirectory
     private let nodes = Mutex<[String: Node]>([:])
     /// Turns round-robin ties between equally loaded replicas.
-    private let rotation = Atomic<Int>(0)
+    private let rotation = Atomic<UInt>(0)
     private let checking = TaskSlot()
 
     public init(directory: NodeDirectory, options: Options = Options()) {
@@ -82,7 +87,7 @@ public final class NodeHealthMonitor: Sendable {
     /// A data call to the node failed as if it could not answer: it is suspect (unless down).
     public func reportFailure(_ nodeID: String) {
         nodes.withLock { nodes in
-            if nodes[nodeID, default: Node()].health == .up { nodes[nodeID]!.health = .suspect }
+            nodes[nodeID, default: Node()].health.suspect()
         }
     }
 
@@ -110,7 +115,7 @@ public final class NodeHealthMonitor: Sendable {
     /// then fewest requests outstanding, ties in turn (round robin).
     func preferred<T>(_ items: [T], node: (T) -> String) -> [T] {
         guard items.count > 1 else { return items }
-        let turn = rotation.add(1, ordering: .relaxed).newValue
+        let turn = Int(rotation.add(1, ordering: .relaxed).newValue % UInt(items.count))
         let rotated = (0..<items.count).map { items[($0 + turn) % items.count] }
         let keys = nodes.withLock { nodes in
             rotated.map { (nodes[node($0)]?.health == .down, nodes[node($0)]?.outstanding ?? 0) }
@@ -164,8 +169,8 @@ public final class NodeHealthMonitor: Sendable {
                 if node.failedChecks >= options.downAfter {
                     if node.health != .down { node.downSince = .now }
                     node.health = .down
-                } else if node.health == .up {
-                    node.health = .suspect
+                } else {
+                    node.health.suspect()
                 }
             }
             nodes[nodeID] = node

@@ -38,33 +38,11 @@ extension VectorStoreService {
     }
 
     func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
-        let outcomes = await withTaskGroup(of: (UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>).self) { group in
-            for replicas in plan.route.readers {
-                group.addTask {
-                    do throws(ShoalError) {
-                        return (replicas[0].shard, .success(try await self.askReplica(replicas, deadline: deadline) { target, transport, timeout in
-                            try await transport.call(ShardRPC.search, plan.shardRequest(for: target), timeout: timeout)
-                        }))
-                    } catch {
-                        return (replicas[0].shard, .failure(error))
-                    }
-                }
-            }
-            var all: [(UInt32, Result<Shoal_V1_ReplicaSearchResponse, ShoalError>)] = []
-            for await outcome in group { all.append(outcome) }
-            return all.sorted { $0.0 < $1.0 }
+        let outcomes = await askEveryShard(plan.route.readers, deadline: deadline) { target, transport, timeout in
+            try await transport.call(ShardRPC.search, plan.shardRequest(for: target), timeout: timeout)
         }
-        var lists: [[Shoal_V1_ScoredPoint]] = []
-        var missing: [UInt32] = []
-        for (shard, outcome) in outcomes {
-            switch outcome {
-            case .success(let reply): lists.append(reply.hits)
-            case .failure(let error):
-                guard plan.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
-                missing.append(shard)
-            }
-        }
-        let merged = TopKMerge.merge(lists, k: plan.k, offset: plan.offset)
+        let (replies, missing) = try Self.answers(outcomes, allowPartial: plan.allowPartial)
+        let merged = TopKMerge.merge(replies.map(\.hits), k: plan.k, offset: plan.offset)
         try SearchReplySize.check(merged.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }, limit: limits.maxMessageBytes, "the reply's hits take")
         return .with {
             $0.hits = merged
@@ -123,48 +101,30 @@ extension VectorStoreService {
     func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
         let route = try CollectionRoute(request.collection, in: state)
         if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
-        var total: UInt64 = 0
-        var missing: [UInt32] = []
-        try await withThrowingTaskGroup(of: (UInt32, Result<UInt64, ShoalError>).self) { group in
-            for replicas in route.readers {
-                group.addTask {
-                    do throws(ShoalError) {
-                        let reply = try await self.askReplica(replicas, deadline: deadline) { target, transport, timeout in
-                            try await transport.call(ShardRPC.count, .with {
-                                $0.replica = target.ref
-                                $0.placementEpoch = target.epoch
-                                if request.hasFilter { $0.filter = request.filter }
-                            }, timeout: timeout)
-                        }
-                        return (replicas[0].shard, .success(reply.count))
-                    } catch {
-                        return (replicas[0].shard, .failure(error))
-                    }
-                }
-            }
-            for try await (shard, outcome) in group {
-                switch outcome {
-                case .success(let n): total += n
-                case .failure(let error):
-                    guard request.allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
-                    missing.append(shard)
-                }
-            }
+        let outcomes = await askEveryShard(route.readers, deadline: deadline) { target, transport, timeout in
+            try await transport.call(ShardRPC.count, .with {
+                $0.replica = target.ref
+                $0.placementEpoch = target.epoch
+                if request.hasFilter { $0.filter = request.filter }
+            }, timeout: timeout)
         }
+        let (replies, missing) = try Self.answers(outcomes, allowPartial: request.allowPartial)
+        let total = replies.reduce(0) { $0 + $1.count }
         return .with {
             $0.count = total
             $0.partial = !missing.isEmpty
-            $0.missingShards = missing.sorted()
+            $0.missingShards = missing
         }
     }
 
     func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
         let route = try CollectionRoute(request.name, in: state)
         var placements = state.shardPlacements(of: request.name) ?? []
+        let counts = await askEveryShard(route.readers, deadline: deadline) { target, transport, timeout in
+            try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
+        }
         for i in placements.indices {
-            placements[i].pointCount = (try? await askReplica(route.readers[Int(placements[i].shardID)], deadline: deadline) { target, transport, timeout in
-                try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
-            })?.count ?? 0
+            placements[i].pointCount = (try? counts.first { $0.shard == placements[i].shardID }?.result.get())?.count ?? 0
         }
         return .with {
             $0.config = route.config.proto

@@ -70,6 +70,45 @@ extension VectorStoreService {
         return try outcome.get()
     }
 
+    /// `askReplica` for every shard at once (`readers`: each shard's replicas): each
+    /// shard's outcome, in shard order.
+    func askEveryShard<R: Sendable>(
+        _ readers: [[ShardTarget]], deadline: ContinuousClock.Instant?,
+        _ body: @escaping @Sendable (ShardTarget, any UnaryTransport, Duration) async throws -> R
+    ) async -> [ShardOutcome<R>] {
+        await withTaskGroup(of: ShardOutcome<R>.self) { group in
+            for replicas in readers {
+                group.addTask {
+                    do throws(ShoalError) {
+                        return ShardOutcome(shard: replicas[0].shard, result: .success(try await self.askReplica(replicas, deadline: deadline, body)))
+                    } catch {
+                        return ShardOutcome(shard: replicas[0].shard, result: .failure(error))
+                    }
+                }
+            }
+            var all: [ShardOutcome<R>] = []
+            for await outcome in group { all.append(outcome) }
+            return all.sorted { $0.shard < $1.shard }
+        }
+    }
+
+    /// The answers of `outcomes` and the shards missing from them. A shard may be
+    /// missing only with `allowPartial` and only for want of a replica that answers
+    /// (UNAVAILABLE, DEADLINE_EXCEEDED); any other failure is thrown (the lowest shard's).
+    static func answers<R>(_ outcomes: [ShardOutcome<R>], allowPartial: Bool) throws(ShoalError) -> (answers: [R], missing: [UInt32]) {
+        var answers: [R] = []
+        var missing: [UInt32] = []
+        for outcome in outcomes {
+            switch outcome.result {
+            case .success(let reply): answers.append(reply)
+            case .failure(let error):
+                guard allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+                missing.append(outcome.shard)
+            }
+        }
+        return (answers, missing)
+    }
+
     /// One call to one replica, counted as outstanding on its node and reported to `health`.
     private static func ask<R: Sendable>(
         _ target: ShardTarget, nodes: NodeDirectory, health: NodeHealthMonitor, deadline: ContinuousClock.Instant?,
@@ -107,6 +146,12 @@ extension VectorStoreService {
         }
         return ShoalError(.unavailable, "\(name): no replica answered: \(reasons)")
     }
+}
+
+/// One shard's outcome of a read.
+struct ShardOutcome<R: Sendable>: Sendable {
+    let shard: UInt32
+    let result: Result<R, ShoalError>
 }
 
 /// What `askReplica`'s task group hears: a replica's outcome, or that a replica's

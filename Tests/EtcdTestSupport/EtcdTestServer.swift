@@ -21,20 +21,26 @@ public final class EtcdTestServer: @unchecked Sendable {
     private let binary: String
     private let initialCluster: String?  // nil: a cluster of this member alone
     private let clusterToken: String
+    private let extraArguments: [String]
     private let lock = NSLock()
     private var process: Process?
 
-    /// Picks ports and a folder, and starts etcd unless `start` is false.
-    public convenience init(binary: String = "/usr/bin/etcd", start: Bool = true) async throws {
+    /// Picks ports and a folder, and starts etcd unless `start` is false; `arguments`
+    /// are added to etcd's command line.
+    public convenience init(binary: String = "/usr/bin/etcd", start: Bool = true, arguments: [String] = []) async throws {
         let clientPort = try freeLoopbackPort()
         try self.init(binary: binary, name: "test-\(clientPort)", clientPort: clientPort, peerPort: try freeLoopbackPort(),
-                      initialCluster: nil, clusterToken: "etcd-cluster")
+                      initialCluster: nil, clusterToken: "etcd-cluster", extraArguments: arguments)
         if start { try await self.start() }
     }
 
     /// One member of `EtcdTestCluster`: launched by it, with the whole cluster's peer list.
-    init(binary: String, name: String, clientPort: Int, peerPort: Int, initialCluster: String?, clusterToken: String) throws {
+    init(
+        binary: String, name: String, clientPort: Int, peerPort: Int, initialCluster: String?, clusterToken: String,
+        extraArguments: [String] = []
+    ) throws {
         self.binary = binary
+        self.extraArguments = extraArguments
         self.name = name
         self.clientPort = clientPort
         self.peerPort = peerPort
@@ -81,7 +87,7 @@ public final class EtcdTestServer: @unchecked Sendable {
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", initialCluster ?? "\(name)=\(peer)",
                 "--initial-cluster-token", clusterToken,
-            ]
+            ] + extraArguments
             if !FileManager.default.fileExists(atPath: logFile.path) {
                 _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             }
