@@ -68,6 +68,7 @@ public final class AdminService: Sendable {
             return .with { $0.task = task(move) }
         }
         try registerMetadata(on: server)
+        try registerVerify(on: server)
         try server.register(AdminRPC.health, limited: false) { [self] _, _ in
             .health(id: "coordinator", name: name, since: started, notServing: notServingReason())
         }
