@@ -87,9 +87,9 @@ extension ShardComparison {
                         $0.error = error
                         return
                     }
-                    $0.pointCount = UInt64(live[r].count)
+                    $0.pointCount = points[r]
                     $0.tombstoneCount = tombstones[r]
-                    $0.digest = ReplicaDiff.hex(ReplicaDiff.digest(live[r]))
+                    $0.digest = ReplicaDiff.hex(digests[r])
                     $0.matches = matches(r)
                     $0.behind = UInt64(behind.filter { $0.contains(r) }.count)
                 }

@@ -84,9 +84,12 @@ struct ReplicaReader: Sendable {
 /// differ after re-reading.
 struct ShardComparison: Sendable {
     let placement: Shoal_V1_ShardPlacement
-    /// Per replica (placement order): its live points as compared (the scan, with
-    /// every re-read id as last re-read), sorted by id bytes.
+    /// Per replica (placement order), while comparing: its live points (the scan,
+    /// then every re-read id as last re-read), sorted by id bytes. Emptied by
+    /// `summarize`, which keeps only their count and digest.
     var live: [[LiveEntry]]
+    var points: [UInt64]
+    var digests: [UInt64]
     var tombstones: [UInt64]
     /// Per replica: why it could not be read; nil when it was.
     var errors: [String?]
@@ -97,8 +100,19 @@ struct ShardComparison: Sendable {
         self.placement = placement
         let count = placement.replicas.count
         live = Array(repeating: [], count: count)
+        points = Array(repeating: 0, count: count)
+        digests = Array(repeating: 0, count: count)
         tombstones = Array(repeating: 0, count: count)
         errors = Array(repeating: nil, count: count)
+    }
+
+    /// Keeps each replica's point count and digest, and lets go of its points.
+    mutating func summarize() {
+        for r in live.indices {
+            points[r] = UInt64(live[r].count)
+            digests[r] = ReplicaDiff.digest(live[r])
+        }
+        live = Array(repeating: [], count: live.count)
     }
 
     var reachable: [Int] { errors.indices.filter { errors[$0] == nil } }
@@ -120,7 +134,7 @@ struct ShardComparison: Sendable {
 }
 
 extension ReplicaReader {
-    /// Scans every replica of `placement` at once, then re-reads the ids the scans
+    /// Scans every replica of `placement` at once (ids and versions only), then re-reads the ids the scans
     /// disagree on (`rereads` times, `rereadPause` apart) until they agree: only ids
     /// that differ in every re-read are reported. A replica whose scan or re-read
     /// fails is unreachable from then on.
@@ -150,6 +164,7 @@ extension ReplicaReader {
         for r in comparison.reachable {
             comparison.live[r] = ReplicaDiff.settled(comparison.live[r], reread: reread.compactMapValues { $0[r] })
         }
+        comparison.summarize()
         return comparison
     }
 
