@@ -122,9 +122,10 @@ extension RecordState {
 
 extension ReplicaReader {
     /// Writes every differing id's newest record (fetched whole from a replica that
-    /// holds it) to the replicas that lack it, as copy writes under `term`: a replica
-    /// that holds a newer version by then keeps it. A replica that fails is reported
-    /// with its error; the others are still written.
+    /// holds it, `AdminService.repairBatch` ids at a time) to the replicas that lack
+    /// it, as copy writes under `term`: a replica that holds a newer version by then
+    /// keeps it. A replica that fails is reported with its error and written no more;
+    /// the others still are.
     func repair(_ comparison: ShardComparison, term: UInt64) async -> Shoal_V1_ShardRepair {
         let replicas = comparison.placement.replicas
         var fixes: [Int: [(id: String, targets: [Int])]] = [:]
@@ -133,12 +134,23 @@ extension ReplicaReader {
             guard let source = d.states.indices.first(where: { r in d.states[r] != nil && !targets.contains(r) }) else { continue }
             fixes[source, default: []].append((d.id, targets))
         }
-        var ops: [Int: [Shoal_V1_WriteOp]] = [:]
         var outcome: [Int: Shoal_V1_ReplicaRepair] = [:]
+        func report(_ r: Int) -> Shoal_V1_ReplicaRepair { outcome[r] ?? .with { $0.nodeID = replicas[r].nodeID } }
         for (source, items) in fixes.sorted(by: { $0.key < $1.key }) {
-            do {
-                let records = try await records(items.map(\.id), at: replicas[source].address, full: true)
-                for item in items {
+            for start in stride(from: 0, to: items.count, by: AdminService.repairBatch) {
+                let chunk = items[start..<min(start + AdminService.repairBatch, items.count)]
+                let records: [UTF8Key: Shoal_V1_VersionedPoint]
+                do {
+                    records = try await self.records(chunk.map(\.id), at: replicas[source].address, full: true)
+                } catch {
+                    for target in Set(chunk.flatMap(\.targets)) {
+                        outcome[target] = report(target)
+                        outcome[target]?.error = "could not read the newest records from node \(replicas[source].nodeID): \(Self.reason(error))"
+                    }
+                    break
+                }
+                var ops: [Int: [Shoal_V1_WriteOp]] = [:]
+                for item in chunk {
                     guard let record = records[UTF8Key(item.id)] else { continue }  // collected since: the next verify tells
                     let op = Shoal_V1_WriteOp.with {
                         $0.version = record.version
@@ -146,17 +158,12 @@ extension ReplicaReader {
                     }
                     for target in item.targets { ops[target, default: []].append(op) }
                 }
-            } catch {
-                for target in Set(items.flatMap(\.targets)) {
-                    outcome[target, default: .with { $0.nodeID = replicas[target].nodeID }].error =
-                        "could not read the newest records from node \(replicas[source].nodeID): \(Self.reason(error))"
+                for (target, batch) in ops.sorted(by: { $0.key < $1.key }) where report(target).error.isEmpty {
+                    var written = report(target)
+                    await write(batch, to: replicas[target].address, term: term, report: &written)
+                    outcome[target] = written
                 }
             }
-        }
-        for (target, batch) in ops.sorted(by: { $0.key < $1.key }) {
-            var report = outcome[target] ?? .with { $0.nodeID = replicas[target].nodeID }
-            await write(batch, to: replicas[target].address, term: term, report: &report)
-            outcome[target] = report
         }
         return .with {
             $0.shardID = comparison.placement.shardID
@@ -165,23 +172,19 @@ extension ReplicaReader {
         }
     }
 
-    /// Writes `ops` to one replica in batches, counting into `report`; stops at the first failure.
-    private func write(_ ops: [Shoal_V1_WriteOp], to address: String, term: UInt64, report: inout Shoal_V1_ReplicaRepair) async {
+    /// Writes one batch of copied records to one replica, counting into `report` (its error on failure).
+    private func write(_ batch: [Shoal_V1_WriteOp], to address: String, term: UInt64, report: inout Shoal_V1_ReplicaRepair) async {
         do {
-            let transport = try nodes.transport(for: address)
-            for start in stride(from: 0, to: ops.count, by: AdminService.repairBatch) {
-                let batch = Array(ops[start..<min(start + AdminService.repairBatch, ops.count)])
-                let reply = try await transport.call(ShardRPC.writeBatch, .with {
-                    $0.replica = ref
-                    $0.ops = batch
-                    $0.copy = true
-                    $0.term = term
-                }, timeout: Self.callTimeout)
-                let deletes = UInt64(batch.filter { if case .deleteID = $0.op { true } else { false } }.count)
-                report.tombstonesCopied += deletes
-                report.pointsCopied += UInt64(batch.count) - deletes
-                report.ignoredStale += UInt64(reply.ignoredStale)
-            }
+            let reply = try await nodes.transport(for: address).call(ShardRPC.writeBatch, .with {
+                $0.replica = ref
+                $0.ops = batch
+                $0.copy = true
+                $0.term = term
+            }, timeout: Self.callTimeout)
+            let deletes = UInt64(batch.filter { if case .deleteID = $0.op { true } else { false } }.count)
+            report.tombstonesCopied += deletes
+            report.pointsCopied += UInt64(batch.count) - deletes
+            report.ignoredStale += UInt64(reply.ignoredStale)
         } catch {
             report.error = Self.reason(error)
         }

@@ -26,8 +26,21 @@ struct ReplicaReader: Sendable {
         }
     }
 
-    /// The replica's live points at `address`, sorted by id bytes, and how many tombstones the scan saw.
+    /// The replica's live points at `address`, sorted by id bytes, and how many
+    /// tombstones the scan saw. A scan whose snapshot the node released (idle too
+    /// long: FAILED_PRECONDITION) starts again, twice at most.
     func scan(_ address: String) async throws -> (live: [LiveEntry], tombstones: UInt64) {
+        var attempt = 1
+        while true {
+            do {
+                return try await scanOnce(address)
+            } catch let error as ShoalError where error.code == .failedPrecondition && attempt < 3 {
+                attempt += 1
+            }
+        }
+    }
+
+    private func scanOnce(_ address: String) async throws -> (live: [LiveEntry], tombstones: UInt64) {
         let transport = try nodes.transport(for: address)
         var live: [LiveEntry] = []
         var tombstones: UInt64 = 0

@@ -1,6 +1,7 @@
 """`shoal admin verify` / `repair` against a real 3-node cluster, replication factor 2.
 
-The tests share one cluster and run in file order: the replicas start identical;
+The tests share one cluster (two coordinators: verify and repair are also asked of
+the one that does not lead) and run in file order: the replicas start identical;
 some are made to diverge by writing to ONE replica directly through the Shard API;
 verify names them, repair mends them (the newest version wins), verify passes
 again; verify under live writes reports nothing transient; a node killed last
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import shoal
-from cluster_helpers import Cluster, admin
+from cluster_helpers import Cluster, admin, admin_json
 from shard_helpers import ShardClient
 
 COLLECTION = "verified"
@@ -45,7 +46,7 @@ def verify_json(address):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(str(tmp_path_factory.mktemp("verify-cluster")), nodes=3)
+    c = Cluster(str(tmp_path_factory.mktemp("verify-cluster")), nodes=3, coordinators=2)
     c.launch()
     try:
         vectors = np.random.default_rng(5).standard_normal((POINTS, DIM)).astype(np.float32)
@@ -144,10 +145,16 @@ def replica_max_version(address, shard):
         client.close()
 
 
+def follower(cluster):
+    """A coordinator that does not lead: verify is its own answer, repair it passes on."""
+    reply = admin_json(cluster.address, "coordinators")
+    return next(c["address"] for c in reply["coordinators"] if c["name"] != reply["leader"])
+
+
 def test_verify_names_diverged_shards_and_nodes_then_repair_mends_them(cluster, placement):
     written = diverge(placement)
     cluster.written = written
-    out = verify(cluster.address)
+    out = verify(follower(cluster))
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stdout.strip().splitlines()[-1] == f"3 of {SHARDS} shards differ"
     for shard, (node_id, point_id, _) in written.items():
@@ -172,7 +179,7 @@ def test_verify_names_diverged_shards_and_nodes_then_repair_mends_them(cluster, 
         behind = {r["node_id"]: r["behind"] for r in s["replicas"]}
         assert behind == {node_id: 0, other: 1}, "the replica not written to lacks the newest record"
 
-    out = admin(cluster.address, "repair", "--collection", COLLECTION)
+    out = admin(follower(cluster), "repair", "--collection", COLLECTION)
     assert out.returncode == 0, out.stdout + out.stderr
     for shard, (node_id, _, _) in written.items():
         other = next(n for n, _ in placement[shard] if n != node_id)
@@ -207,6 +214,36 @@ def test_repair_of_identical_replicas_copies_nothing(cluster):
     reply = json.loads(out.stdout)
     assert reply["repairs"] == [{"shard": 1, "differing_count": 0, "replicas": []}]
     assert reply["verification"]["identical"] and [s["shard"] for s in reply["verification"]["shards"]] == [1]
+
+
+def test_a_large_divergence_is_repaired_in_batches(cluster, placement):
+    """More differing ids than one repair batch (1,000) in both directions on shard 3."""
+    (first_id, first), (second_id, second) = placement[3]
+    extra = [f"bulk{i}" for i in range(20000) if shard_of(f"bulk{i}") == 3][:1500]
+    doomed = ids_in(3, 300)
+    with shoal.Client(cluster.address) as client:
+        before = client.get_collection(COLLECTION).count()
+    version = max(replica_max_version(first, 3), replica_max_version(second, 3)) + 1
+    a, b = replica(first, 3), replica(second, 3)
+    try:
+        assert a.upsert([(i, [1.0] * DIM, None) for i in extra], version).applied == len(extra)
+        assert b.delete(doomed, version).applied == len(doomed)
+    finally:
+        a.close()
+        b.close()
+    code, reply = verify_json(cluster.address)
+    shard = next(s for s in reply["shards"] if s["shard"] == 3)
+    assert code == 1 and shard["differing_count"] == 1800 and len(shard["sample"]) == 10
+    assert {r["node_id"]: r["behind"] for r in shard["replicas"]} == {first_id: 300, second_id: 1500}
+
+    out = admin(cluster.address, "repair", "--collection", COLLECTION, "--shard", "3", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    repaired = json.loads(out.stdout)["repairs"][0]
+    copied = {r["node_id"]: (r["points_copied"], r["tombstones_copied"], r["error"]) for r in repaired["replicas"]}
+    assert copied == {first_id: (0, 300, ""), second_id: (1500, 0, "")}
+    assert verify(cluster.address).returncode == 0
+    with shoal.Client(cluster.address) as client:
+        assert client.get_collection(COLLECTION).count() == before + 1500 - 300
 
 
 def test_live_writes_are_not_reported_as_differences(cluster):
