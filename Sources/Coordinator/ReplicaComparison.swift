@@ -147,10 +147,11 @@ struct ShardComparison: Sendable {
 }
 
 extension ReplicaReader {
-    /// Scans every replica of `placement` at once (ids and versions only), then re-reads the ids the scans
-    /// disagree on (`rereads` times, `rereadPause` apart) until they agree: only ids
-    /// that differ in every re-read are reported. A replica whose scan or re-read
-    /// fails is unreachable from then on.
+    /// Scans every replica of `placement` at once (ids and versions only), then
+    /// re-reads the ids the scans disagree on (`rereads` times, `rereadPause` apart)
+    /// until they agree: only ids that differ in every re-read are reported, and
+    /// each replica's digest counts every re-read id as last read. A replica whose
+    /// scan or re-read fails is unreachable from then on.
     func compare(_ placement: Shoal_V1_ShardPlacement) async -> ShardComparison {
         var comparison = ShardComparison(placement)
         let scans = await Self.each(placement.replicas.indices.map { ($0, placement.replicas[$0].address) }) { address in
