@@ -6,8 +6,9 @@ import ShoalRPC
 import VectorCore
 
 /// The operator's `shoal.v1.Admin` service: nodes (list, add, drain, remove),
-/// shard placement, and shard moves (one at a time, or planned by Rebalance),
-/// which `MoveScheduler` carries out.
+/// shard placement, shard moves (one at a time, or planned by Rebalance), which
+/// `MoveScheduler` carries out, and the comparison and repair of replicas
+/// (`AdminService+Verify.swift`).
 public final class AdminService: Sendable {
     let cluster: ClusterController
     let scheduler: MoveScheduler
@@ -68,6 +69,7 @@ public final class AdminService: Sendable {
             return .with { $0.task = task(move) }
         }
         try registerMetadata(on: server)
+        try registerVerify(on: server)
         try server.register(AdminRPC.health, limited: false) { [self] _, _ in
             .health(id: "coordinator", name: name, since: started, notServing: notServingReason())
         }

@@ -1009,6 +1009,294 @@ public nonisolated struct Shoal_V1_RecoverResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Shoal_V1_VerifyCollectionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required.
+  public var collection: String = String()
+
+  /// Only this shard; unset: every shard.
+  public var shardID: UInt32 {
+    get {_shardID ?? 0}
+    set {_shardID = newValue}
+  }
+  /// Returns true if `shardID` has been explicitly set.
+  public var hasShardID: Bool {self._shardID != nil}
+  /// Clears the value of `shardID`. Subsequent reads from it will return its default value.
+  public mutating func clearShardID() {self._shardID = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shardID: UInt32? = nil
+}
+
+/// One replica of a shard as VerifyCollection read it.
+public nonisolated struct Shoal_V1_ReplicaDigest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  /// The node's gRPC address (host:port).
+  public var address: String = String()
+
+  public var state: Shoal_V1_ReplicaState = .unspecified
+
+  /// It could not be read (node down, or the replica missing); then `error` says
+  /// why and the counts and digest are unset.
+  public var unreachable: Bool = false
+
+  public var error: String = String()
+
+  /// Live points.
+  public var pointCount: UInt64 = 0
+
+  /// Tombstones the scan saw (deleted points not yet collected).
+  public var tombstoneCount: UInt64 = 0
+
+  /// 16 lowercase hex digits: FNV-1a 64 over the live points' (id, version) pairs
+  /// in UTF-8 byte order of the ids, each fed as the id's length (4 bytes, little
+  /// endian), its UTF-8 bytes and the version (8 bytes, little endian). Ids the
+  /// scans disagreed on count as read again (see VerifyCollection).
+  public var digest: String = String()
+
+  /// Reachable and no persisting difference involves it: it holds, for every id,
+  /// the live point (and version) every other reachable replica holds.
+  public var matches: Bool = false
+
+  /// Persisting differing ids for which it does not hold the newest record (the
+  /// records a repair writes to it).
+  public var behind: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What one replica holds for one id.
+public nonisolated struct Shoal_V1_ReplicaRecordState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  public var kind: Shoal_V1_ReplicaRecordState.Kind = .unspecified
+
+  /// 0 when ABSENT.
+  public var version: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// No record.
+    case absent // = 1
+
+    /// A tombstone with `version`.
+    case deleted // = 2
+
+    /// A live point with `version`.
+    case live // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .absent
+      case 2: self = .deleted
+      case 3: self = .live
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .absent: return 1
+      case .deleted: return 2
+      case .live: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Shoal_V1_ReplicaRecordState.Kind] = [
+      .unspecified,
+      .absent,
+      .deleted,
+      .live,
+    ]
+
+  }
+
+  public init() {}
+}
+
+/// An id the replicas of a shard disagree on.
+public nonisolated struct Shoal_V1_DifferingId: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// One entry per reachable replica, in the order of ShardVerification.replicas.
+  public var replicas: [Shoal_V1_ReplicaRecordState] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_ShardVerification: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  /// In placement order.
+  public var replicas: [Shoal_V1_ReplicaDigest] = []
+
+  /// Every replica was read and all hold the same live points at the same versions.
+  public var identical: Bool = false
+
+  /// Ids whose difference persisted.
+  public var differingCount: UInt64 = 0
+
+  /// At most 10 of them, in UTF-8 byte order.
+  public var sample: [Shoal_V1_DifferingId] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_VerifyCollectionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  /// Ordered by shard_id.
+  public var shards: [Shoal_V1_ShardVerification] = []
+
+  /// Every shard is identical.
+  public var identical: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_RepairCollectionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required.
+  public var collection: String = String()
+
+  /// Only this shard; unset: every shard.
+  public var shardID: UInt32 {
+    get {_shardID ?? 0}
+    set {_shardID = newValue}
+  }
+  /// Returns true if `shardID` has been explicitly set.
+  public var hasShardID: Bool {self._shardID != nil}
+  /// Clears the value of `shardID`. Subsequent reads from it will return its default value.
+  public mutating func clearShardID() {self._shardID = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shardID: UInt32? = nil
+}
+
+/// What a repair wrote to one replica.
+public nonisolated struct Shoal_V1_ReplicaRepair: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: String = String()
+
+  /// Live points written (a missing point, or a newer version of one).
+  public var pointsCopied: UInt64 = 0
+
+  /// Tombstones written (a delete the replica had missed).
+  public var tombstonesCopied: UInt64 = 0
+
+  /// Of those, records the replica ignored because it already held a newer
+  /// version (a live write overtook the repair).
+  public var ignoredStale: UInt64 = 0
+
+  /// Non-empty when writing to this replica failed (the rest of the shard was
+  /// still repaired).
+  public var error: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_ShardRepair: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  /// The differences found before the repair.
+  public var differingCount: UInt64 = 0
+
+  /// One entry per replica that was written to, in placement order.
+  public var replicas: [Shoal_V1_ReplicaRepair] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_RepairCollectionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Ordered by shard_id; every shard looked at, repaired or not.
+  public var shards: [Shoal_V1_ShardRepair] = []
+
+  /// VerifyCollection's answer after the repair.
+  public var verification: Shoal_V1_VerifyCollectionResponse {
+    get {_verification ?? Shoal_V1_VerifyCollectionResponse()}
+    set {_verification = newValue}
+  }
+  /// Returns true if `verification` has been explicitly set.
+  public var hasVerification: Bool {self._verification != nil}
+  /// Clears the value of `verification`. Subsequent reads from it will return its default value.
+  public mutating func clearVerification() {self._verification = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _verification: Shoal_V1_VerifyCollectionResponse? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "shoal.v1"
@@ -2526,6 +2814,457 @@ nonisolated extension Shoal_V1_RecoverResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.unreachableNodes != rhs.unreachableNodes {return false}
     if lhs.removed != rhs.removed {return false}
     if lhs.movesEnded != rhs.movesEnded {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_VerifyCollectionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyCollectionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{3}shard_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._shardID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    try { if let v = self._shardID {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_VerifyCollectionRequest, rhs: Shoal_V1_VerifyCollectionRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs._shardID != rhs._shardID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ReplicaDigest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaDigest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}address\0\u{1}state\0\u{1}unreachable\0\u{1}error\0\u{3}point_count\0\u{3}tombstone_count\0\u{1}digest\0\u{1}matches\0\u{1}behind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.unreachable) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.pointCount) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.tombstoneCount) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.digest) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.matches) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.behind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 2)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    }
+    if self.unreachable != false {
+      try visitor.visitSingularBoolField(value: self.unreachable, fieldNumber: 4)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
+    }
+    if self.pointCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pointCount, fieldNumber: 6)
+    }
+    if self.tombstoneCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tombstoneCount, fieldNumber: 7)
+    }
+    if !self.digest.isEmpty {
+      try visitor.visitSingularStringField(value: self.digest, fieldNumber: 8)
+    }
+    if self.matches != false {
+      try visitor.visitSingularBoolField(value: self.matches, fieldNumber: 9)
+    }
+    if self.behind != 0 {
+      try visitor.visitSingularUInt64Field(value: self.behind, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ReplicaDigest, rhs: Shoal_V1_ReplicaDigest) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.unreachable != rhs.unreachable {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.pointCount != rhs.pointCount {return false}
+    if lhs.tombstoneCount != rhs.tombstoneCount {return false}
+    if lhs.digest != rhs.digest {return false}
+    if lhs.matches != rhs.matches {return false}
+    if lhs.behind != rhs.behind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ReplicaRecordState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaRecordState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}kind\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ReplicaRecordState, rhs: Shoal_V1_ReplicaRecordState) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ReplicaRecordState.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}ABSENT\0\u{1}DELETED\0\u{1}LIVE\0")
+}
+
+nonisolated extension Shoal_V1_DifferingId: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DifferingId"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}replicas\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.replicas, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_DifferingId, rhs: Shoal_V1_DifferingId) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ShardVerification: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardVerification"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}replicas\0\u{1}identical\0\u{3}differing_count\0\u{1}sample\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.identical) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.differingCount) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.sample) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.replicas, fieldNumber: 2)
+    }
+    if self.identical != false {
+      try visitor.visitSingularBoolField(value: self.identical, fieldNumber: 3)
+    }
+    if self.differingCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.differingCount, fieldNumber: 4)
+    }
+    if !self.sample.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sample, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ShardVerification, rhs: Shoal_V1_ShardVerification) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.identical != rhs.identical {return false}
+    if lhs.differingCount != rhs.differingCount {return false}
+    if lhs.sample != rhs.sample {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_VerifyCollectionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyCollectionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}shards\0\u{1}identical\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.identical) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    if self.identical != false {
+      try visitor.visitSingularBoolField(value: self.identical, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_VerifyCollectionResponse, rhs: Shoal_V1_VerifyCollectionResponse) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.identical != rhs.identical {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_RepairCollectionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairCollectionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{3}shard_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._shardID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    try { if let v = self._shardID {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_RepairCollectionRequest, rhs: Shoal_V1_RepairCollectionRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs._shardID != rhs._shardID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ReplicaRepair: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaRepair"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}points_copied\0\u{3}tombstones_copied\0\u{3}ignored_stale\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.pointsCopied) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.tombstonesCopied) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.ignoredStale) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.pointsCopied != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pointsCopied, fieldNumber: 2)
+    }
+    if self.tombstonesCopied != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tombstonesCopied, fieldNumber: 3)
+    }
+    if self.ignoredStale != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ignoredStale, fieldNumber: 4)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ReplicaRepair, rhs: Shoal_V1_ReplicaRepair) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.pointsCopied != rhs.pointsCopied {return false}
+    if lhs.tombstonesCopied != rhs.tombstonesCopied {return false}
+    if lhs.ignoredStale != rhs.ignoredStale {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ShardRepair: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardRepair"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}differing_count\0\u{1}replicas\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.differingCount) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if self.differingCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.differingCount, fieldNumber: 2)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.replicas, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ShardRepair, rhs: Shoal_V1_ShardRepair) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.differingCount != rhs.differingCount {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_RepairCollectionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairCollectionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shards\0\u{1}verification\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._verification) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 1)
+    }
+    try { if let v = self._verification {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_RepairCollectionResponse, rhs: Shoal_V1_RepairCollectionResponse) -> Bool {
+    if lhs.shards != rhs.shards {return false}
+    if lhs._verification != rhs._verification {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

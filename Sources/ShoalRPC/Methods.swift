@@ -51,4 +51,6 @@ extension AdminRPC {
     public static let adoptOrphans = RPC<Shoal_V1_AdoptOrphansRequest, Shoal_V1_AdoptOrphansResponse>("/shoal.v1.Admin/AdoptOrphans")
     public static let deleteOrphan = RPC<Shoal_V1_DeleteOrphanRequest, Shoal_V1_DeleteOrphanResponse>("/shoal.v1.Admin/DeleteOrphan")
     public static let recover = RPC<Shoal_V1_RecoverRequest, Shoal_V1_RecoverResponse>("/shoal.v1.Admin/Recover")
+    public static let verifyCollection = RPC<Shoal_V1_VerifyCollectionRequest, Shoal_V1_VerifyCollectionResponse>("/shoal.v1.Admin/VerifyCollection")
+    public static let repairCollection = RPC<Shoal_V1_RepairCollectionRequest, Shoal_V1_RepairCollectionResponse>("/shoal.v1.Admin/RepairCollection")
 }

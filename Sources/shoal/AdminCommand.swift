@@ -24,13 +24,15 @@ struct AdminCommand: AsyncParsableCommand {
               shoal admin move 3 --collection faces --to node4 --wait
               shoal admin rebalance --dry-run
               shoal admin status --all --json
+              shoal admin verify --collection faces
 
             A node may be named by its id, a unique id prefix (the tables show 8
             characters) or a unique node name.
 
             Exit codes:
               0  done
-              1  the coordinator or a node is unavailable, or an internal error
+              1  the coordinator or a node is unavailable, or an internal error; verify and
+                 repair: a shard's replicas differ or cannot be read
               2  bad input: an unknown node, collection, shard or task; already exists;
                  a failed precondition (e.g. removing a node that holds replicas)
               3  a move waited on (--wait, status --watch) ended failed or rolled_back
@@ -40,6 +42,7 @@ struct AdminCommand: AsyncParsableCommand {
             AdminNodesCommand.self, AdminShardsCommand.self, AdminAddNodeCommand.self, AdminDrainCommand.self,
             AdminRemoveNodeCommand.self, AdminMoveCommand.self, AdminRebalanceCommand.self, AdminStatusCommand.self,
             AdminCancelCommand.self, AdminCoordinatorsCommand.self, AdminOrphansCommand.self, AdminRecoverCommand.self,
+            AdminVerifyCommand.self, AdminRepairCommand.self,
         ])
 
     @OptionGroup var coordinator: CoordinatorAddress

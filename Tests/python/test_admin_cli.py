@@ -24,7 +24,8 @@ from shoal.v1 import admin_pb2, admin_pb2_grpc
 
 POINTS = 600
 SHARDS = 6
-SUBCOMMANDS = ["nodes", "shards", "add-node", "drain", "remove-node", "move", "rebalance", "status", "cancel"]
+SUBCOMMANDS = ["nodes", "shards", "add-node", "drain", "remove-node", "move", "rebalance", "status", "cancel",
+               "verify", "repair"]
 
 
 def admin_tty(address, *args, timeout=90):
