@@ -34,7 +34,7 @@ extension ClusterState {
         guard from != to else { throw .invalidArgument("shard \(shard) of \(collection) is already on node \(to)") }
         let replicas = state.shards[Int(shard)].replicas
         guard replicas.contains(where: { $0.nodeId == from && $0.state == .ready }) else {
-            throw .failedPrecondition("node \(from) holds no ready replica of shard \(shard) of \(collection)")
+            throw .failedPrecondition("node \(from) holds no ready (in-sync) replica of shard \(shard) of \(collection)")
         }
         if kind == .catchUp {
             guard replicas.contains(where: { $0.nodeId == to && $0.state == .stale }) else {

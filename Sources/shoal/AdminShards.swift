@@ -63,7 +63,8 @@ struct AdminMoveCommand: AsyncParsableCommand {
         abstract: "Move a shard's replica to another node, online.",
         discussion: """
             Without --collection the only collection is meant; without --from, the
-            node holding the shard's ready replica. The move runs as a task (see
+            node holding the shard's in-sync replica (of several, the one on the node
+            holding the most replicas). The move runs as a task (see
             status, cancel); --wait follows it to the end and exits 3 if it fails or
             is rolled back.
 
@@ -77,7 +78,7 @@ struct AdminMoveCommand: AsyncParsableCommand {
     @Argument(help: "The shard id (0 ..< the collection's shard count).") var shard: UInt32
     @Option(help: "The target node: id, unique id prefix or unique name.") var to: String
     @Option(help: "The collection (default: the only one).") var collection: String?
-    @Option(help: "The source node (default: the one holding the shard's ready replica).") var from: String?
+    @Option(help: "The source node (default: the one holding the shard's in-sync replica; of several, the busiest node's).") var from: String?
     @Flag(help: "Follow the move until it finishes.") var wait = false
 
     func run() async throws {
@@ -103,18 +104,20 @@ struct AdminMoveCommand: AsyncParsableCommand {
         try await report(task, client: client, names: names)
     }
 
-    /// The given source if it holds a ready replica, else the one node that does; exit 2 otherwise.
+    /// The given source if it holds an in-sync replica, else the busiest node that does; exit 2 otherwise.
     private func sourceNode(_ placement: Shoal_V1_ShardPlacement, given: Shoal_V1_NodeInfo?, names: NodeNames) throws -> String {
         let ready = placement.replicas.filter { $0.state == .ready }.map(\.nodeID)
         let what = "shard \(placement.shardID) of \(placement.collection)"
         if let given {
-            guard ready.contains(given.nodeID) else { throw badInput("node \(names.short(given.nodeID)) holds no ready replica of \(what)") }
+            guard ready.contains(given.nodeID) else { throw badInput("node \(names.short(given.nodeID)) holds no ready (in-sync) replica of \(what)") }
             return given.nodeID
         }
-        guard ready.count == 1 else {
-            throw badInput(ready.isEmpty ? "\(what) has no ready replica to move" : "\(what) has \(ready.count) ready replicas: give --from")
+        // Of several in-sync replicas, the one on the node holding the most replicas (ties: the smallest id).
+        let load = Dictionary(names.nodes.map { ($0.nodeID, $0.replicaCount) }, uniquingKeysWith: { a, _ in a })
+        guard let busiest = ready.min(by: { (-Int(load[$0] ?? 0), $0) < (-Int(load[$1] ?? 0), $1) }) else {
+            throw badInput("\(what) has no in-sync replica to move")
         }
-        return ready[0]
+        return busiest
     }
 
     private func report(_ task: Shoal_V1_MoveTask, client: AdminClient, names: NodeNames) async throws {

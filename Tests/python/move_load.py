@@ -9,8 +9,8 @@ because the call failed (they may or may not have been applied).
 
 `check_writes` then reads every id the writer touched and checks it shows its
 latest acknowledged write (or a later unacknowledged one); `check_placement`
-checks that each shard has exactly one READY replica and that no node keeps a
-replica the shard map does not list.
+checks that each shard has its replication factor of in-sync replicas and that no
+node keeps a replica the shard map does not list.
 """
 import threading
 import time
@@ -211,26 +211,29 @@ def node_replicas(address):
 
 
 def check_placement(address, collection, node_addresses):
-    """Each shard has exactly one replica, READY, and its node holds it; no node holds
-    a replica of the collection that the map does not list (no point on two
-    primaries). Returns {node_id: [shard ids]}."""
+    """Each shard has exactly its replication factor of replicas, all in sync (READY),
+    on distinct nodes that hold them; no node holds a replica of the collection that
+    the map does not list. Returns {node_id: [shard ids]}."""
     smap = shard_map(address, collection)
+    with shoal.Client(address) as client:
+        col = client.get_collection(collection)
+        rf, points = col.info.replication_factor, col.count()
     by_node = {}
     listed = set()
     for s in smap.shards:
-        assert len(s.replicas) == 1, f"shard {s.shard_id} has {len(s.replicas)} replicas: {s.replicas}"
-        r = s.replicas[0]
-        assert r.state == types_pb2.READY, f"shard {s.shard_id} on {r.node_id} is {types_pb2.ReplicaState.Name(r.state)}"
-        by_node.setdefault(r.node_id, []).append(s.shard_id)
-        listed.add((r.address, s.shard_id))
+        assert len(s.replicas) == rf, f"shard {s.shard_id} has {len(s.replicas)} replicas, not {rf}: {s.replicas}"
+        assert len({r.node_id for r in s.replicas}) == rf, f"shard {s.shard_id} has two replicas on one node: {s.replicas}"
+        for r in s.replicas:
+            assert r.state == types_pb2.READY, f"shard {s.shard_id} on {r.node_id} is {types_pb2.ReplicaState.Name(r.state)}"
+            by_node.setdefault(r.node_id, []).append(s.shard_id)
+            listed.add((r.address, s.shard_id))
     held = 0
     for node_address in node_addresses:
         replicas = {k: v for k, v in node_replicas(node_address).items() if k[0] == collection}
-        for (_, shard), points in replicas.items():
-            assert (node_address, shard) in listed, f"node {node_address} still holds shard {shard} ({points} points)"
-            held += points
-    with shoal.Client(address) as client:
-        assert held == client.get_collection(collection).count(), "the nodes' replicas hold other points than the collection"
+        for (_, shard), count in replicas.items():
+            assert (node_address, shard) in listed, f"node {node_address} still holds shard {shard} ({count} points)"
+            held += count
+    assert held == rf * points, "the nodes' replicas hold other points than the collection"
     return by_node
 
 

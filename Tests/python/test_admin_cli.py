@@ -82,7 +82,7 @@ def cluster(tmp_path_factory):
     try:
         vectors = np.random.default_rng(11).standard_normal((POINTS, 8)).astype(np.float32)
         with shoal.Client(c.address) as client:
-            col = client.create_collection("faces", dimension=8, metric="cosine", shards=SHARDS)
+            col = client.create_collection("faces", dimension=8, metric="cosine", shards=SHARDS, replication_factor=1)
             col.upsert(ids=[f"p{i}" for i in range(POINTS)], vectors=vectors)
         c.ids = {c.node_id(f"node{i}"): f"node{i}" for i in (1, 2, 3)}
         yield c
@@ -187,7 +187,7 @@ def test_move_checks_its_input_before_asking_the_server(cluster):
     shard = admin(cluster.address, "move", "99", "--to", other)
     assert shard.returncode == 2 and "has no shard 99" in shard.stderr
     source = admin(cluster.address, "move", "2", "--to", other, "--from", other)
-    assert source.returncode == 2 and "holds no ready replica" in source.stderr
+    assert source.returncode == 2 and "holds no ready (in-sync) replica" in source.stderr
     collection = admin(cluster.address, "move", "2", "--to", other, "--collection", "nope")
     assert collection.returncode == 2 and "NOT_FOUND" in collection.stderr
     for out in (unknown, same, by_name, shard, source, collection):
@@ -197,7 +197,7 @@ def test_move_checks_its_input_before_asking_the_server(cluster):
 
 def test_move_needs_a_collection_when_there_are_several(cluster):
     with shoal.Client(cluster.address) as client:
-        client.create_collection("other", dimension=4, metric="l2", shards=1)
+        client.create_collection("other", dimension=4, metric="l2", shards=1, replication_factor=1)
         try:
             out = admin(cluster.address, "move", "0", "--to", next(iter(cluster.ids)))
             assert out.returncode == 2 and "give --collection" in out.stderr and "faces, other" in out.stderr

@@ -34,9 +34,9 @@ def faces(cluster):
     client = shoal.Client(cluster.address)
     ids = [f"face-{i}" for i in range(len(base))]
     metas = [{"label": int(labels[i]), "half": "a" if i % 2 else "b", "rank": float(i % 97)} for i in range(len(base))]
-    col = client.create_collection("faces", dimension=512, metric="cosine", shards=6)
+    col = client.create_collection("faces", dimension=512, metric="cosine", shards=6, replication_factor=1)  # one replica: a dead node fails its shards
     col.upsert(ids=ids, vectors=base, metadatas=metas)
-    one = client.create_collection("faces-one-shard", dimension=512, metric="cosine", shards=1)
+    one = client.create_collection("faces-one-shard", dimension=512, metric="cosine", shards=1, replication_factor=1)
     one.upsert(ids=ids, vectors=base, metadatas=metas)
     yield dict(client=client, col=col, one=one, base=base, queries=queries, gt=gt, labels=labels, metas=metas)
     client.close()

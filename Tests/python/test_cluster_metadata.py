@@ -41,7 +41,7 @@ def points(n, seed=1):
 
 def load_collection(address, name, base, shards):
     with shoal.Client(address, timeout=120) as client:
-        col = client.create_collection(name, dimension=DIM, metric="l2", shards=shards)
+        col = client.create_collection(name, dimension=DIM, metric="l2", shards=shards, replication_factor=1)
         col.upsert([str(i) for i in range(len(base))], base)
         return col.count()
 

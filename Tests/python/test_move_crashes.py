@@ -39,7 +39,7 @@ def start_cluster(tmp_path, data, coordinator_args, node4_args=""):
     c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1, env={"SHOAL_COORDINATOR_ARGS": coordinator_args})
     c.launch()
     with shoal.Client(c.address, timeout=120) as client:
-        col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS)
+        col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS, replication_factor=1)
         col.upsert([str(i) for i in range(len(data["base"]))], data["base"])
     c.launch(nodes=4, env={"SHOAL_NODE_ARGS": node4_args})
     admin_json(c.address, "add-node", c.node_address("node4"))

@@ -99,7 +99,7 @@ def test_rebalance_onto_a_new_node_under_load(cluster, data):
     check_writes(cluster.address, "clustered", work, before, len(data["base"]))
     by_node = check_placement(cluster.address, "clustered", cluster.node_addresses)
     shards_per_node = sorted(len(v) for v in by_node.values())
-    assert len(by_node) == 4 and shards_per_node == [1, 1, 2, 2], by_node
+    assert len(by_node) == 4 and shards_per_node == [3, 3, 3, 3], by_node  # 6 shards × 2 replicas
     statuses = {t["state"] for t in admin_json(cluster.address, "status", "--all")}
     assert statuses == {"done"}, statuses
 
@@ -116,7 +116,7 @@ def test_drain_empties_a_node_under_load(cluster, data):
 
     check_writes(cluster.address, "clustered", work, before, len(data["base"]))
     by_node = check_placement(cluster.address, "clustered", cluster.node_addresses)
-    assert node1 not in by_node and sorted(len(v) for v in by_node.values()) == [2, 2, 2], by_node
+    assert node1 not in by_node and sorted(len(v) for v in by_node.values()) == [4, 4, 4], by_node
     assert not [k for k in node_replicas(cluster.node_address("node1")) if k[0] == "clustered"]
     [listed] = [n for n in admin_json(cluster.address, "nodes") if n["node_id"] == node1]
     assert listed["state"] == "draining" and listed["replicas"] == 0
