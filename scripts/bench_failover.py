@@ -70,11 +70,16 @@ class Searchers:
 
     def window(self, start, end):
         with self.lock:
-            ms = [m for t, m in self.samples if start <= t < end]
-        if not ms:
-            return {"searches": 0}
-        return {"searches": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-                "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(max(ms), 1)}
+            return latency_window(self.samples, start, end)
+
+
+def latency_window(samples, start, end, label="searches"):
+    """Count, p50, p99 and max of the latencies of the (start, ms) samples that started in [start, end)."""
+    ms = [m for t, m in samples if start <= t < end]
+    if not ms:
+        return {label: 0}
+    return {label: len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(max(ms), 1)}
 
 
 def kill_leader(shoal_bin, run_dir, addresses, searchers, seconds):
