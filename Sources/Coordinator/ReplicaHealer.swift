@@ -7,6 +7,7 @@ import VectorCore
 /// `lossTimeout` (a replicate task that replaces it on another node), and a shard with
 /// fewer replicas than its factor (a replicate task), and hands them to the move
 /// scheduler (`ClusterState.replicaRepairs` decides; `MoveExecution` carries out).
+/// A running repair whose target's node goes down is cancelled (it rolls back).
 public struct ReplicaHealer: Sendable {
     let cluster: ClusterController
     let scheduler: MoveScheduler
@@ -31,6 +32,18 @@ public struct ReplicaHealer: Sendable {
             case .up: up.insert(node.id)
             case .suspect: break
             case .down: if let since = cluster.health.downSince(node.id), now - since >= lossTimeout { lost.insert(node.id) }
+            }
+        }
+        // A catch-up or replicate task whose target's node went down would record a miss
+        // for every write until its copy gave up: it rolls back now (a catch-up's target
+        // is stale again) and is planned anew once the node is back.
+        for task in state.moves.values where task.state == .running && task.taskKind != .move && task.phase < .switchReads
+            && task.cancelRequestedMs == nil && cluster.health.state(of: task.to) == .down {
+            do {
+                try await cluster.commit { s throws(ShoalError) in try s.requestCancel(task.id, nowMs: nowMs()) }
+                cluster.logger.warning("replica repair stopped: its target's node is down", metadata: ["task": "\(task.id)", "node": "\(task.to)"])
+            } catch {
+                cluster.logger.warning("could not stop a replica repair", metadata: ["task": "\(task.id)", "error": "\(error)"])
             }
         }
         var queued: [MoveRecord] = []

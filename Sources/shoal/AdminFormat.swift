@@ -110,11 +110,11 @@ struct NodeNames {
 
 // MARK: - Tables
 
-let nodeHeader = ["NODE", "NAME", "ADDRESS", "STATE", "HEALTH", "REPLICAS", "POINTS", "VERSION"]
+let nodeHeader = ["NODE", "NAME", "ADDRESS", "STATE", "REPLICAS", "POINTS", "VERSION", "HEALTH"]
 
 func nodeRow(_ n: Shoal_V1_NodeInfo) -> [String] {
-    [n.nodeID, n.nodeName.isEmpty ? "-" : n.nodeName, n.address, n.state.name, n.health.name, "\(n.replicaCount)", grouped(n.pointCount),
-     n.version.isEmpty ? "-" : n.version]
+    [n.nodeID, n.nodeName.isEmpty ? "-" : n.nodeName, n.address, n.state.name, "\(n.replicaCount)", grouped(n.pointCount),
+     n.version.isEmpty ? "-" : n.version, n.health.name]
 }
 
 func nodeObject(_ n: Shoal_V1_NodeInfo) -> [String: Any] {
@@ -171,11 +171,12 @@ func loadObject(_ l: Shoal_V1_NodeLoad) -> [String: Any] {
     ["node_id": l.nodeID, "points": l.pointCount, "replicas": l.replicaCount]
 }
 
-let taskHeader = ["TASK", "KIND", "COLLECTION", "SHARD", "FROM", "TO", "STATE", "PHASE", "PROGRESS", "ERROR"]
+let taskHeader = ["TASK", "COLLECTION", "SHARD", "FROM", "TO", "STATE", "PHASE", "PROGRESS", "ERROR", "KIND"]
 
 func taskRow(_ t: Shoal_V1_MoveTask, names: NodeNames) -> [String] {
-    [t.taskID, t.kind.isEmpty ? "move" : t.kind, t.move.collection, "\(t.move.shardID)", names.short(t.move.fromNodeID), names.short(t.move.toNodeID),
-     t.state.name, t.phase.name, "\(grouped(t.recordsCopied))/\(grouped(t.recordsTotal))", t.error.isEmpty ? "-" : t.error]
+    [t.taskID, t.move.collection, "\(t.move.shardID)", names.short(t.move.fromNodeID), names.short(t.move.toNodeID),
+     t.state.name, t.phase.name, "\(grouped(t.recordsCopied))/\(grouped(t.recordsTotal))", t.error.isEmpty ? "-" : t.error,
+     t.kind.isEmpty ? "move" : t.kind]
 }
 
 func taskObject(_ t: Shoal_V1_MoveTask) -> [String: Any] {

@@ -140,12 +140,12 @@ def test_nodes_table_and_json(cluster):
     out = admin(cluster.address, "nodes")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split() == ["NODE", "NAME", "ADDRESS", "STATE", "HEALTH", "REPLICAS", "POINTS", "VERSION"]
+    assert lines[0].split() == ["NODE", "NAME", "ADDRESS", "STATE", "REPLICAS", "POINTS", "VERSION", "HEALTH"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(rows) == set(cluster.ids)
-    assert all(r[1] == cluster.ids[i] and r[3] == "active" and r[4] == "up" for i, r in rows.items())
-    assert sum(int(r[5]) for r in rows.values()) == SHARDS
-    assert sum(int(r[6].replace(",", "")) for r in rows.values()) == POINTS
+    assert all(r[1] == cluster.ids[i] and r[3] == "active" and r[7] == "up" for i, r in rows.items())
+    assert sum(int(r[4]) for r in rows.values()) == SHARDS
+    assert sum(int(r[5].replace(",", "")) for r in rows.values()) == POINTS
     # --json, and the admin options before the subcommand as well as after it.
     before = json.loads(subprocess.run([shoal_bin(), "admin", "--coordinator", cluster.address, "--json", "nodes"],
                                        capture_output=True, text=True, timeout=60).stdout)

@@ -100,7 +100,7 @@ def test_fresh_replicas_are_identical(cluster, placement):
         replicas = shard["replicas"]
         assert len(replicas) == 2 and len({r["node_id"] for r in replicas}) == 2
         assert len({r["digest"] for r in replicas}) == 1 and len(replicas[0]["digest"]) == 16
-        assert all(r["matches"] and r["points"] == replicas[0]["points"] and r["state"] == "ready" for r in replicas)
+        assert all(r["matches"] and r["points"] == replicas[0]["points"] and r["state"] == "in_sync" for r in replicas)
         total += replicas[0]["points"]
     assert total == POINTS
     assert set(placement) == set(range(SHARDS))
