@@ -92,7 +92,10 @@ extension ClusterState {
         let move = try running(id, in: [.createReplica])
         var replicas = try replicas(of: move)
         if let i = replicas.firstIndex(where: { $0.nodeId == move.to }) {
-            if move.taskKind == .catchUp { replicas[i].state = .catchingUp }
+            if move.taskKind == .catchUp {
+                replicas[i].state = .catchingUp
+                replicas[i].catchUpFloor = min(replicas[i].catchUpFloor ?? .max, minVersion ?? 0)
+            }
         } else {
             replicas.append(Replica(nodeId: move.to, state: .catchingUp))
         }
@@ -119,11 +122,16 @@ extension ClusterState {
     /// Records that a write to `id`'s copying target failed while its source took it,
     /// before that write is acknowledged: the next copy pass brings the write, and reads
     /// do not switch to the target before that pass (`switchReads` checks the count).
-    /// Only before reads switch: from then on the target serves reads, so UNAVAILABLE
-    /// (the write is not acknowledged; the client retries). A move that has ended
-    /// needs nothing (no change).
+    /// Once reads have switched, the target leaves the in-sync set instead. A move that
+    /// has ended needs nothing (no change).
     public mutating func recordMissedWrite(_ id: String, nowMs: Int64) throws(ShoalError) {
         guard let move = moves[id], move.state == .running else { return }
+        if move.phase >= .switchReads {
+            // The target serves reads now: it leaves the in-sync set instead (UNAVAILABLE
+            // if it is the only replica in sync, as after a move's switch at RF 1).
+            try markStale(collection: move.collection, shard: move.shard, node: move.to, nowMs: nowMs)
+            return
+        }
         guard move.phase == .copyRecords || move.phase == .catchUp else {
             throw .unavailable("shard \(move.shard) of \(move.collection) is moving to node \(move.to), which did not take this write; try again")
         }

@@ -7,7 +7,8 @@ extension ClusterState {
     /// Takes `node`'s in-sync replica of `collection`/`shard` out of the in-sync set: it
     /// missed a write that another in-sync replica committed. UNAVAILABLE (nothing
     /// changed) if no other replica is in sync: the write must not be acknowledged.
-    /// Nothing to do if the replica is not in sync (any more) or not placed.
+    /// Nothing to do if the replica is not in sync (any more) or not placed. A task
+    /// copying from it that has not switched reads rolls back.
     public mutating func markStale(collection: String, shard: UInt32, node: String, nowMs: Int64) throws(ShoalError) {
         guard let state = collections[collection], shard < state.config.shardCount else { return }
         var replicas = state.shards[Int(shard)].replicas
@@ -19,6 +20,13 @@ extension ClusterState {
         replicas[i].state = .stale
         replicas[i].staleSinceMs = nowMs
         try setReplicas(collection: collection, shard: shard, replicas)
+        // A task copying from it copied (or would copy) without this write, which its
+        // target may have missed too: the task rolls back, and is planned again from a
+        // replica in sync.
+        for task in moves.values where task.isActive && task.collection == collection && task.shard == shard && task.from == node
+            && (task.state == .pending || task.phase < .switchReads) {
+            try rollBackMove(task.id, as: .failed, error: "its source, node \(node), missed a write and is no longer in sync", nowMs: nowMs)
+        }
     }
 
     /// The tasks that would bring every shard back to its replication factor in sync,

@@ -221,6 +221,10 @@ public struct Replica: Sendable, Hashable, Codable {
     /// When this replica went stale (missed a write), while it is stale or catching up
     /// after being stale; nil otherwise.
     public var staleSinceMs: Int64?
+    /// The lowest version a catch-up of this replica has copied from since it went
+    /// stale (0: a rebuild). A later attempt starts no higher: an attempt that rolled
+    /// back raised the replica's newest version without bringing everything below it.
+    public var catchUpFloor: UInt64?
 
     public init(nodeId: String, state: ReplicaState = .ready, staleSinceMs: Int64? = nil) {
         self.nodeId = nodeId

@@ -150,6 +150,7 @@ struct MoveExecution: Sendable {
             // switch only if no miss was recorded since (else the switch is refused and
             // the target copies again).
             var needsPass = resumedInCatchUp || move.misses != missedBefore
+            var refused = 0
             while true {
                 if needsPass {
                     logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
@@ -164,6 +165,12 @@ struct MoveExecution: Sendable {
                     move = try await step { s throws(ShoalError) in try s.switchReads(id, expectedMisses: expected, nowMs: nowMs()) }
                     break
                 } catch let error as ShoalError where error.code == .aborted {
+                    // A target that misses writes during every pass never catches up: the
+                    // task stops (rolls back) rather than copy forever, and is tried again later.
+                    refused += 1
+                    if refused >= Self.maxRefusedSwitches {
+                        throw MoveStop.failed("the target missed writes during \(refused) copy passes in a row")
+                    }
                     needsPass = true
                 }
             }
@@ -219,10 +226,9 @@ struct MoveExecution: Sendable {
         let target = try endpoint(move.to)
         let sourceStats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
         let held = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first
-        let staleSince = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas
-            .first { $0.nodeId == move.to }?.staleSinceMs ?? 0
-        let awayMs = nowMs() - staleSince
-        let keptMs = Int64(sourceStats.tombstoneRetentionMs) - Self.catchUpMargin.milliseconds
+        let placed = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas.first { $0.nodeId == move.to }
+        let awayMs = nowMs() - (placed?.staleSinceMs ?? 0)
+        let keptMs = Self.tombstonesKeptMs(sourceStats.tombstoneRetentionMs)
         if let held, move.rebuild != true, sourceStats.tombstoneRetentionMs == 0 || awayMs < keptMs {
             let fenced = cluster.snapshot.epoch
             _ = try await target.call(ShardRPC.fenceReplica, .with {
@@ -233,8 +239,10 @@ struct MoveExecution: Sendable {
             }, timeout: .seconds(10))
             let newest = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first?.maxVersion ?? 0
             let margin = UInt64(Self.catchUpMargin.milliseconds) << UInt64(HLCVersion.logicalBits)
-            logger.info("catch-up fetches what the replica missed", metadata: meta(move, ["newest_version": "\(newest)", "away_ms": "\(awayMs)"]))
-            return (held.incarnation, newest > margin ? newest - margin : 0)
+            let floor = min(newest > margin ? newest - margin : 0, placed?.catchUpFloor ?? .max)
+            logger.info("catch-up fetches what the replica missed", metadata: meta(move, [
+                "newest_version": "\(newest)", "from_version": "\(floor)", "away_ms": "\(awayMs)"]))
+            return (held.incarnation, floor)
         }
         logger.warning("catch-up rebuilds the replica from scratch", metadata: meta(move, [
             "away_ms": "\(awayMs)", "tombstone_retention_ms": "\(sourceStats.tombstoneRetentionMs)", "held": "\(held != nil)"]))
@@ -246,6 +254,28 @@ struct MoveExecution: Sendable {
             }, timeout: .seconds(30))
         }
         return (try await createEmptyReplica(move), nil)
+    }
+
+    /// Copy passes a task makes in CATCH_UP before it gives up (see the catch-up loop).
+    static let maxRefusedSwitches = 5
+
+    /// Stops a catch-up that copies only newer records once its target has been stale
+    /// longer than the source keeps tombstones (less `catchUpMargin` and 30 s for the
+    /// coordinators' wall clocks): a delete it missed may have left no trace. Checked
+    /// before every pass's snapshot; the next catch-up rebuilds the replica instead.
+    private func checkTombstonesKept(_ move: MoveRecord) async throws {
+        guard move.taskKind == .catchUp, move.minVersion != nil else { return }  // nil: a rebuild, into an empty replica
+        let retention = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).tombstoneRetentionMs
+        let placed = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas.first { $0.nodeId == move.to }
+        let awayMs = nowMs() - (placed?.staleSinceMs ?? 0)
+        if retention > 0, awayMs >= Self.tombstonesKeptMs(retention) {
+            throw MoveStop.failed("node \(move.to) has been away \(awayMs / 1000) s, longer than node \(move.from) keeps tombstones; the replica is rebuilt")
+        }
+    }
+
+    /// How long after a replica went stale its catch-up can still rely on the source's tombstones.
+    static func tombstonesKeptMs(_ retentionMs: UInt64) -> Int64 {
+        Int64(retentionMs) - catchUpMargin.milliseconds - 30_000
     }
 
     /// How far below a stale replica's newest version a catch-up starts copying: the
@@ -311,6 +341,7 @@ struct MoveExecution: Sendable {
     }
 
     private func copyPass(_ move: MoveRecord) async throws -> (UInt64, UInt64) {
+        try await checkTombstonesKept(cluster.snapshot.moves[id] ?? move)
         let source = try endpoint(move.from)
         let target = try endpoint(move.to)
         let size = try pageSize(move)

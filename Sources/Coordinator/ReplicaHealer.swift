@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import VectorCore
 
 /// Keeps every shard at its replication factor in sync, without an operator: while
@@ -12,6 +13,7 @@ public struct ReplicaHealer: Sendable {
     let cluster: ClusterController
     let scheduler: MoveScheduler
     let lossTimeout: Duration
+    private let backoff = RepairBackoff()
 
     public init(cluster: ClusterController, scheduler: MoveScheduler, lossTimeout: Duration) {
         self.cluster = cluster
@@ -46,8 +48,12 @@ public struct ReplicaHealer: Sendable {
                 cluster.logger.warning("could not stop a replica repair", metadata: ["task": "\(task.id)", "error": "\(error)"])
             }
         }
+        // A repair that failed is not planned again for the same target at once.
+        for task in state.moves.values where task.taskKind != .move && (task.state == .failed || task.state == .rolledBack) {
+            backoff.note(failed: task)
+        }
         var queued: [MoveRecord] = []
-        for repair in state.replicaRepairs(up: up, lost: lost) {
+        for repair in state.replicaRepairs(up: up, lost: lost) where !backoff.waiting(repair) {
             do {
                 queued += try await scheduler.submit([repair], validateNow: true)
                 cluster.logger.info("replica repair queued", metadata: [
@@ -68,5 +74,37 @@ public struct ReplicaHealer: Sendable {
             if Task.isCancelled { return }
             await pass()
         }
+    }
+}
+
+/// The repairs that failed lately: the same repair (shard, kind, target) waits
+/// `pause` after a failure was first seen, so a repair that keeps failing is not
+/// retried every second (each attempt is a task record, and records are kept 100 deep).
+final class RepairBackoff: Sendable {
+    static let pause: Duration = .seconds(10)
+    private struct State {
+        var seen = Set<String>()
+        var until: [String: ContinuousClock.Instant] = [:]
+    }
+    private let state = Mutex(State())
+
+    func note(failed task: MoveRecord) {
+        let key = Self.key(task.collection, task.shard, task.taskKind, task.to)
+        state.withLock { s in
+            guard s.seen.insert(task.id).inserted else { return }
+            s.until[key] = .now + Self.pause
+        }
+    }
+
+    func waiting(_ repair: PlannedMove) -> Bool {
+        let key = Self.key(repair.collection, repair.shard, repair.kind, repair.to)
+        return state.withLock { s in
+            s.until = s.until.filter { $0.value > .now }
+            return s.until[key] != nil
+        }
+    }
+
+    private static func key(_ collection: String, _ shard: UInt32, _ kind: MoveKind, _ to: String) -> String {
+        "\(collection)/\(shard)/\(kind.rawValue)/\(to)"
     }
 }

@@ -116,20 +116,23 @@ extension VectorStoreService {
 
     /// One shard's write to each of its writable replicas, concurrently, acknowledged
     /// as the collection's write consistency says (`WriteConsistency`):
-    /// - a refusal of the request itself by any replica (INVALID_ARGUMENT, or ABORTED:
-    ///   routed by a stale placement) fails it as it is;
-    /// - an in-sync replica that fails otherwise leaves the in-sync set in the metadata
+    /// - a refusal of the request itself by any replica (INVALID_ARGUMENT, ABORTED:
+    ///   routed by a stale placement, or RESOURCE_EXHAUSTED from an in-sync replica: too
+    ///   busy) fails it as it is;
+    /// - with no in-sync replica committed, or fewer than a majority for `.majority`,
+    ///   the write fails (UNAVAILABLE, or the replicas' own error), nothing marked;
+    /// - otherwise an in-sync replica that failed leaves the in-sync set in the metadata
     ///   (`ClusterState.markStale`) once every replica has answered, so after the others
     ///   committed, and before the write is acknowledged;
     /// - a copying target's failure is recorded as a miss against its task, which then
     ///   copies again before reads may switch to it (a pass whose snapshot missed the
-    ///   write began before the miss was recorded);
-    /// - with no in-sync replica committed, or fewer than a majority for `.majority`,
-    ///   the write fails (UNAVAILABLE, or the replicas' own error).
+    ///   write began before the miss was recorded).
     /// With `.one` it is acknowledged at the first in-sync commit, and the rest is
-    /// settled the same way in the background. While several replicas are in sync, each
-    /// call gets at most `replicaWriteTimeout`: a replica that hangs (a cut-off or paused
-    /// node) costs one write that long, then no longer receives writes.
+    /// settled in the background (every replica that did not take it then leaves the
+    /// in-sync set or counts a miss). A replica whose miss is survivable (others are in
+    /// sync, or it is copying) gets at most `replicaWriteTimeout` and is skipped while
+    /// its node is down: a replica that hangs (a cut-off or paused node) costs one write
+    /// that long, then no longer receives writes.
     ///
     /// Returns the answer of `counted` (the shard's first reader) if it committed, else
     /// of another in-sync replica that did.
@@ -137,27 +140,28 @@ extension VectorStoreService {
         _ targets: [ShardTarget], counted: ShardTarget, config: CollectionConfig, ops: [Shoal_V1_WriteOp], deadline: ContinuousClock.Instant?
     ) async throws -> Shoal_V1_WriteBatchResponse {
         let inSync = targets.filter(\.inSync).count
-        let callDeadline = inSync > 1 ? min(deadline ?? .now + Self.defaultTimeout, .now + Self.replicaWriteTimeout) : deadline
         let health = cluster.health
         let calls = targets.map { target in
             (target, Task {
-                // A node the health checks call down is not waited for while another replica is in sync.
-                if inSync > 1, health.state(of: target.nodeID) == .down {
+                // A replica whose miss is survivable (another is in sync, or it is copying)
+                // gets a bounded share of the write, and none while its node is down.
+                let bounded = inSync > 1 || target.copyingFor != nil
+                if bounded, health.state(of: target.nodeID) == .down {
                     return Result<Shoal_V1_WriteBatchResponse, ShoalError>.failure(ShoalError(.unavailable, "\(target) is down (health checks)"))
                 }
-                return await self.writeOne(target, ops: ops, deadline: callDeadline)
+                let due = bounded ? min(deadline ?? .now + Self.defaultTimeout, .now + Self.replicaWriteTimeout) : deadline
+                return await self.writeOne(target, ops: ops, deadline: due)
             })
         }
-        let settled = Task { try await self.settle(calls, counted: counted, config: config) }
         if config.writeConsistency == .one, let first = await Self.firstSuccess(calls.filter { $0.0.inSync }.map(\.1)) {
             Task {
-                do { _ = try await settled.value } catch {
+                do { _ = try await self.settle(calls, counted: counted, config: config, acknowledged: true) } catch {
                     logger.warning("a write acknowledged by one replica did not settle on the others", metadata: ["error": "\(error)"])
                 }
             }
             return first
         }
-        return try await settled.value
+        return try await settle(calls, counted: counted, config: config, acknowledged: false)
     }
 
     /// How long one replica's part of a write may take while other replicas are in sync.
@@ -179,16 +183,31 @@ extension VectorStoreService {
     }
 
     /// Waits for every replica's answer and applies the rules of `writeToReplicas`.
+    /// `acknowledged`: a `.one` write already acknowledged: nothing can fail it any more,
+    /// so every replica that did not take it leaves the in-sync set (or counts a miss).
     private func settle(
-        _ calls: [(ShardTarget, Task<Result<Shoal_V1_WriteBatchResponse, ShoalError>, Never>)], counted: ShardTarget, config: CollectionConfig
+        _ calls: [(ShardTarget, Task<Result<Shoal_V1_WriteBatchResponse, ShoalError>, Never>)], counted: ShardTarget,
+        config: CollectionConfig, acknowledged: Bool
     ) async throws -> Shoal_V1_WriteBatchResponse {
         var outcomes: [(ShardTarget, Result<Shoal_V1_WriteBatchResponse, ShoalError>)] = []
         for (target, call) in calls { outcomes.append((target, await call.value)) }
-        for case (_, .failure(let error)) in outcomes where error.code == .invalidArgument || error.code == .aborted { throw error }
+        // A refusal of the request itself (bad, routed by a stale placement, or an in-sync
+        // replica too busy to take it) fails it as it is, with nothing marked.
+        if !acknowledged {
+            for case (let target, .failure(let error)) in outcomes
+            where error.code == .invalidArgument || error.code == .aborted || (target.inSync && error.code == .resourceExhausted) {
+                throw error
+            }
+        }
         let committed = outcomes.compactMap { target, outcome in target.inSync ? (try? outcome.get()).map { (target, $0) } : nil }
         guard !committed.isEmpty else {
             if let error = outcomes.lazy.compactMap({ $0.0.inSync ? $0.1.failure : nil }).first { throw error }
             throw ShoalError(.unavailable, "shard \(counted.shard) has no replica that takes writes")
+        }
+        let needed = config.writeConsistency.needed(replicationFactor: config.replicationFactor)
+        guard acknowledged || committed.count >= needed else {
+            throw ShoalError(.unavailable,
+                "shard \(counted.shard) of \(config.name): \(committed.count) replica(s) committed the write; write_consistency \(config.writeConsistency.rawValue) needs \(needed) (it may be on some replicas: try again)")
         }
         for case (let target, .failure(let error)) in outcomes {
             if let move = target.copyingFor {
@@ -200,11 +219,6 @@ extension VectorStoreService {
                 logger.warning("a replica missed a write and left the in-sync set", metadata: [
                     "collection": "\(target.collection)", "shard": "\(target.shard)", "node": "\(target.nodeID)", "error": "\(error)"])
             }
-        }
-        let needed = config.writeConsistency.needed(replicationFactor: config.replicationFactor)
-        guard committed.count >= needed else {
-            throw ShoalError(.unavailable,
-                "shard \(counted.shard) of \(config.name): \(committed.count) replica(s) committed the write; write_consistency \(config.writeConsistency.rawValue) needs \(needed) (it may be on some replicas: try again)")
         }
         return committed.first { $0.0.nodeID == counted.nodeID }?.1 ?? committed[0].1
     }

@@ -35,7 +35,13 @@ public final class WriteVersions: Sendable {
         self.clock = clock
         self.ceiling = ceiling
         self.window = windowMillis << UInt64(HLCVersion.logicalBits)
+        self.windowDuration = .milliseconds(Int64(windowMillis))
     }
+
+    /// `window` as time: the stored ceiling is read again at least this often while
+    /// writes are issued (`keepUp`), whether or not this coordinator needs a higher one.
+    private let windowDuration: Duration
+    private let lastRaise = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Moves the clock past the stored ceiling: the first version issued is above
     /// every version issued before, by anyone.
@@ -52,7 +58,10 @@ public final class WriteVersions: Sendable {
         guard let ceiling else { return version }
         let covered = reserved.withLock { $0 }
         if version < covered {
-            if covered - version < window / 2 { raiseInBackground(ceiling, from: version) }
+            // Ahead of need, and at least once a window: a coordinator whose clock is
+            // behind never comes near the ceiling others raise, and must still keep up.
+            let due = lastRaise.withLock { last in last.map { ContinuousClock.now - $0 >= windowDuration } ?? true }
+            if covered - version < window / 2 || due { raiseInBackground(ceiling, from: version) }
             return version
         }
         let stored = try await ceiling.raise(to: version + window)
@@ -65,6 +74,7 @@ public final class WriteVersions: Sendable {
     /// so writes of one moment carry versions of about that moment whoever issued them
     /// (a catch-up relies on it: `MoveExecution.catchUpMargin`).
     private func keepUp(with stored: UInt64) {
+        lastRaise.withLock { $0 = .now }
         reserved.withLock { $0 = max($0, stored) }
         if stored > 2 * window { clock.observe(HLCVersion(rawValue: stored - 2 * window)) }
     }

@@ -70,6 +70,45 @@ private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
         #expect(!state.dropIsDecided(collection: "c", shard: 0, incarnation: 3, on: "n1", uid: "c-1"))
     }
 
+    @Test func aLaterCatchUpStartsNoHigherThanAnEarlierOneThatRolledBack() throws {
+        var state = try replicatedState()
+        try state.markStale(collection: "c", shard: 0, node: "n1", nowMs: 100)
+        let first = try state.addMove(collection: "c", shard: 0, from: "n2", to: "n1", points: 0, nowMs: 1, validateNow: true, kind: .catchUp)
+        try state.startMove(first, nowMs: 2)
+        try state.beginDualWrite(first, targetIncarnation: 3, minVersion: 500, nowMs: 3)
+        try state.rollBackMove(first, as: .rolledBack, error: "node n1 went down", nowMs: 4)
+        #expect(state.collections["c"]!.shards[0].replicas[0].catchUpFloor == 500)
+        let second = try state.addMove(collection: "c", shard: 0, from: "n2", to: "n1", points: 0, nowMs: 5, validateNow: true, kind: .catchUp)
+        try state.startMove(second, nowMs: 6)
+        try state.beginDualWrite(second, targetIncarnation: 3, minVersion: 900, nowMs: 7)
+        #expect(state.collections["c"]!.shards[0].replicas[0].catchUpFloor == 500)
+        try state.setMovePhase(second, .catchUp, nowMs: 8)
+        try state.switchReads(second, expectedMisses: 0, nowMs: 9)
+        #expect(state.collections["c"]!.shards[0].replicas[0].catchUpFloor == nil)  // in sync again: no floor
+    }
+
+    @Test func aTaskWhoseSourceMissesAWriteRollsBack() throws {
+        var state = try replicatedState()
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 1, validateNow: true)
+        try state.startMove(id, nowMs: 2)
+        try state.beginDualWrite(id, targetIncarnation: 5, nowMs: 3)
+        try state.markStale(collection: "c", shard: 0, node: "n1", nowMs: 4)
+        #expect(state.moves[id]?.state == .failed)
+        #expect(replicas(state, 0) == ["n1:stale", "n2:ready"])  // the target left with the rollback
+        #expect(state.dropIsDecided(collection: "c", shard: 0, incarnation: 5, on: "n4", uid: "c-1"))
+    }
+
+    @Test func aMissAfterReadsSwitchedTakesTheTargetOutOfTheInSyncSet() throws {
+        var state = try replicatedState()
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 1, validateNow: true)
+        try state.startMove(id, nowMs: 2)
+        try state.beginDualWrite(id, targetIncarnation: 5, nowMs: 3)
+        try state.setMovePhase(id, .catchUp, nowMs: 4)
+        try state.switchReads(id, expectedMisses: 0, nowMs: 5)
+        try state.recordMissedWrite(id, nowMs: 6)  // routed while it was copying; it answers reads now
+        #expect(replicas(state, 0) == ["n1:retiring", "n2:ready", "n4:stale"])
+    }
+
     @Test func aReplicateTaskReplacesALostReplicaAndRecordsTheDrop() throws {
         var state = try replicatedState()
         let id = try state.addMove(collection: "c", shard: 0, from: "n2", to: "n4", points: 0, nowMs: 1, validateNow: true,
