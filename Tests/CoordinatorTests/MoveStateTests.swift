@@ -13,7 +13,8 @@ private func movingState() throws -> ClusterState {
     return state
 }
 
-private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
+/// Shard `shard` of collection "c" as `node:state` strings, in placement order.
+func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
     state.collections["c"]!.shards[shard].replicas.map { "\($0.nodeId):\($0.state.rawValue)" }
 }
 

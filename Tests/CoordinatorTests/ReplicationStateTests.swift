@@ -15,10 +15,6 @@ private func replicatedState() throws -> ClusterState {
     return state
 }
 
-private func replicas(_ state: ClusterState, _ shard: Int) -> [String] {
-    state.collections["c"]!.shards[shard].replicas.map { "\($0.nodeId):\($0.state.rawValue)" }
-}
-
 @Suite struct ReplicationStateTests {
     @Test func aReplicaThatMissesAWriteLeavesTheInSyncSetButNeverTheLast() throws {
         var state = try replicatedState()
