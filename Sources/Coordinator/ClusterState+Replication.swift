@@ -29,6 +29,16 @@ extension ClusterState {
         }
     }
 
+    /// Marks every in-sync replica on `node` stale whose shard keeps another in-sync
+    /// replica (the others stay: a shard's last in-sync replica is never marked).
+    public mutating func markStaleWhereSafe(on node: String, nowMs: Int64) {
+        for name in collections.keys.sorted() {
+            for shard in collections[name]!.shards where shard.replicas.contains(where: { $0.nodeId == node && $0.state == .ready }) {
+                try? markStale(collection: name, shard: shard.shardId, node: node, nowMs: nowMs)
+            }
+        }
+    }
+
     /// The tasks that would bring every shard back to its replication factor in sync,
     /// at most one per shard and none for a shard with an active move:
     /// - a STALE replica on a node in `up` catches up from an in-sync one;

@@ -8,7 +8,8 @@ import VectorCore
 /// `lossTimeout` (a replicate task that replaces it on another node), and a shard with
 /// fewer replicas than its factor (a replicate task), and hands them to the move
 /// scheduler (`ClusterState.replicaRepairs` decides; `MoveExecution` carries out).
-/// A running repair whose target's node goes down is cancelled (it rolls back).
+/// A running repair whose target's node goes down is cancelled (it rolls back), and
+/// the in-sync replicas of a down node are marked stale (where another stays in sync).
 public struct ReplicaHealer: Sendable {
     let cluster: ClusterController
     let scheduler: MoveScheduler
@@ -34,6 +35,19 @@ public struct ReplicaHealer: Sendable {
             case .up: up.insert(node.id)
             case .suspect: break
             case .down: if let since = cluster.health.downSince(node.id), now - since >= lossTimeout { lost.insert(node.id) }
+            }
+        }
+        // Replicas on a node the health checks call down leave the in-sync set now, not
+        // at the next write they miss: `shoal admin shards` shows them stale, and the
+        // node's return starts their catch-up (a quick one if nothing was missed).
+        let down = state.nodes.values.filter { $0.state != .removed && cluster.health.state(of: $0.id) == .down }.map(\.id)
+        if !down.isEmpty {
+            do {
+                try await cluster.commit { s throws(ShoalError) in
+                    for node in down { s.markStaleWhereSafe(on: node, nowMs: nowMs()) }
+                }
+            } catch {
+                cluster.logger.warning("could not mark the replicas of a down node stale", metadata: ["error": "\(error)"])
             }
         }
         // A catch-up or replicate task whose target's node went down would record a miss

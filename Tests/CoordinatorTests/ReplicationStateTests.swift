@@ -161,6 +161,17 @@ private func replicatedState() throws -> ClusterState {
         #expect(replicas(state, 0) == ["n2:ready"])
     }
 
+    @Test func aDownNodesReplicasGoStaleExceptAShardsLastInSyncOne() throws {
+        var state = try replicatedState()
+        try state.markStale(collection: "c", shard: 1, node: "n3", nowMs: 50)
+        state.markStaleWhereSafe(on: "n2", nowMs: 100)
+        #expect(replicas(state, 0) == ["n1:ready", "n2:stale"])
+        #expect(replicas(state, 1) == ["n2:ready", "n3:stale"])  // n2 holds shard 1's last in-sync replica
+        let epoch = state.epoch
+        state.markStaleWhereSafe(on: "n2", nowMs: 200)
+        #expect(state.epoch == epoch)
+    }
+
     @Test func writeConsistencyNeeds() {
         #expect(WriteConsistency.all.needed(replicationFactor: 3) == 1)
         #expect(WriteConsistency.one.needed(replicationFactor: 3) == 1)

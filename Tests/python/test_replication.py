@@ -180,8 +180,10 @@ def test_a_node_lost_for_good_gets_its_replicas_recreated(tmp_path):
         assert any(node == lost_id for _, node, _ in replica_states(cluster.address, "lost"))
         cluster.kill("node3")
         deadline = time.monotonic() + 120
+        seen_stale = False
         while True:
             rows = replica_states(cluster.address, "lost")
+            seen_stale = seen_stale or any(n == lost_id and s == "stale" for _, n, s in rows)
             shards = {}
             for shard, node, state in rows:
                 shards.setdefault(shard, []).append((node, state))
@@ -192,6 +194,8 @@ def test_a_node_lost_for_good_gets_its_replicas_recreated(tmp_path):
                 break
             assert time.monotonic() < deadline, f"the replication factor was not restored: {rows}"
             time.sleep(0.3)
+        # Without a write to miss, node3's replicas were marked stale once it was seen down.
+        assert seen_stale, "node3's replicas were never shown stale"
         tasks = admin_json(cluster.address, "status", "--all")
         assert any(t["kind"] == "replicate" and t["state"] == "done" for t in tasks), tasks
         with shoal.Client(cluster.address) as client:
