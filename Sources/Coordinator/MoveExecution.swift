@@ -423,8 +423,11 @@ struct MoveExecution: Sendable {
 
     /// Waits until the target's graph holds nearly every point (at most two pages
     /// unindexed, which reads scan exactly; under steady writes the lag never reaches
-    /// zero), at most `options.indexWait`.
+    /// zero), at most `options.indexWait`. Not for a catch-up: its target's graph holds
+    /// what it held before it went stale, and the sooner it is in sync again the sooner
+    /// the shard survives another failure (what it still indexes, reads scan exactly).
     private func waitForGraph(_ move: MoveRecord) async throws {
+        guard move.taskKind != .catchUp else { return }
         let deadline = ContinuousClock.now + options.indexWait
         let size = try pageSize(move)
         try await retrying("check node \(move.to)'s index") {

@@ -116,7 +116,24 @@ public final class EtcdTestServer: @unchecked Sendable {
     }
 
     /// SIGSTOP: etcd keeps its sockets but answers nothing.
-    public func pause() { kill(signal: SIGSTOP) }
+    /// Returns once every thread of etcd is stopped (SIGSTOP lands asynchronously: a
+    /// call made right after the signal could otherwise still be answered), at most 5 s.
+    public func pause() {
+        kill(signal: SIGSTOP)
+        guard let pid = lock.withLock({ process?.processIdentifier }) else { return }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, !Self.allThreadsStopped(pid) { usleep(1_000) }
+    }
+
+    /// Whether /proc shows every thread of `pid` stopped (state T).
+    private static func allThreadsStopped(_ pid: Int32) -> Bool {
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty else { return false }
+        return threads.allSatisfy { tid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: close)...].split(separator: " ").first == "T"
+        }
+    }
     /// SIGCONT after `pause()`.
     public func resume() { kill(signal: SIGCONT) }
 
