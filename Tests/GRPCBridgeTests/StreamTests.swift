@@ -140,7 +140,9 @@ extension BridgeTests {
 
             let timed = try channel.openStream(method: Self.keepAlive, timeout: .milliseconds(100))
             let late = await #expect(throws: ShoalError.self) { _ = try await timed.receive() }
-            #expect(late?.code == .deadlineExceeded)
+            // gRPC's own deadline, or etcd's answer to the call it saw expire (UNKNOWN): a race
+            // between the two ends, either carried as the status that arrived.
+            #expect(late?.code == .deadlineExceeded || late?.code == .unknown, "\(String(describing: late))")
 
             let bad = #expect(throws: ShoalError.self) {
                 _ = try channel.openStream(method: Self.keepAlive, metadata: [("bad key", "v")])
