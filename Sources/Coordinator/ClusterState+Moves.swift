@@ -60,13 +60,12 @@ extension ClusterState {
     /// rebalance) is validated step by step when each starts instead.
     public mutating func addMove(
         collection: String, shard: UInt32, from: String, to: String, points: UInt64, nowMs: Int64, validateNow: Bool,
-        kind: MoveKind = .move, rebuild: Bool = false, replaces: String? = nil
+        kind: MoveKind = .move, replaces: String? = nil
     ) throws(ShoalError) -> String {
         if validateNow { try validateMove(collection: collection, shard: shard, from: from, to: to, kind: kind) }
         let id = "move-\(nextMoveNumber)"
         var move = MoveRecord(id: id, collection: collection, shard: shard, from: from, to: to, points: points, nowMs: nowMs)
         if kind != .move { move.kind = kind }
-        if rebuild { move.rebuild = true }
         move.replaces = replaces
         moves[id] = move
         nextMoveNumber += 1
@@ -261,8 +260,13 @@ extension ClusterState {
 
     /// Whether the placement puts a replica of `collection`/`shard` on `node`.
     public func isPlaced(collection: String, shard: UInt32, on node: String) -> Bool {
-        guard let state = collections[collection], shard < state.config.shardCount else { return false }
-        return state.shards[Int(shard)].replicas.contains { $0.nodeId == node }
+        placedReplica(collection: collection, shard: shard, on: node) != nil
+    }
+
+    /// The placed replica of `collection`/`shard` on `node`, if any.
+    public func placedReplica(collection: String, shard: UInt32, on node: String) -> Replica? {
+        guard let state = collections[collection], shard < state.config.shardCount else { return nil }
+        return state.shards[Int(shard)].replicas.first { $0.nodeId == node }
     }
 
     // MARK: helpers

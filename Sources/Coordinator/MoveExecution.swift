@@ -226,10 +226,10 @@ struct MoveExecution: Sendable {
         let target = try endpoint(move.to)
         let sourceStats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
         let held = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first
-        let placed = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas.first { $0.nodeId == move.to }
-        let awayMs = nowMs() - (placed?.staleSinceMs ?? 0)
+        let placed = cluster.snapshot.placedReplica(collection: move.collection, shard: move.shard, on: move.to)
+        let awayMs = Self.awayMs(placed)
         let keptMs = Self.tombstonesKeptMs(sourceStats.tombstoneRetentionMs)
-        if let held, move.rebuild != true, sourceStats.tombstoneRetentionMs == 0 || awayMs < keptMs {
+        if let held, sourceStats.tombstoneRetentionMs == 0 || awayMs < keptMs {
             let fenced = cluster.snapshot.epoch
             _ = try await target.call(ShardRPC.fenceReplica, .with {
                 $0.replica = ref(move)
@@ -266,12 +266,14 @@ struct MoveExecution: Sendable {
     private func checkTombstonesKept(_ move: MoveRecord) async throws {
         guard move.taskKind == .catchUp, move.minVersion != nil else { return }  // nil: a rebuild, into an empty replica
         let retention = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).tombstoneRetentionMs
-        let placed = cluster.snapshot.collections[move.collection]?.shards[Int(move.shard)].replicas.first { $0.nodeId == move.to }
-        let awayMs = nowMs() - (placed?.staleSinceMs ?? 0)
+        let awayMs = Self.awayMs(cluster.snapshot.placedReplica(collection: move.collection, shard: move.shard, on: move.to))
         if retention > 0, awayMs >= Self.tombstonesKeptMs(retention) {
             throw MoveStop.failed("node \(move.to) has been away \(awayMs / 1000) s, longer than node \(move.from) keeps tombstones; the replica is rebuilt")
         }
     }
+
+    /// How long the catch-up's target has been stale (its `staleSinceMs`, by the wall clock).
+    private static func awayMs(_ target: Replica?) -> Int64 { nowMs() - (target?.staleSinceMs ?? 0) }
 
     /// How long after a replica went stale its catch-up can still rely on the source's tombstones.
     static func tombstonesKeptMs(_ retentionMs: UInt64) -> Int64 {

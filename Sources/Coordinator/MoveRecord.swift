@@ -44,9 +44,6 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     public var kind: MoveKind?
     /// A catch-up copies only the source's records of at least this version (nil: all).
     public var minVersion: UInt64?
-    /// A catch-up that rebuilds the target from scratch: it was away longer than the
-    /// source keeps tombstones, so a delete it missed may have left no trace.
-    public var rebuild: Bool?
     /// The node whose replica a `.replicate` task replaces (lost: down for longer than
     /// the replica-loss timeout); it leaves the placement when the new replica is in sync.
     public var replaces: String?
