@@ -47,7 +47,7 @@ let package = Package(
         // Typed methods over the bytes-only transport: method names, encode/decode, status mapping.
         .target(
             name: "ShoalRPC",
-            dependencies: ["VectorCore", "GRPCBridge", "ShoalProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["VectorCore", "ShoalProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
         // A client for etcd's v3 gRPC API (KV, Txn, leases, watches) over the bridge.
@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "ShardNode",
             dependencies: [
-                "VectorCore", "VectorIndex", "VectorStorage", "ShoalProto", "ShoalRPC", "GRPCBridge",
+                "VectorCore", "VectorIndex", "VectorStorage", "ShoalProto", "ShoalRPC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -70,8 +70,9 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "VectorCore", "ShoalProto", "ShoalRPC", "GRPCBridge", "Etcd",
+                "VectorCore", "ShoalProto", "ShoalRPC", "Etcd",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
 

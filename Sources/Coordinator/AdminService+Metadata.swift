@@ -1,11 +1,10 @@
-import GRPCBridge
 import ShoalProto
 import ShoalRPC
 import VectorCore
 
 /// The Admin calls over the cluster metadata itself: coordinators, orphans, recover.
 extension AdminService {
-    func registerMetadata(on server: Server) throws {
+    func registerMetadata(on server: any HandlerRegistry) throws {
         try server.register(AdminRPC.listCoordinators) { [self] _, _ in try await coordinatorList() }
         try server.registerLed(AdminRPC.listOrphans, cluster: cluster) { [self] request, _ in
             let (found, unreachable) = await cluster.orphans(collection: request.collection.isEmpty ? nil : request.collection)

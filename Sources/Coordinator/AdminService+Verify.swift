@@ -1,4 +1,3 @@
-import GRPCBridge
 import ShoalProto
 import ShoalRPC
 import VectorCore
@@ -12,7 +11,7 @@ extension AdminService {
     /// Records of one repair write batch.
     static let repairBatch = 1000
 
-    func registerVerify(on server: Server) throws {
+    func registerVerify(on server: any HandlerRegistry) throws {
         try server.register(AdminRPC.verifyCollection) { [self] request, _ in
             let comparisons = try await compare(request.collection, shard: request.hasShardID ? request.shardID : nil)
             return Self.verification(request.collection, comparisons)

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCBridge
 import Logging
 import ShoalProto
 import ShoalRPC
@@ -46,7 +45,7 @@ public final class AdminService: Sendable {
         }
     }
 
-    public func register(on server: Server) throws {
+    public func register(on server: any HandlerRegistry) throws {
         try server.register(AdminRPC.listNodes) { [self] _, _ in try await listNodes() }
         try server.registerLed(AdminRPC.addNode, cluster: cluster) { [self] request, _ in
             let node = try await cluster.addNode(address: request.address)

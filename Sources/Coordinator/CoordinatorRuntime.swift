@@ -1,5 +1,4 @@
 import Foundation
-import GRPCBridge
 import Logging
 import ShoalProto
 import Synchronization
@@ -27,7 +26,7 @@ public struct CoordinatorRuntime: Sendable {
     static let healInterval: Duration = .seconds(1)
 
     public init(
-        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory? = nil,
+        dataDirectory: String, name: String, logger: Logger, nodes: NodeDirectory,
         moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
@@ -41,15 +40,12 @@ public struct CoordinatorRuntime: Sendable {
     /// A runtime over `store` (which answered `loaded`), led as `leadership` says.
     public init(
         store: any MetadataStore, loaded: StoredState?, leadership: any Leadership = SoloLeadership(),
-        name: String, logger: Logger, nodes: NodeDirectory? = nil,
+        name: String, logger: Logger, nodes: NodeDirectory,
         moves: MoveOptions = MoveOptions(), sweepInterval: Duration = .seconds(10), limits: RequestLimits = RequestLimits(),
         versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()),
         coordinators: (@Sendable () async throws -> Shoal_V1_ListCoordinatorsResponse)? = nil,
         notServingReason: @escaping @Sendable () -> String? = { nil }
     ) throws {
-        // Channels to the nodes carry messages as large as the server's (`limits.maxMessageBytes`).
-        // Keepalive pings notice a node cut off mid-call (a paused process, a lost link).
-        let nodes = nodes ?? NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes, keepalive: .toNodes) }
         cluster = ClusterController(store: store, loaded: loaded, leadership: leadership, nodes: nodes, logger: logger)
         let progress = MoveProgress()
         vectorStore = VectorStoreService(cluster: cluster, versions: versions, limits: limits, logger: logger)
@@ -60,7 +56,7 @@ public struct CoordinatorRuntime: Sendable {
         self.sweepInterval = sweepInterval
     }
 
-    public func register(on server: Server) throws {
+    public func register(on server: any HandlerRegistry) throws {
         try vectorStore.register(on: server)
         try admin.register(on: server)
     }

@@ -1,4 +1,3 @@
-import GRPCBridge
 import ShoalRPC
 import VectorCore
 
@@ -39,14 +38,19 @@ extension ClusterController {
     }
 }
 
-extension Server {
+extension HandlerRegistry {
     /// Registers a handler for a change only the leader makes (see `forwardedToLeader`).
     func registerLed<Request, Response>(
         _ rpc: RPC<Request, Response>, cluster: ClusterController,
         _ handler: @escaping @Sendable (Request, ServerRequest) async throws -> Response
     ) throws {
         try register(rpc) { request, call in
-            if let answer = try await cluster.forwardedToLeader(rpc, request, call) { return answer }
+            if let answer = try await cluster.forwardedToLeader(rpc, request, call) {
+                // Read your writes: the caller's next request here must see the change
+                // the leader made, before this coordinator's watch would deliver it.
+                try? await cluster.refresh()
+                return answer
+            }
             return try await handler(request, call)
         }
     }

@@ -1,4 +1,5 @@
 import ShoalProto
+import Synchronization
 import VectorCore
 
 /// Where a collection's shards live, resolved from one state snapshot.
@@ -64,4 +65,20 @@ struct ShardTarget: Sendable, CustomStringConvertible {
     }
 
     var description: String { "shard \(shard) (node \(nodeID) at \(address))" }
+}
+
+/// Collections' routes, each resolved once per state epoch (every change to the
+/// state raises the epoch): a read routes without walking the placement again.
+final class RouteCache: Sendable {
+    private let cache = Mutex<(epoch: UInt64, routes: [String: CollectionRoute])>((0, [:]))
+
+    func route(_ name: String, in state: ClusterState) throws(ShoalError) -> CollectionRoute {
+        if let cached = cache.withLock({ $0.epoch == state.epoch ? $0.routes[name] : nil }) { return cached }
+        let route = try CollectionRoute(name, in: state)
+        cache.withLock { cache in
+            if state.epoch > cache.epoch { cache = (state.epoch, [:]) }
+            if state.epoch == cache.epoch { cache.routes[name] = route }
+        }
+        return route
+    }
 }

@@ -14,14 +14,16 @@ struct SearchPlan: Sendable {
     let includeMetadata: Bool
     let exact: Bool
     let allowPartial: Bool
+    let explain: Bool
 
     /// Validates `request` against `limits`: k, offset and ef, the vector, the filter,
     /// and the reply it implies (`replyBytesEstimate`, at most
     /// `limits.maxMessageBytes`, else RESOURCE_EXHAUSTED).
-    init(_ request: Shoal_V1_SearchRequest, state: ClusterState, limits: RequestLimits) throws(ShoalError) {
-        route = try CollectionRoute(request.collection, in: state)
+    init(_ request: Shoal_V1_SearchRequest, route: CollectionRoute, limits: RequestLimits) throws(ShoalError) {
+        self.route = route
         if request.hasEf, request.ef == 0 { throw ShoalError(.invalidArgument, "ef must be \(RequestLimits.hnswEf.lowerBound)…\(RequestLimits.hnswEf.upperBound), got 0") }
         try limits.checkSearch(k: request.k, offset: request.offset, ef: request.ef)
+        // Validated and, for cosine, normalised once, here: the nodes take it as is.
         vector = try PointValidation.validateVector(request.vector, dimension: route.dimension, metric: route.config.metric, at: "vector")
         if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }  // validated once here, pushed down as is
         k = Int(request.k)
@@ -32,6 +34,12 @@ struct SearchPlan: Sendable {
         includeMetadata = request.includeMetadata
         exact = request.exact
         allowPartial = request.allowPartial
+        explain = request.explain
+    }
+
+    /// The same, routed by `state` directly (no route cache).
+    init(_ request: Shoal_V1_SearchRequest, state: ClusterState, limits: RequestLimits) throws(ShoalError) {
+        try self.init(request, route: try CollectionRoute(request.collection, in: state), limits: limits)
     }
 
     /// What this search costs the shards: `k + offset` hits to find, merge and skip.
@@ -57,9 +65,12 @@ struct SearchPlan: Sendable {
         try SearchReplySize.check(plans.reduce(0) { $0 + $1.replyBytesEstimate }, limit: limits.maxMessageBytes, "the reply could take")
     }
 
-    func shardRequest(for target: ShardTarget) -> Shoal_V1_ReplicaSearchRequest {
+    /// What one node is asked: every shard of `targets` (all on that node), each for
+    /// `k + offset` hits, merged there.
+    func nodeRequest(for targets: [ShardTarget]) -> Shoal_V1_NodeSearchRequest {
         .with {
-            $0.replica = target.ref
+            $0.collection = route.config.name
+            $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch } }
             $0.vector = vector
             $0.k = UInt32(k + offset)
             $0.ef = ef
@@ -67,7 +78,6 @@ struct SearchPlan: Sendable {
             $0.includeVector = includeVector
             $0.includeMetadata = includeMetadata
             $0.exact = exact
-            $0.placementEpoch = target.epoch
         }
     }
 }

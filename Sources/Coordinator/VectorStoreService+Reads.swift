@@ -1,36 +1,30 @@
 import Foundation
-import GRPCBridge
 import ShoalProto
 import ShoalRPC
+import SwiftProtobuf
 import VectorCore
 
-/// Reads: get, search, search batches, count and describe, fanned out to one replica
-/// per shard (`askReplica`: hedged and retried on the shard's other in-sync replicas).
+/// Reads: get, search, search batches, count and describe, fanned out with one call
+/// per node (`NodeFanOut`: hedged and retried on the shards' other in-sync replicas).
 extension VectorStoreService {
 
     func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
-        let route = try CollectionRoute(request.collection, in: state)
+        let route = try routes.route(request.collection, in: state)
         try limits.checkCount(request.ids.count, "a get takes")
         for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
         let byShard = route.router.partition(request.ids) { $0 }
-        let found = try await withThrowingTaskGroup(of: Shoal_V1_ReplicaGetResponse.self) { group in
-            for (shard, ids) in byShard.enumerated() where !ids.isEmpty {
-                group.addTask {
-                    try await self.askReplica(route.readers[shard], deadline: deadline) { target, transport, timeout in
-                        try await transport.call(ShardRPC.get, .with {
-                            $0.replica = target.ref
-                            $0.placementEpoch = target.epoch
-                            $0.ids = ids
-                            $0.includeVector = request.includeVector
-                            $0.includeMetadata = request.includeMetadata
-                        }, timeout: timeout)
-                    }
-                }
+        let asked = route.readers.enumerated().filter { !byShard[$0.offset].isEmpty }
+        let outcome = await readNodes(ShardRPC.getShards, asked.map(\.element), deadline: deadline) { targets in
+            .with {
+                $0.collection = request.collection
+                $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch; $0.ids = byShard[Int(target.shard)] } }
+                $0.includeVector = request.includeVector
+                $0.includeMetadata = request.includeMetadata
             }
-            var points: [UTF8Key: Shoal_V1_Point] = [:]
-            for try await reply in group { for p in reply.points { points[UTF8Key(p.point.id)] = p.point } }
-            return points
         }
+        _ = try outcome.missing(allowPartial: false)
+        var found: [UTF8Key: Shoal_V1_Point] = [:]
+        for reply in outcome.replies { for point in reply.points { found[UTF8Key(point.id)] = point } }
         return .with { reply in
             reply.points = request.ids.compactMap { found[UTF8Key($0)] }
             reply.missingIds = request.ids.filter { found[UTF8Key($0)] == nil }
@@ -38,17 +32,39 @@ extension VectorStoreService {
     }
 
     func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
-        let outcomes = await askEveryShard(plan.route.readers, deadline: deadline) { target, transport, timeout in
-            try await transport.call(ShardRPC.search, plan.shardRequest(for: target), timeout: timeout)
-        }
-        let (replies, missing) = try Self.answers(outcomes, allowPartial: plan.allowPartial)
-        let merged = TopKMerge.merge(replies.map(\.hits), k: plan.k, offset: plan.offset)
+        let outcome = await readNodes(ShardRPC.searchShards, plan.route.readers, deadline: deadline) { plan.nodeRequest(for: $0) }
+        let missing = try outcome.missing(allowPartial: plan.allowPartial)
+        let merged = TopKMerge.merge(outcome.replies.map(\.hits), k: plan.k, offset: plan.offset)
         try SearchReplySize.check(merged.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }, limit: limits.maxMessageBytes, "the reply's hits take")
         return .with {
             $0.hits = merged
             $0.partial = !missing.isEmpty
             $0.missingShards = missing
+            if plan.explain { $0.explain = Self.explanation(outcome) }
         }
+    }
+
+    /// What each shard that answered did, by shard id.
+    static func explanation(_ outcome: NodeReadOutcome<Shoal_V1_NodeSearchResponse>) -> [Shoal_V1_ShardSearchReport] {
+        zip(outcome.shardIDs, outcome.shards).compactMap { shard, answer in
+            guard case .answered(_, let report, let nodeID) = answer else { return nil }
+            return .with {
+                $0.shardID = shard
+                $0.nodeID = nodeID
+                $0.strategy = report.strategy
+                $0.distancesComputed = report.distancesComputed
+                $0.unindexedScanned = report.unindexedScanned
+            }
+        }
+    }
+
+    /// Reads `readers`' shards with one call per node (`NodeFanOut`).
+    func readNodes<Request: SwiftProtobuf.Message, Reply: NodeReadReply>(
+        _ rpc: RPC<Request, Reply>, _ readers: [[ShardTarget]], deadline: ContinuousClock.Instant?,
+        _ makeRequest: @escaping @Sendable ([ShardTarget]) -> Request
+    ) async -> NodeReadOutcome<Reply> {
+        guard !readers.isEmpty else { return NodeReadOutcome(replies: [], shards: [], shardIDs: []) }
+        return await NodeFanOut.read(rpc, readers: readers, nodes: cluster.nodes, health: cluster.health, deadline: deadline, makeRequest: makeRequest)
     }
 
     func searchBatch(_ request: Shoal_V1_SearchBatchRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
@@ -59,7 +75,7 @@ extension VectorStoreService {
         var plans: [SearchPlan] = []
         for (i, search) in request.searches.enumerated() {
             do throws(ShoalError) {
-                plans.append(try SearchPlan(search, state: state, limits: limits))
+                plans.append(try SearchPlan(search, route: try routes.route(search.collection, in: state), limits: limits))
             } catch {
                 throw ShoalError(error.code, "searches[\(i)]: \(error.message)")
             }
@@ -93,43 +109,53 @@ extension VectorStoreService {
 
     /// A validated search whose cost is within the limits (`checkCost`).
     func plan(_ request: Shoal_V1_SearchRequest, state: ClusterState) throws(ShoalError) -> SearchPlan {
-        let plan = try SearchPlan(request, state: state, limits: limits)
+        let plan = try SearchPlan(request, route: try routes.route(request.collection, in: state), limits: limits)
         try SearchPlan.checkCost([plan], limits: limits)
         return plan
     }
 
     func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
-        let route = try CollectionRoute(request.collection, in: state)
+        let route = try routes.route(request.collection, in: state)
         if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
-        let outcomes = await askEveryShard(route.readers, deadline: deadline) { target, transport, timeout in
-            try await transport.call(ShardRPC.count, .with {
-                $0.replica = target.ref
-                $0.placementEpoch = target.epoch
-                if request.hasFilter { $0.filter = request.filter }
-            }, timeout: timeout)
-        }
-        let (replies, missing) = try Self.answers(outcomes, allowPartial: request.allowPartial)
-        let total = replies.reduce(0) { $0 + $1.count }
+        let outcome = await countShards(route, filter: request.hasFilter ? request.filter : nil, deadline: deadline)
+        let missing = try outcome.missing(allowPartial: request.allowPartial)
         return .with {
-            $0.count = total
+            $0.count = Self.counts(outcome).values.reduce(0, +)
             $0.partial = !missing.isEmpty
             $0.missingShards = missing
         }
     }
 
     func describe(_ request: Shoal_V1_DescribeCollectionRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_DescribeCollectionResponse {
-        let route = try CollectionRoute(request.name, in: state)
+        let route = try routes.route(request.name, in: state)
         var placements = state.shardPlacements(of: request.name) ?? []
-        let counts = await askEveryShard(route.readers, deadline: deadline) { target, transport, timeout in
-            try await transport.call(ShardRPC.count, .with { $0.replica = target.ref; $0.placementEpoch = target.epoch }, timeout: timeout)
-        }
-        for i in placements.indices {
-            placements[i].pointCount = (try? counts.first { $0.shard == placements[i].shardID }?.result.get())?.count ?? 0
-        }
+        let counts = Self.counts(await countShards(route, filter: nil, deadline: deadline))
+        for i in placements.indices { placements[i].pointCount = counts[placements[i].shardID] ?? 0 }
         return .with {
             $0.config = route.config.proto
             $0.shards = placements
             $0.pointCount = placements.reduce(0) { $0 + $1.pointCount }
         }
+    }
+
+    private func countShards(_ route: CollectionRoute, filter: Shoal_V1_Filter?, deadline: ContinuousClock.Instant?) async
+        -> NodeReadOutcome<Shoal_V1_NodeCountResponse>
+    {
+        await readNodes(ShardRPC.countShards, route.readers, deadline: deadline) { targets in
+            .with {
+                $0.collection = route.config.name
+                $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch } }
+                if let filter { $0.filter = filter }
+            }
+        }
+    }
+
+    /// The count of each shard that answered, by shard id.
+    private static func counts(_ outcome: NodeReadOutcome<Shoal_V1_NodeCountResponse>) -> [UInt32: UInt64] {
+        var counts: [UInt32: UInt64] = [:]
+        for (shard, answer) in zip(outcome.shardIDs, outcome.shards) {
+            if case .answered(_, let report, _) = answer { counts[shard] = report.count }
+        }
+        return counts
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCBridge
 import ShoalProto
 import ShoalRPC
 import VectorCore

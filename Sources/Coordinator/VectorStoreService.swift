@@ -1,5 +1,4 @@
 import Foundation
-import GRPCBridge
 import Logging
 import ShoalProto
 import ShoalRPC
@@ -22,6 +21,10 @@ public final class VectorStoreService: Sendable {
     let logger: Logger
     /// What a request may ask for (the nodes check the same).
     let limits: RequestLimits
+    /// Routes per state epoch.
+    let routes = RouteCache()
+    /// Reads running at once (`limits.maxConcurrentReads`); the next is refused.
+    let reads: CallSlots
 
     public init(
         cluster: ClusterController, versions: WriteVersions = WriteVersions(clock: HybridLogicalClock()),
@@ -29,11 +32,12 @@ public final class VectorStoreService: Sendable {
     ) {
         self.cluster = cluster
         self.limits = limits
+        self.reads = CallSlots(limit: limits.maxConcurrentReads)
         self.versions = versions
         self.logger = logger
     }
 
-    public func register(on server: Server) throws {
+    public func register(on server: any HandlerRegistry) throws {
         try server.registerLed(VectorStoreRPC.createCollection, cluster: cluster) { [self] request, _ in
             guard request.hasConfig else { throw ShoalError(.invalidArgument, "config is required") }
             let config = try await cluster.createCollection(request.config)
@@ -58,17 +62,28 @@ public final class VectorStoreService: Sendable {
             try await cluster.withState { try await delete(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.get) { [self] request, call in
-            try await cluster.withCurrentPlacement { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await read { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await cluster.withCurrentPlacement { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
+            try await read { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
-            try await cluster.withCurrentPlacement { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await read { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
         try server.register(VectorStoreRPC.count) { [self] request, call in
-            try await cluster.withCurrentPlacement { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
+            try await read { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
+    }
+
+    /// Runs one read in a slot of `reads` against the current placement; with every
+    /// slot taken, RESOURCE_EXHAUSTED at once (a coordinator never queues reads).
+    func read<R>(_ body: (ClusterState) async throws -> R) async throws -> R {
+        guard reads.enter() else {
+            throw ShoalError(.resourceExhausted,
+                "busy: \(reads.limit) reads are running on this coordinator, the limit (--max-concurrent-reads); retry later")
+        }
+        defer { reads.leave() }
+        return try await cluster.withCurrentPlacement(body)
     }
 
     /// The caller's deadline, or the default timeout without one; never later than
@@ -77,9 +92,11 @@ public final class VectorStoreService: Sendable {
         let now = ContinuousClock.now
         return min(caller ?? now + defaultTimeout, now + maxRequestTime)
     }
+}
 
-    /// One call to one shard replica under the caller's deadline. A failure becomes
-    /// UNAVAILABLE (or the deadline) naming the shard and node; argument errors pass through.
+extension VectorStoreService {
+    /// One call to one shard replica under the caller's deadline (writes). A failure
+    /// becomes UNAVAILABLE (or the deadline) naming the shard and node; argument errors pass through.
     static func call<R: Sendable>(
         _ target: ShardTarget, nodes: NodeDirectory, deadline: ContinuousClock.Instant?,
         _ body: @Sendable (any UnaryTransport, Duration) async throws -> R
@@ -99,6 +116,16 @@ public final class VectorStoreService: Sendable {
             }
         } catch {
             throw ShoalError(.unavailable, "\(target) is unavailable: \(error)")
+        }
+    }
+
+    /// Whether `error` says this replica cannot answer now, so another should be asked
+    /// (UNAVAILABLE, DEADLINE_EXCEEDED; FAILED_PRECONDITION: set aside or not held;
+    /// ABORTED: fenced past this placement).
+    static func replicaCannotAnswer(_ error: ShoalError) -> Bool {
+        switch error.code {
+        case .unavailable, .deadlineExceeded, .failedPrecondition, .aborted: true
+        default: false
         }
     }
 }

@@ -1,4 +1,5 @@
 internal import CGRPCBridge
+import Dispatch
 import Synchronization
 import VectorCore
 
@@ -52,42 +53,56 @@ public final class Channel: UnaryTransport, @unchecked Sendable {
         defer { call.release() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                call.start(continuation, channel: raw, method: method, request: request,
-                           timeout: timeout, metadata: metadata)
+                call.start(channel: raw, method: method, request: request, timeout: timeout, metadata: metadata) {
+                    continuation.resume(with: $0.mapError { $0 as any Error })
+                }
             }
         } onCancel: {
             call.cancel()
         }
     }
+
+    /// One unary call without a task: `done` runs on a gRPC thread (or at once,
+    /// if the call cannot start).
+    public func start(
+        method: String, request: [UInt8], timeout: Duration?, metadata: [(String, String)], done: @escaping CallCompletion
+    ) -> any StartedCall {
+        let call = ClientCall()
+        call.start(channel: raw, method: method, request: request, timeout: timeout, metadata: metadata) { result in
+            done(result)
+            // Not on this gRPC thread: the last reference to a channel must not be dropped here.
+            DispatchQueue.global().async { call.release() }
+        }
+        return call
+    }
 }
 
-/// One client call's state, shared by the caller, the cancellation handler and the
+/// One client call's state, shared by the caller (who may cancel it) and the
 /// bridge's completion callback (which holds a +1 reference while the call runs).
 ///
-/// `done` may run on any thread, even inside `sg_client_call_start`, and the caller
-/// may call `release` as soon as `done` resumed it, possibly before `start` has
-/// stored the handle: `released` makes `start` drop the handle itself then.
-private final class ClientCall: @unchecked Sendable {
+/// `done` may run on any thread, even inside `sg_client_call_start`, and the owner
+/// may call `release` as soon as `done` ran, possibly before `start` has stored the
+/// handle: `released` makes `start` drop the handle itself then. `release` must not
+/// run on a gRPC thread (it may free the last reference to the channel).
+private final class ClientCall: StartedCall, @unchecked Sendable {
     // @unchecked: `handle`, `cancelRequested` and `released` are guarded by `lock`;
-    // `continuation` is written once before the call starts and read once by `done`.
+    // `done` is written once before the call starts and taken once by `finish`.
     private let lock = Mutex(())
     private var handle: OpaquePointer?
     private var cancelRequested = false
     private var released = false
-    private var continuation: CheckedContinuation<[UInt8], any Error>?
+    private var done: CallCompletion?
 
     init() { BridgeDiagnostics.swiftClientCalls.add(1, ordering: .relaxed) }
     deinit { BridgeDiagnostics.swiftClientCalls.subtract(1, ordering: .relaxed) }
 
     func start(
-        _ continuation: CheckedContinuation<[UInt8], any Error>,
         channel: OpaquePointer, method: String, request: [UInt8],
-        timeout: Duration?, metadata: [(String, String)]
+        timeout: Duration?, metadata: [(String, String)], done: @escaping CallCompletion
     ) {
-        self.continuation = continuation
+        self.done = done
         if lock.withLock({ _ in cancelRequested }) {
-            self.continuation = nil
-            continuation.resume(throwing: ShoalError(.cancelled, "the call was cancelled before it started"))
+            finish(.failure(ShoalError(.cancelled, "the call was cancelled before it started")))
             return
         }
         let timeoutMicros = timeout.map { max(0, $0.saturatingMicroseconds) } ?? -1
@@ -103,7 +118,7 @@ private final class ClientCall: @unchecked Sendable {
             if !released { handle = started }
             return (cancelRequested && !released, released)
         }
-        if cancelNow { sg_client_call_cancel(started) }
+        if cancelNow, let started { sg_client_call_cancel(started) }
         if releaseNow, let started { sg_client_call_release(started) }
     }
 
@@ -114,7 +129,7 @@ private final class ClientCall: @unchecked Sendable {
         }
     }
 
-    /// Drops the caller's reference to the bridge call (after `done`, or if it never started).
+    /// Drops the owner's reference to the bridge call (after `done`, or if it never started).
     func release() {
         let toRelease = lock.withLock { _ in
             released = true
@@ -124,10 +139,11 @@ private final class ClientCall: @unchecked Sendable {
         if let toRelease { sg_client_call_release(toRelease) }
     }
 
+    /// Delivers the outcome, once.
     fileprivate func finish(_ result: Result<[UInt8], ShoalError>) {
-        let continuation = self.continuation
-        self.continuation = nil
-        continuation?.resume(with: result.mapError { $0 as any Error })
+        let done = self.done
+        self.done = nil
+        done?(result)
     }
 }
 

@@ -3,45 +3,38 @@ import Foundation
 import Synchronization
 import VectorCore
 
-/// What a handler sees of one call.
-public struct ServerRequest: Sendable {
-    /// Full method name, `/shoal.v1.Shard/Search`.
-    public let method: String
-    /// The request message, serialized.
-    public let bytes: [UInt8]
-    /// The client's metadata (keys are lower-case, as gRPC sends them).
-    public let metadata: [(key: String, value: String)]
-    /// When the client stops waiting, if it set a deadline.
-    public let deadline: ContinuousClock.Instant?
-}
-
-/// Handles one unary call: returns the serialized response, or throws.
-/// A thrown `ShoalError` becomes its status; `CancellationError` becomes CANCELLED;
-/// anything else becomes INTERNAL with the error's description.
-/// The handler's task is cancelled when the client cancels or its deadline passes.
-public typealias UnaryHandler = @Sendable (ServerRequest) async throws -> [UInt8]
-
 /// A gRPC server that moves bytes: register handlers by full method name, start,
 /// and shut down. Calls to unregistered methods get UNIMPLEMENTED. At most
 /// `maxConcurrentCalls` calls of limited methods run at once; the next one is
 /// answered RESOURCE_EXHAUSTED on the gRPC thread that received it, never queued.
 ///
+/// An async handler runs in a task of its own (one hop from the gRPC thread); a
+/// blocking handler decodes on the gRPC thread, straight from gRPC's buffer, and
+/// runs on a thread of `workers`, which answers from there (one hop each way).
+///
 /// Call `shutdown()` before dropping the server; a server dropped while live is
 /// shut down (calls cancelled) on a thread of its own.
-public final class Server: @unchecked Sendable {
+public final class Server: HandlerRegistry, @unchecked Sendable {
     // @unchecked: `raw` is immutable; `handlers` is written only before `start`
     // (enforced by the bridge, which refuses registration afterwards) and then only read.
     private let raw: OpaquePointer
     private var handlers: [MethodHandler] = []
     private let isShutDown = Atomic<Bool>(false)
-    private let calls: CallCounter
+    private let calls: CallSlots
+    /// Where blocking handlers run; stopped when the server shuts down if it made it.
+    public let workers: WorkerPool
+    private let ownsWorkers: Bool
 
     /// - Parameters:
     ///   - maxMessageBytes: the largest request or response; larger requests
     ///     are refused with RESOURCE_EXHAUSTED before reaching a handler.
     ///   - maxConcurrentCalls: calls of limited methods (see `register`) running at once.
-    public init(maxMessageBytes: Int = 64 << 20, maxConcurrentCalls: Int = 1_024) throws {
-        calls = CallCounter(limit: maxConcurrentCalls)
+    ///   - workers: the pool blocking handlers run on (shared with an in-process
+    ///     transport by `shoal serve`); nil: one of its own, a thread per core.
+    public init(maxMessageBytes: Int = 64 << 20, maxConcurrentCalls: Int = 1_024, workers: WorkerPool? = nil) throws {
+        calls = CallSlots(limit: maxConcurrentCalls)
+        self.workers = workers ?? WorkerPool(name: "server-worker", limits: RequestLimits())
+        ownsWorkers = workers == nil
         let callbacks = sg_server_callbacks(dispatch: serverDispatch, cancel: serverCancel, release: serverRelease)
         var error = sg_error()
         guard let raw = sg_server_create(callbacks, Int32(clamping: maxMessageBytes), &error) else {
@@ -51,6 +44,7 @@ public final class Server: @unchecked Sendable {
     }
 
     deinit {
+        if ownsWorkers { workers.stop() }
         if isShutDown.load(ordering: .acquiring) {
             sg_server_destroy(raw)  // nothing left in flight: returns at once
             return
@@ -69,7 +63,15 @@ public final class Server: @unchecked Sendable {
     /// A `limited` method's calls count against `maxConcurrentCalls`; an unlimited one
     /// (Health) is answered however busy the server is.
     public func register(_ method: String, limited: Bool = true, handler: @escaping UnaryHandler) throws {
-        let entry = MethodHandler(handler, calls: limited ? calls : nil)
+        try add(method, MethodHandler(.async(handler), calls: limited ? calls : nil, workers: workers))
+    }
+
+    /// Registers a blocking handler (`BlockingHandler`) for `method`, limited. Only before `start`.
+    public func registerBlocking(_ method: String, handler: @escaping BlockingHandler) throws {
+        try add(method, MethodHandler(.blocking(handler), calls: calls, workers: workers))
+    }
+
+    private func add(_ method: String, _ entry: MethodHandler) throws {
         var error = sg_error()
         guard sg_server_register(raw, method, Unmanaged.passUnretained(entry).toOpaque(), &error) == 1 else {
             throw ShoalError(bridge: &error)
@@ -97,34 +99,26 @@ public final class Server: @unchecked Sendable {
         // wait on a thread of our own, never on a pool thread.
         await runBlocking { sg_server_shutdown(raw.pointer, ms) }
         isShutDown.store(true, ordering: .releasing)
+        if ownsWorkers { workers.stop() }
     }
 }
 
 /// A registered handler; the bridge holds an unretained pointer to it while the server lives.
 private final class MethodHandler: Sendable {
-    let handler: UnaryHandler
+    enum Kind {
+        case async(UnaryHandler)
+        case blocking(BlockingHandler)
+    }
+
+    let kind: Kind
     /// The server's count of running calls, for a limited method.
-    let calls: CallCounter?
-    init(_ handler: @escaping UnaryHandler, calls: CallCounter?) {
-        self.handler = handler
+    let calls: CallSlots?
+    let workers: WorkerPool
+    init(_ kind: Kind, calls: CallSlots?, workers: WorkerPool) {
+        self.kind = kind
         self.calls = calls
+        self.workers = workers
     }
-}
-
-/// Calls of limited methods running now, at most `limit`.
-private final class CallCounter: Sendable {
-    let limit: Int
-    private let running = Atomic<Int>(0)
-    init(limit: Int) { self.limit = limit }
-
-    /// Takes a slot; false (and nothing taken) if all `limit` are in use.
-    func enter() -> Bool {
-        if running.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue <= limit { return true }
-        running.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-        return false
-    }
-
-    func leave() { running.wrappingSubtract(1, ordering: .acquiringAndReleasing) }
 }
 
 /// The per-call context handed back to the bridge: owns the handler's task (none for
@@ -143,37 +137,71 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
     let call = UncheckedPointer(rawCall!)
     if let calls = entry.calls, !calls.enter() {
         // Completing during dispatch is allowed: the bridge releases the call after this returns.
-        var message = "the server is busy: \(calls.limit) calls are running, the limit (--max-concurrent-calls); retry later"
-        message.withUTF8 { sg_server_call_fail(call.pointer, StatusCode.resourceExhausted.rawValue, $0.baseAddress, $0.count) }
+        fail(call, ShoalError(.resourceExhausted, "the server is busy: \(calls.limit) calls are running, the limit (--max-concurrent-calls); retry later"))
         return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
     }
     var length = 0
     let base = sg_server_call_request(rawCall, &length)
-    let bytes = length == 0 ? [] : Array(UnsafeBufferPointer(start: base, count: length))
+    let buffer = UnsafeRawBufferPointer(start: length == 0 ? nil : base, count: length)
     let timeout = sg_server_call_timeout_us(rawCall)
-    let request = ServerRequest(
-        method: String(cString: sg_server_call_method(rawCall)),
-        bytes: bytes,
-        metadata: (0..<sg_server_call_metadata_count(rawCall)).map { index in
-            let entry = sg_server_call_metadata_at(rawCall, index)
-            return (key: bridgeString(entry.key, entry.key_len), value: bridgeString(entry.value, entry.value_len))
-        },
-        deadline: timeout < 0 ? nil : ContinuousClock.now + .microseconds(timeout)
-    )
-    let handler = entry.handler
     let calls = entry.calls
-    let task = Task {
-        defer { calls?.leave() }
-        do {
-            let response = try await handler(request)
-            response.withUnsafeBufferPointer { sg_server_call_respond(call.pointer, $0.baseAddress, $0.count) }
-        } catch {
-            let status = ShoalError(handlerError: error)
-            var message = status.message
-            message.withUTF8 { sg_server_call_fail(call.pointer, status.code.rawValue, $0.baseAddress, $0.count) }
-        }
+    let metadata = (0..<sg_server_call_metadata_count(rawCall)).map { index in
+        let entry = sg_server_call_metadata_at(rawCall, index)
+        return (key: bridgeString(entry.key, entry.key_len), value: bridgeString(entry.value, entry.value_len))
     }
-    return Unmanaged.passRetained(ServerCallBox(task: task)).toOpaque()
+    let method = String(cString: sg_server_call_method(rawCall))
+    let deadline = timeout < 0 ? nil : ContinuousClock.now + .microseconds(timeout)
+    switch entry.kind {
+    case .async(let handler):
+        let request = ServerRequest(method: method, bytes: Array(buffer), metadata: metadata, deadline: deadline)
+        let task = Task {
+            defer { calls?.leave() }
+            do {
+                respond(call, try await handler(request))
+            } catch {
+                fail(call, ShoalError(handlerError: error))
+            }
+        }
+        return Unmanaged.passRetained(ServerCallBox(task: task)).toOpaque()
+    case .blocking(let handler):
+        let request = ServerRequest(method: method, bytes: [], metadata: metadata, deadline: deadline)
+        let work: BlockingWork
+        do {
+            work = try handler(buffer, request)
+        } catch {
+            calls?.leave()
+            fail(call, ShoalError(handlerError: error))
+            return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
+        }
+        let workers = entry.workers
+        let submitted = workers.submit(WorkerPool.Job(
+            run: {
+                defer { calls?.leave() }
+                do {
+                    respond(call, try work())
+                } catch {
+                    fail(call, ShoalError(handlerError: error))
+                }
+            },
+            refused: { waited in
+                calls?.leave()
+                fail(call, .busyWorkers(waited: waited, limit: workers.maxWait))
+            }))
+        if !submitted {
+            calls?.leave()
+            fail(call, .fullQueue(workers.queueLimit))
+        }
+        return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
+    }
+}
+
+private func respond(_ call: UncheckedPointer, _ response: [UInt8]) {
+    response.withUnsafeBufferPointer { sg_server_call_respond(call.pointer, $0.baseAddress, $0.count) }
+}
+
+private func fail(_ call: UncheckedPointer, _ status: ShoalError) {
+    var message = status.message
+    message.withUTF8 { sg_server_call_fail(call.pointer, status.code.rawValue, $0.baseAddress, $0.count) }
 }
 
 private func serverCancel(_ callContext: UnsafeMutableRawPointer?) {
@@ -182,15 +210,4 @@ private func serverCancel(_ callContext: UnsafeMutableRawPointer?) {
 
 private func serverRelease(_ callContext: UnsafeMutableRawPointer?) {
     Unmanaged<ServerCallBox>.fromOpaque(callContext!).release()
-}
-
-extension ShoalError {
-    /// The status a handler's thrown error becomes.
-    init(handlerError error: any Error) {
-        switch error {
-        case let error as ShoalError: self = error
-        case is CancellationError: self = ShoalError(.cancelled, "the call was cancelled")
-        default: self = ShoalError(.internal, String(describing: error))
-        }
-    }
 }

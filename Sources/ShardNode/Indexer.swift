@@ -84,7 +84,7 @@ final class Indexer: @unchecked Sendable {
     func waitUntilIdle(timeout: Duration) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if monitor.locked({ queue.isEmpty }), replica.lock.read({ replica.pending.isEmpty && replica.unindexedDeletes == 0 }) {
+            if monitor.locked({ queue.isEmpty }), replica.lock.read({ replica.pending.isEmpty && replica.unindexedDeletes.isEmpty }) {
                 return true
             }
             Thread.sleep(forTimeInterval: 0.005)
@@ -191,7 +191,7 @@ final class Indexer: @unchecked Sendable {
                 return found
             }
             var indexed: [(UInt32, UInt64)] = []
-            var deletes = 0
+            var deleted: [UInt32] = []
             for item in slice {
                 switch item {
                 case .upsert(let internalID, let sequence):
@@ -208,12 +208,12 @@ final class Indexer: @unchecked Sendable {
                     }
                 case .delete(let internalID):
                     if index.contains(id: internalID) { try? index.delete(id: internalID) }
-                    deletes += 1
+                    deleted.append(internalID)
                 }
             }
             replica.lock.write {
                 for (id, sequence) in indexed where replica.pending[id]?.sequence == sequence { replica.pending[id] = nil }
-                replica.unindexedDeletes -= deletes
+                for id in deleted { replica.unindexedDeletes.remove(id) }
             }
         }
         return items.count

@@ -1,5 +1,4 @@
 import Foundation
-import GRPCBridge
 import Logging
 import ShoalProto
 import ShoalRPC
@@ -33,17 +32,24 @@ public final class NodeService: Sendable {
         self.scans = ScanSessions(store: store)
     }
 
-    public func register(on server: Server) throws {
-        try server.register(ShardRPC.health, limited: false) { [self] _, _ in health() }
-        try server.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
-        try server.register(ShardRPC.dropReplica) { [self] request, _ in try dropReplica(request) }
-        try server.register(ShardRPC.writeBatch) { [self] request, _ in try await writeBatch(request) }
-        try server.register(ShardRPC.get) { [self] request, _ in try get(request) }
-        try server.register(ShardRPC.search) { [self] request, _ in try search(request) }
-        try server.register(ShardRPC.count) { [self] request, _ in try count(request) }
-        try server.register(ShardRPC.scan) { [self] request, _ in try scans.page(request) }
-        try server.register(ShardRPC.fenceReplica) { [self] request, _ in try fenceReplica(request) }
-        try server.register(ShardRPC.stats) { [self] request, _ in try stats(request) }
+    /// Registers the Shard service on `registry` (the gRPC server, and in `shoal serve`
+    /// also the in-process transport its coordinator uses). Reads are blocking handlers:
+    /// they run to completion on the registry's worker threads, and a full queue is
+    /// answered RESOURCE_EXHAUSTED.
+    public func register(on registry: any HandlerRegistry) throws {
+        try registry.register(ShardRPC.health, limited: false) { [self] _, _ in health() }
+        try registry.register(ShardRPC.createReplica) { [self] request, _ in try createReplica(request) }
+        try registry.register(ShardRPC.dropReplica) { [self] request, _ in try dropReplica(request) }
+        try registry.register(ShardRPC.writeBatch) { [self] request, _ in try await writeBatch(request) }
+        try registry.registerBlocking(ShardRPC.get) { [self] request, _ in try get(request) }
+        try registry.registerBlocking(ShardRPC.search) { [self] request, _ in try search(request) }
+        try registry.registerBlocking(ShardRPC.count) { [self] request, _ in try count(request) }
+        try registry.registerBlocking(ShardRPC.searchShards) { [self] request, _ in try searchShards(request) }
+        try registry.registerBlocking(ShardRPC.getShards) { [self] request, _ in try getShards(request) }
+        try registry.registerBlocking(ShardRPC.countShards) { [self] request, _ in try countShards(request) }
+        try registry.register(ShardRPC.scan) { [self] request, _ in try scans.page(request) }
+        try registry.register(ShardRPC.fenceReplica) { [self] request, _ in try fenceReplica(request) }
+        try registry.registerBlocking(ShardRPC.stats) { [self] request, _ in try stats(request) }
     }
 
     /// Finishes queued writes, stops indexing, saves graph images.
@@ -121,31 +127,97 @@ public final class NodeService: Sendable {
         }
     }
 
+    /// One replica's search (the per-shard method; the coordinator uses `searchShards`).
+    /// The vector is validated and normalised here, since its caller may not have.
     func search(_ request: Shoal_V1_ReplicaSearchRequest) throws -> Shoal_V1_ReplicaSearchResponse {
         let replica = try dataReplica(request.replica, epoch: request.placementEpoch)
         try replica.checkPlacement(request.placementEpoch)
         try limits.checkSearch(k: request.k, offset: 0, ef: request.ef)  // k here is the coordinator's k + offset
         let query = try validateVector(request.vector, config: replica.config, at: "vector")
-        let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
-        let k = Int(request.k)
-        let ef = max(k, request.ef == 0 ? replica.config.hnsw.ef : Int(request.ef))
-        let result = try replica.search(query: query, k: k, ef: ef, filter: filter, exact: request.exact)
-        let metric = replica.config.metric
-        let payloads = try hitPayloads(result.hits, replica: replica, vector: request.includeVector, metadata: request.includeMetadata)
-        return Shoal_V1_ReplicaSearchResponse.with { reply in
-            reply.strategy = result.strategy.proto
-            reply.distancesComputed = UInt64(result.distancesComputed)
-            reply.unindexedScanned = UInt64(result.unindexedScanned)
-            reply.hits = zip(result.hits, payloads).map { hit, payload in
-                Shoal_V1_ScoredPoint.with {
-                    $0.id = hit.externalID
-                    $0.distance = hit.distance
-                    $0.score = metric.score(distance: hit.distance)
-                    if let point = payload {
+        let search = try ShardSearch(
+            vector: query, k: Int(request.k), ef: Int(request.ef), filter: request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil,
+            includeVector: request.includeVector, includeMetadata: request.includeMetadata, exact: request.exact)
+        let (hits, reports) = try search.run(on: [(request.replica.shardID, .success(replica))])
+        if reports[0].code != 0 { throw ShoalError(StatusCode(rawCode: reports[0].code), reports[0].message) }
+        return Shoal_V1_ReplicaSearchResponse.with {
+            $0.hits = hits
+            $0.strategy = reports[0].strategy
+            $0.distancesComputed = reports[0].distancesComputed
+            $0.unindexedScanned = reports[0].unindexedScanned
+        }
+    }
+
+    /// This node's share of one search: every shard asked for, merged here. A shard it
+    /// cannot answer (not held, fenced) is reported, not thrown; a malformed request is thrown.
+    func searchShards(_ request: Shoal_V1_NodeSearchRequest) throws -> Shoal_V1_NodeSearchResponse {
+        try limits.checkSearch(k: request.k, offset: 0, ef: request.ef)
+        let search = try ShardSearch(
+            vector: request.vector, k: Int(request.k), ef: Int(request.ef),
+            filter: request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil,  // once for every shard
+            includeVector: request.includeVector, includeMetadata: request.includeMetadata, exact: request.exact)
+        let replicas = try shardReplicas(request.collection, request.shards)
+        for case (_, .success(let replica)) in replicas where replica.config.dimension != request.vector.count {
+            throw ShoalError(.invalidArgument, "vector has \(request.vector.count) components; the collection's dimension is \(replica.config.dimension)")
+        }
+        let (hits, reports) = try search.run(on: replicas)
+        return Shoal_V1_NodeSearchResponse.with {
+            $0.hits = hits
+            $0.shards = reports
+        }
+    }
+
+    /// This node's share of one get: the live points found, shard by shard.
+    func getShards(_ request: Shoal_V1_NodeGetRequest) throws -> Shoal_V1_NodeGetResponse {
+        try limits.checkCount(request.shards.reduce(0) { $0 + $1.ids.count }, "a get takes")
+        for shard in request.shards {
+            for (i, id) in shard.ids.enumerated() { try validateID(id, at: "shards[\(shard.shardID)].ids[\(i)]") }
+        }
+        var reply = Shoal_V1_NodeGetResponse()
+        for ((shard, replica), read) in zip(try shardReplicas(request.collection, request.shards), request.shards) {
+            reply.shards.append(ShardReport.of(shard, ran: {
+                let (found, _) = try replica.get().get(read.ids, includeTombstones: false)
+                for (id, _, point) in found {
+                    guard let point else { continue }
+                    reply.points.append(.with {
+                        $0.id = id
                         if request.includeVector { $0.vector = point.vector }
                         if request.includeMetadata { $0.metadata = encodeMetadata(point.metadata) }
-                    }
+                    })
                 }
+            }))
+        }
+        return reply
+    }
+
+    /// This node's share of one count: a count per shard.
+    func countShards(_ request: Shoal_V1_NodeCountRequest) throws -> Shoal_V1_NodeCountResponse {
+        let filter = request.hasFilter ? try Filter(proto: request.filter, limits: limits) : nil
+        return try Shoal_V1_NodeCountResponse.with { reply in
+            reply.shards = try shardReplicas(request.collection, request.shards).map { shard, replica in
+                var count = 0
+                var report = ShardReport.of(shard, ran: { count = try replica.get().count(filter) })
+                report.count = UInt64(count)
+                return report
+            }
+        }
+    }
+
+    /// The replicas a node-level read names, each checked against its placement epoch:
+    /// a shard not held or fenced past its epoch is its failure, reported by the caller.
+    private func shardReplicas(_ collection: String, _ shards: [Shoal_V1_ShardRead]) throws(ShoalError)
+        -> [(UInt32, Result<Replica, ShoalError>)]
+    {
+        guard !collection.isEmpty else { throw ShoalError(.invalidArgument, "collection is empty") }
+        var seen = Set<UInt32>()
+        return try shards.map { shard throws(ShoalError) in
+            guard seen.insert(shard.shardID).inserted else { throw ShoalError(.invalidArgument, "shard \(shard.shardID) is asked for twice") }
+            let ref = Shoal_V1_ReplicaRef.with { $0.collection = collection; $0.shardID = shard.shardID }
+            do throws(ShoalError) {
+                let replica = try dataReplica(ref, epoch: shard.placementEpoch)
+                try replica.checkPlacement(shard.placementEpoch)
+                return (shard.shardID, .success(replica))
+            } catch {
+                return (shard.shardID, .failure(error))
             }
         }
     }
@@ -158,13 +230,6 @@ public final class NodeService: Sendable {
             $0.minEpoch = fence.minEpoch
             $0.retired = fence.retired
         }
-    }
-
-    /// Vectors and metadata of hits, read only when asked for.
-    private func hitPayloads(_ hits: [ReplicaHit], replica: Replica, vector: Bool, metadata: Bool) throws -> [PointRecord?] {
-        guard vector || metadata else { return hits.map { _ in nil } }
-        let keys = hits.map { Keys.point(replica.number, $0.internalID) }
-        return try replica.db.multiGet(keys).map { bytes in try bytes.map { try PointRecord(decoding: $0) } }
     }
 
     func stats(_ request: Shoal_V1_StatsRequest) throws -> Shoal_V1_StatsResponse {
@@ -240,7 +305,8 @@ extension SearchStrategy {
         switch self {
         case .graph: .hnsw
         case .graphFiltered: .hnswFiltered
-        case .exact, .exactFiltered: .exact
+        case .exact: .exact
+        case .exactFiltered: .exactFiltered
         }
     }
 }

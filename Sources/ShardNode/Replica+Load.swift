@@ -61,7 +61,7 @@ extension Replica {
         // Graph nodes that are no longer live (deleted or replaced after the image).
         for id in 0..<UInt32(index.idLimit) where index.contains(id: id) && liveInternal[id] == nil {
             deletes.append(.delete(id))
-            unindexedDeletes += 1
+            unindexedDeletes.insert(id)
         }
         indexedSequence.store(imageSequence, ordering: .relaxed)
         for batch in Self.replayBatches(deletes: deletes, upserts: replay, imageSequence: imageSequence, committed: committedSequence) {

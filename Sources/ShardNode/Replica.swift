@@ -82,9 +82,10 @@ struct PendingVector {
 /// truth), an HNSW graph over them built in the background, and a payload index.
 ///
 /// Writes are staged and committed by the node's `Committer` (one thread, group commit),
-/// then applied here under the write lock; searches hold the read lock for their whole
-/// duration and see every acknowledged write: indexed points through the graph, the
-/// not-yet-indexed tail (`pending`) by exact scan.
+/// then applied here under the write lock; a search takes the read lock twice, briefly
+/// (its view of the maps, then its hits' ids), never across the graph walk, and sees
+/// every acknowledged write: indexed points through the graph, the not-yet-indexed
+/// tail (`pending`) by exact scan.
 final class Replica: @unchecked Sendable {
     // @unchecked: mutable state below is guarded by `lock` (written only by the committer
     // and indexer threads, under the write lock); `nextInternalID` is committer-only.
@@ -101,8 +102,8 @@ final class Replica: @unchecked Sendable {
     var externalIDs: [UInt32: String] = [:]
     let payload = PayloadIndex()
     var pending: [UInt32: PendingVector] = [:]
-    /// Deletes applied to memory whose internal id the graph still holds.
-    var unindexedDeletes = 0
+    /// Deleted points whose internal id the graph still holds (searches exclude them).
+    var unindexedDeletes: Set<UInt32> = []
     var liveCount = 0
     var tombstoneCount = 0
     var committedSequence: UInt64 = 0
@@ -205,7 +206,7 @@ final class Replica: @unchecked Sendable {
                         pending[old] = nil
                         externalIDs[old] = nil
                         liveCount -= 1
-                        unindexedDeletes += 1
+                        unindexedDeletes.insert(old)
                         work.append(.delete(old))
                     }
                     if change.previous?.deleted != true { tombstoneCount += 1 }

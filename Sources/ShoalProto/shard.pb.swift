@@ -29,56 +29,6 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-/// How a replica answered a search.
-public nonisolated enum Shoal_V1_SearchStrategy: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
-  case unspecified // = 0
-
-  /// HNSW graph walk, no filter.
-  case hnsw // = 1
-
-  /// HNSW graph walk with the filter applied inside the walk.
-  case hnswFiltered // = 2
-
-  /// Exhaustive scan: requested `exact`, or a selective filter, or a replica
-  /// too small for a graph to pay off.
-  case exact // = 3
-  case UNRECOGNIZED(Int)
-
-  public init() {
-    self = .unspecified
-  }
-
-  public init?(rawValue: Int) {
-    switch rawValue {
-    case 0: self = .unspecified
-    case 1: self = .hnsw
-    case 2: self = .hnswFiltered
-    case 3: self = .exact
-    default: self = .UNRECOGNIZED(rawValue)
-    }
-  }
-
-  public var rawValue: Int {
-    switch self {
-    case .unspecified: return 0
-    case .hnsw: return 1
-    case .hnswFiltered: return 2
-    case .exact: return 3
-    case .UNRECOGNIZED(let i): return i
-    }
-  }
-
-  // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Shoal_V1_SearchStrategy] = [
-    .unspecified,
-    .hnsw,
-    .hnswFiltered,
-    .exact,
-  ]
-
-}
-
 /// Names one shard replica on a node.
 public nonisolated struct Shoal_V1_ReplicaRef: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -841,13 +791,190 @@ public nonisolated struct Shoal_V1_SetAsideReplica: Sendable {
   fileprivate var _replica: Shoal_V1_ReplicaRef? = nil
 }
 
+/// One shard of a node-level read, and the placement epoch it was routed by
+/// (a replica fenced past it refuses that shard with ABORTED; 0: not checked).
+public nonisolated struct Shoal_V1_ShardRead: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  public var placementEpoch: UInt64 = 0
+
+  /// GetShards only: the ids to read from this shard (they hash to it).
+  public var ids: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// How one shard of a node-level read went.
+public nonisolated struct Shoal_V1_ShardReadReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  /// A gRPC status code: 0 when the shard answered (its results are in the
+  /// reply); otherwise why it did not, with `message`.
+  public var code: Int32 = 0
+
+  public var message: String = String()
+
+  /// SearchShards: how the shard searched, and the distances it computed
+  /// (graph walk plus tail scan; of those, points not yet in the graph).
+  public var strategy: Shoal_V1_SearchStrategy = .unspecified
+
+  public var distancesComputed: UInt64 = 0
+
+  public var unindexedScanned: UInt64 = 0
+
+  /// CountShards: the shard's count.
+  public var count: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_NodeSearchRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  /// Distinct shards, each at most once.
+  public var shards: [Shoal_V1_ShardRead] = []
+
+  /// Validated by the coordinator: the collection's dimension, finite, and for
+  /// cosine already normalised (the node checks the dimension only).
+  public var vector: [Float] = []
+
+  /// As in ReplicaSearchRequest: the coordinator's k + offset, 1..=10000.
+  public var k: UInt32 = 0
+
+  /// 0: the collection's default ef (raised to k).
+  public var ef: UInt32 = 0
+
+  /// Unset: no filter.
+  public var filter: Shoal_V1_Filter {
+    get {_filter ?? Shoal_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var includeVector: Bool = false
+
+  public var includeMetadata: Bool = false
+
+  public var exact: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Shoal_V1_Filter? = nil
+}
+
+public nonisolated struct Shoal_V1_NodeSearchResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The best k hits over the shards that answered (code 0), merged: distance
+  /// ascending, ties by the id's UTF-8 bytes ascending.
+  public var hits: [Shoal_V1_ScoredPoint] = []
+
+  /// One per shard asked, in the request's order.
+  public var shards: [Shoal_V1_ShardReadReport] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_NodeGetRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  public var shards: [Shoal_V1_ShardRead] = []
+
+  public var includeVector: Bool = false
+
+  public var includeMetadata: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_NodeGetResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The live points found, over the shards that answered, in no set order.
+  public var points: [Shoal_V1_Point] = []
+
+  public var shards: [Shoal_V1_ShardReadReport] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_NodeCountRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  public var shards: [Shoal_V1_ShardRead] = []
+
+  /// Unset: every live point.
+  public var filter: Shoal_V1_Filter {
+    get {_filter ?? Shoal_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Shoal_V1_Filter? = nil
+}
+
+public nonisolated struct Shoal_V1_NodeCountResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One per shard asked, in the request's order, with its count.
+  public var shards: [Shoal_V1_ShardReadReport] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "shoal.v1"
-
-nonisolated extension Shoal_V1_SearchStrategy: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEARCH_STRATEGY_UNSPECIFIED\0\u{1}HNSW\0\u{1}HNSW_FILTERED\0\u{1}EXACT\0")
-}
 
 nonisolated extension Shoal_V1_ReplicaRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaRef"
@@ -2056,6 +2183,369 @@ nonisolated extension Shoal_V1_SetAsideReplica: SwiftProtobuf.Message, SwiftProt
     if lhs._replica != rhs._replica {return false}
     if lhs.incarnation != rhs.incarnation {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ShardRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardRead"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}placement_epoch\0\u{1}ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.placementEpoch) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.ids) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if self.placementEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.placementEpoch, fieldNumber: 2)
+    }
+    if !self.ids.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.ids, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ShardRead, rhs: Shoal_V1_ShardRead) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.placementEpoch != rhs.placementEpoch {return false}
+    if lhs.ids != rhs.ids {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ShardReadReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardReadReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}code\0\u{1}message\0\u{1}strategy\0\u{3}distances_computed\0\u{3}unindexed_scanned\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.strategy) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.distancesComputed) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.unindexedScanned) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if self.code != 0 {
+      try visitor.visitSingularInt32Field(value: self.code, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    if self.strategy != .unspecified {
+      try visitor.visitSingularEnumField(value: self.strategy, fieldNumber: 4)
+    }
+    if self.distancesComputed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.distancesComputed, fieldNumber: 5)
+    }
+    if self.unindexedScanned != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unindexedScanned, fieldNumber: 6)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ShardReadReport, rhs: Shoal_V1_ShardReadReport) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.strategy != rhs.strategy {return false}
+    if lhs.distancesComputed != rhs.distancesComputed {return false}
+    if lhs.unindexedScanned != rhs.unindexedScanned {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeSearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeSearchRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}shards\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 3: try { try decoder.decodeRepeatedFloatField(value: &self.vector) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.k) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.ef) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.includeVector) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    if !self.vector.isEmpty {
+      try visitor.visitPackedFloatField(value: self.vector, fieldNumber: 3)
+    }
+    if self.k != 0 {
+      try visitor.visitSingularUInt32Field(value: self.k, fieldNumber: 4)
+    }
+    if self.ef != 0 {
+      try visitor.visitSingularUInt32Field(value: self.ef, fieldNumber: 5)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if self.includeVector != false {
+      try visitor.visitSingularBoolField(value: self.includeVector, fieldNumber: 7)
+    }
+    if self.includeMetadata != false {
+      try visitor.visitSingularBoolField(value: self.includeMetadata, fieldNumber: 8)
+    }
+    if self.exact != false {
+      try visitor.visitSingularBoolField(value: self.exact, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeSearchRequest, rhs: Shoal_V1_NodeSearchRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.vector != rhs.vector {return false}
+    if lhs.k != rhs.k {return false}
+    if lhs.ef != rhs.ef {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.includeVector != rhs.includeVector {return false}
+    if lhs.includeMetadata != rhs.includeMetadata {return false}
+    if lhs.exact != rhs.exact {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeSearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeSearchResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}shards\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.hits) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.hits.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hits, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeSearchResponse, rhs: Shoal_V1_NodeSearchResponse) -> Bool {
+    if lhs.hits != rhs.hits {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeGetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeGetRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}shards\0\u{3}include_vector\0\u{3}include_metadata\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.includeVector) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.includeMetadata) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    if self.includeVector != false {
+      try visitor.visitSingularBoolField(value: self.includeVector, fieldNumber: 3)
+    }
+    if self.includeMetadata != false {
+      try visitor.visitSingularBoolField(value: self.includeMetadata, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeGetRequest, rhs: Shoal_V1_NodeGetRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.includeVector != rhs.includeVector {return false}
+    if lhs.includeMetadata != rhs.includeMetadata {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeGetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeGetResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}points\0\u{1}shards\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.points) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.points.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.points, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeGetResponse, rhs: Shoal_V1_NodeGetResponse) -> Bool {
+    if lhs.points != rhs.points {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeCountRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeCountRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}shards\0\u{1}filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 2)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeCountRequest, rhs: Shoal_V1_NodeCountRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_NodeCountResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeCountResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shards\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_NodeCountResponse, rhs: Shoal_V1_NodeCountResponse) -> Bool {
+    if lhs.shards != rhs.shards {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

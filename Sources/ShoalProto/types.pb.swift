@@ -261,6 +261,62 @@ public nonisolated enum Shoal_V1_ServingStatus: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+/// How a shard replica answered a search.
+public nonisolated enum Shoal_V1_SearchStrategy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// HNSW graph walk, no filter.
+  case hnsw // = 1
+
+  /// HNSW graph walk with the filter applied inside the walk.
+  case hnswFiltered // = 2
+
+  /// Exhaustive scan: requested `exact`, or a replica too small for a graph
+  /// to pay off.
+  case exact // = 3
+
+  /// Exhaustive scan of the filter's matches only (a selective filter).
+  case exactFiltered // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .hnsw
+    case 2: self = .hnswFiltered
+    case 3: self = .exact
+    case 4: self = .exactFiltered
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .hnsw: return 1
+    case .hnswFiltered: return 2
+    case .exact: return 3
+    case .exactFiltered: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Shoal_V1_SearchStrategy] = [
+    .unspecified,
+    .hnsw,
+    .hnswFiltered,
+    .exact,
+    .exactFiltered,
+  ]
+
+}
+
 /// A list of strings (metadata values such as tags).
 public nonisolated struct Shoal_V1_StringList: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -819,6 +875,30 @@ public nonisolated struct Shoal_V1_HealthResponse: Sendable {
   public init() {}
 }
 
+/// What one shard did for a search (SearchRequest.explain).
+public nonisolated struct Shoal_V1_ShardSearchReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  /// The node whose replica answered.
+  public var nodeID: String = String()
+
+  public var strategy: Shoal_V1_SearchStrategy = .unspecified
+
+  /// Distance evaluations (graph walk plus tail scan).
+  public var distancesComputed: UInt64 = 0
+
+  /// Of those, points written but not yet in the graph.
+  public var unindexedScanned: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "shoal.v1"
@@ -837,6 +917,10 @@ nonisolated extension Shoal_V1_ReplicaState: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Shoal_V1_ServingStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SERVING_STATUS_UNSPECIFIED\0\u{1}SERVING\0\u{1}NOT_SERVING\0")
+}
+
+nonisolated extension Shoal_V1_SearchStrategy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SEARCH_STRATEGY_UNSPECIFIED\0\u{1}HNSW\0\u{1}HNSW_FILTERED\0\u{1}EXACT\0\u{1}EXACT_FILTERED\0")
 }
 
 nonisolated extension Shoal_V1_StringList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1763,6 +1847,56 @@ nonisolated extension Shoal_V1_HealthResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.uptimeMs != rhs.uptimeMs {return false}
     if lhs.version != rhs.version {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ShardSearchReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardSearchReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}node_id\0\u{1}strategy\0\u{3}distances_computed\0\u{3}unindexed_scanned\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.strategy) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.distancesComputed) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.unindexedScanned) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 2)
+    }
+    if self.strategy != .unspecified {
+      try visitor.visitSingularEnumField(value: self.strategy, fieldNumber: 3)
+    }
+    if self.distancesComputed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.distancesComputed, fieldNumber: 4)
+    }
+    if self.unindexedScanned != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unindexedScanned, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ShardSearchReport, rhs: Shoal_V1_ShardSearchReport) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.strategy != rhs.strategy {return false}
+    if lhs.distancesComputed != rhs.distancesComputed {return false}
+    if lhs.unindexedScanned != rhs.unindexedScanned {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

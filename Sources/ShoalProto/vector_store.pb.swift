@@ -304,6 +304,9 @@ public nonisolated struct Shoal_V1_SearchRequest: Sendable {
   /// offset ..< offset + k of the ordering. offset + k <= 10000.
   public var offset: UInt32 = 0
 
+  /// Report, shard by shard, how the search ran (SearchResponse.explain).
+  public var explain: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -326,6 +329,9 @@ public nonisolated struct Shoal_V1_SearchResponse: Sendable {
 
   /// The shard ids that did not answer, ascending; empty unless `partial`.
   public var missingShards: [UInt32] = []
+
+  /// With `explain`: one report per shard that answered, by shard id.
+  public var explain: [Shoal_V1_ShardSearchReport] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -870,7 +876,7 @@ nonisolated extension Shoal_V1_GetResponse: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0\u{3}allow_partial\0\u{1}offset\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vector\0\u{1}k\0\u{1}ef\0\u{1}filter\0\u{3}include_vector\0\u{3}include_metadata\0\u{1}exact\0\u{3}allow_partial\0\u{1}offset\0\u{1}explain\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -888,6 +894,7 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
       case 8: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.allowPartial) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.offset) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.explain) }()
       default: break
       }
     }
@@ -928,6 +935,9 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
     if self.offset != 0 {
       try visitor.visitSingularUInt32Field(value: self.offset, fieldNumber: 10)
     }
+    if self.explain != false {
+      try visitor.visitSingularBoolField(value: self.explain, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -942,6 +952,7 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.exact != rhs.exact {return false}
     if lhs.allowPartial != rhs.allowPartial {return false}
     if lhs.offset != rhs.offset {return false}
+    if lhs.explain != rhs.explain {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -949,7 +960,7 @@ nonisolated extension Shoal_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Shoal_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}partial\0\u{3}missing_shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hits\0\u{1}partial\0\u{3}missing_shards\0\u{1}explain\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -960,6 +971,7 @@ nonisolated extension Shoal_V1_SearchResponse: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.hits) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.partial) }()
       case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.missingShards) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.explain) }()
       default: break
       }
     }
@@ -975,6 +987,9 @@ nonisolated extension Shoal_V1_SearchResponse: SwiftProtobuf.Message, SwiftProto
     if !self.missingShards.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.missingShards, fieldNumber: 3)
     }
+    if !self.explain.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.explain, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -982,6 +997,7 @@ nonisolated extension Shoal_V1_SearchResponse: SwiftProtobuf.Message, SwiftProto
     if lhs.hits != rhs.hits {return false}
     if lhs.partial != rhs.partial {return false}
     if lhs.missingShards != rhs.missingShards {return false}
+    if lhs.explain != rhs.explain {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -143,3 +143,4 @@ extension Shoal_V1_HealthResponse {
         }
     }
 }
+extension Shoal_V1_ScoredPoint: MergeableHit {}

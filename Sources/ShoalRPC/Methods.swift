@@ -20,6 +20,9 @@ extension ShardRPC {
     public static let scan = RPC<Shoal_V1_ScanRequest, Shoal_V1_ScanResponse>("/shoal.v1.Shard/Scan")
     public static let fenceReplica = RPC<Shoal_V1_FenceReplicaRequest, Shoal_V1_FenceReplicaResponse>("/shoal.v1.Shard/FenceReplica")
     public static let stats = RPC<Shoal_V1_StatsRequest, Shoal_V1_StatsResponse>("/shoal.v1.Shard/Stats")
+    public static let searchShards = RPC<Shoal_V1_NodeSearchRequest, Shoal_V1_NodeSearchResponse>("/shoal.v1.Shard/SearchShards")
+    public static let getShards = RPC<Shoal_V1_NodeGetRequest, Shoal_V1_NodeGetResponse>("/shoal.v1.Shard/GetShards")
+    public static let countShards = RPC<Shoal_V1_NodeCountRequest, Shoal_V1_NodeCountResponse>("/shoal.v1.Shard/CountShards")
 }
 
 /// The public `shoal.v1.VectorStore` service. See Protos/shoal/v1/vector_store.proto.

@@ -116,7 +116,7 @@ public final class PayloadIndex {
 
     /// Whether live `id`'s metadata matches `filter`, by `Filter.matches`:
     /// the direct test `evaluate` uses for a few candidates.
-    func liveMatches(_ id: UInt32, _ filter: Filter) -> Bool {
+    public func liveMatches(_ id: UInt32, _ filter: Filter) -> Bool {
         let values = valuesById[Int(id)]
         return filter.matches { name in
             ordinals[name].flatMap { Self.value(of: $0, in: values) }

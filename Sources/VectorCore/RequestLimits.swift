@@ -70,6 +70,20 @@ public struct RequestLimits: Sendable, Hashable {
     /// replicas); above it upserts are refused with RESOURCE_EXHAUSTED until the
     /// indexer catches up (deletes are still taken). Default 1,000,000.
     public var maxIndexBacklog = 1_000_000
+    /// Threads that run a node's reads (searches, gets, counts); 0: one per core.
+    public var readThreads = 0
+    /// Reads that may wait for one of those threads; the next is refused with
+    /// RESOURCE_EXHAUSTED at once. Default 64.
+    public var maxQueuedReads = 64
+    /// The longest a read may wait for a thread, in milliseconds; one that waited
+    /// longer is refused with RESOURCE_EXHAUSTED instead of run. Default 50.
+    public var maxReadWaitMs = 50
+    /// Reads (Search, SearchBatch, Get, Count) a coordinator runs at once; the next
+    /// is refused with RESOURCE_EXHAUSTED at once. Default 256.
+    public var maxConcurrentReads = 256
+
+    /// `maxReadWaitMs` as a duration.
+    public var maxReadWait: Duration { .milliseconds(maxReadWaitMs) }
 
     public init() {}
 

@@ -70,7 +70,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 leaseTTL: .seconds(leaseTtlSeconds), connectTimeout: .seconds(max(1, etcdTimeoutSeconds)), importDirectory: data,
                 clockOffsetMillis: clockOffsetMs)
             do {
-                clustered = try await EtcdCoordinator.open(settings, logger: logger, moves: moves, sweepInterval: sweep, limits: limits)
+                clustered = try await EtcdCoordinator.open(settings, logger: logger, nodes: .channels(limits: limits), moves: moves, sweepInterval: sweep, limits: limits)
             } catch {
                 printError("shoal coordinator: \(error)")
                 throw ExitCode(1)
@@ -78,7 +78,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             runtime = clustered!.runtime
         } else {
             clustered = nil
-            runtime = try CoordinatorRuntime(dataDirectory: data, name: name ?? listen, logger: logger, moves: moves, sweepInterval: sweep, limits: limits)
+            runtime = try CoordinatorRuntime(dataDirectory: data, name: name ?? listen, logger: logger, nodes: .channels(limits: limits), moves: moves, sweepInterval: sweep, limits: limits)
         }
         let addresses = nodes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         await runtime.join(addresses, timeout: .seconds(30), logger: logger)

@@ -41,6 +41,14 @@ struct LimitOptions: ParsableArguments {
     var maxQueuedWriteOps = defaults.maxQueuedWriteOps
     @Option(help: "Points a node holds not yet in its graphs; above it upserts are refused until indexing catches up.")
     var maxIndexBacklog = defaults.maxIndexBacklog
+    @Option(help: "Threads running a node's searches, gets and counts (0: one per core).")
+    var readThreads = defaults.readThreads
+    @Option(help: "Reads that may wait for one of those threads on a node; more are refused at once.")
+    var maxQueuedReads = defaults.maxQueuedReads
+    @Option(help: "Milliseconds a read may wait for a thread on a node before it is refused.")
+    var maxReadWaitMs = defaults.maxReadWaitMs
+    @Option(help: "Reads (search, get, count) a coordinator runs at once; more are refused at once.")
+    var maxConcurrentReads = defaults.maxConcurrentReads
 
     var limits: RequestLimits {
         var l = RequestLimits()
@@ -58,6 +66,10 @@ struct LimitOptions: ParsableArguments {
         l.maxStringBytes = maxStringBytes
         l.maxListElements = maxListElements
         l.maxFieldNamesPerCollection = maxFieldNames
+        l.readThreads = readThreads
+        l.maxQueuedReads = maxQueuedReads
+        l.maxReadWaitMs = maxReadWaitMs
+        l.maxConcurrentReads = maxConcurrentReads
         l.maxConcurrentCalls = maxConcurrentCalls
         l.maxQueuedWriteOps = maxQueuedWriteOps
         l.maxIndexBacklog = maxIndexBacklog
@@ -73,8 +85,10 @@ struct LimitOptions: ParsableArguments {
             ("--max-field-name-bytes", maxFieldNameBytes), ("--max-string-bytes", maxStringBytes),
             ("--max-list-elements", maxListElements), ("--max-field-names", maxFieldNames),
             ("--max-concurrent-calls", maxConcurrentCalls), ("--max-queued-write-ops", maxQueuedWriteOps),
-            ("--max-index-backlog", maxIndexBacklog),
+            ("--max-index-backlog", maxIndexBacklog), ("--max-queued-reads", maxQueuedReads),
+            ("--max-read-wait-ms", maxReadWaitMs), ("--max-concurrent-reads", maxConcurrentReads),
         ]
+        guard readThreads >= 0 else { throw ValidationError("--read-threads must be at least 0, got \(readThreads)") }
         for (flag, value) in all where value < 1 { throw ValidationError("\(flag) must be at least 1, got \(value)") }
         guard maxMessageBytes <= Int(Int32.max) else { throw ValidationError("--max-message-bytes must be at most \(Int32.max)") }
         // A write batch larger than the queue could never be queued.

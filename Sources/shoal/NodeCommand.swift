@@ -3,6 +3,7 @@ import Foundation
 import GRPCBridge
 import Logging
 import ShardNode
+import VectorCore
 
 /// `shoal node`: one shard node, serving the internal Shard service until SIGTERM/SIGINT.
 struct NodeCommand: AsyncParsableCommand {
@@ -37,7 +38,8 @@ struct NodeCommand: AsyncParsableCommand {
         storeOptions.apply(to: &options)
         options.limits = limitOptions.limits
         let service = try NodeService(name: name ?? listen, dataDirectory: URL(fileURLWithPath: data), options: options, logger: logger)
-        let server = try Server(maxMessageBytes: options.limits.maxMessageBytes, maxConcurrentCalls: options.limits.maxConcurrentCalls)
+        let server = try Server(maxMessageBytes: options.limits.maxMessageBytes, maxConcurrentCalls: options.limits.maxConcurrentCalls,
+                                workers: WorkerPool(name: "node-read", limits: options.limits))
         try service.register(on: server)
         let bound = try server.start(host: host, port: port)
         if let portFile { try Data("\(bound)\n".utf8).write(to: URL(fileURLWithPath: portFile), options: .atomic) }

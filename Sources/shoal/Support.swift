@@ -2,6 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Coordinator
+import GRPCBridge
+import VectorCore
 
 /// Splits HOST:PORT.
 func parseAddress(_ address: String) throws -> (host: String, port: Int) {
@@ -52,5 +55,14 @@ private final class SignalOnce: @unchecked Sendable {
     func fire(_ name: String) {
         continuation?.resume(returning: name)
         continuation = nil
+    }
+}
+
+extension NodeDirectory {
+    /// gRPC channels to the nodes, carrying messages as large as the server's
+    /// (`limits.maxMessageBytes`); keepalive pings notice a node cut off mid-call (a
+    /// paused process, a lost link).
+    static func channels(limits: RequestLimits) -> NodeDirectory {
+        NodeDirectory { try Channel(target: $0, maxMessageBytes: limits.maxMessageBytes, keepalive: .toNodes) }
     }
 }

@@ -56,7 +56,7 @@ import VectorStorage
         #expect(found.first?.2?.vector == [0, 1, 0, 0])
         // Ties are broken by id bytes: "cafe\u{301}" (0x65 …) before "caf\u{E9}" (0xC3 …).
         _ = try await store.write([.upsert(id: nfc, vector: [0, 1, 0, 0], metadata: [:], version: 4)], to: replica)
-        let hits = try replica.search(query: [0, 1, 0, 0], k: 2, ef: 16, filter: nil, exact: true).hits.map { Array($0.externalID.utf8) }
+        let hits = try replica.search(query: [0, 1, 0, 0], k: 2, ef: 16, filter: nil, exact: true).hits.map { Array($0.id.utf8) }
         #expect(hits == [Array(nfd.utf8), Array(nfc.utf8)])
     }
 

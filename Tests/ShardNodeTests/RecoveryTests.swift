@@ -27,7 +27,7 @@ import VectorStorage
 
     func results(_ store: ShardStore, queries: [[Float]]) throws -> [[String]] {
         let replica = try store.replica(ref)
-        return try queries.map { q in try replica.search(query: q, k: 10, ef: 64, filter: nil, exact: false).hits.map(\.externalID) }
+        return try queries.map { q in try replica.search(query: q, k: 10, ef: 64, filter: nil, exact: false).hits.map(\.id) }
     }
 
     @Test func imageIsUsedAndDamagedImageIsRebuilt() async throws {

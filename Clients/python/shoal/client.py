@@ -263,27 +263,34 @@ class Collection:
                 for n, i in enumerate(ids)]
 
     def search(self, vector, k=10, where=None, exact=False, ef=None, offset=0,
-               include_metadata=True, include_vector=False, allow_partial=False):
-        """The ``k`` nearest points to ``vector`` under ``where``, best first."""
+               include_metadata=True, include_vector=False, allow_partial=False, explain=False):
+        """The ``k`` nearest points to ``vector`` under ``where``, best first.
+
+        With ``explain=True`` the hits' ``explain`` lists, shard by shard, how the
+        search ran: ``{"shard", "node", "strategy", "distances_computed",
+        "unindexed_scanned"}``, strategy one of "graph", "filtered_graph", "exact",
+        "exact_over_matches".
+        """
         request = self._search_request(vector, k, where, exact, ef, offset, include_metadata, include_vector,
-                                       allow_partial)
+                                       allow_partial, explain)
         return _hits(self._call("Search", request))
 
     def search_batch(self, vectors, k=10, where=None, exact=False, ef=None, offset=0,
-                     include_metadata=True, include_vector=False, allow_partial=False):
+                     include_metadata=True, include_vector=False, allow_partial=False, explain=False):
         """One ``search`` per row of ``vectors`` (same k and filter); a list of hit lists."""
         if len(vectors) == 0:
             return []
         matrix = as_matrix(vectors, dimension=self.dimension or None)
         requests = [self._search_request(row, k, where, exact, ef, offset, include_metadata, include_vector,
-                                         allow_partial) for row in matrix]
+                                         allow_partial, explain) for row in matrix]
         results = []
         for start in range(0, len(requests), MAX_SEARCHES_PER_CALL):
             batch = vector_store_pb2.SearchBatchRequest(searches=requests[start:start + MAX_SEARCHES_PER_CALL])
             results += [_hits(r) for r in self._call("SearchBatch", batch).results]
         return results
 
-    def _search_request(self, vector, k, where, exact, ef, offset, include_metadata, include_vector, allow_partial):
+    def _search_request(self, vector, k, where, exact, ef, offset, include_metadata, include_vector, allow_partial,
+                        explain=False):
         _positive_int(k, "k")
         _positive_int(offset, "offset", allow_zero=True)
         if ef is not None:
@@ -291,7 +298,7 @@ class Collection:
         request = vector_store_pb2.SearchRequest(
             collection=self.name, vector=as_vector(vector, dimension=self.dimension or None), k=k, exact=bool(exact),
             offset=offset, include_metadata=include_metadata, include_vector=include_vector,
-            allow_partial=allow_partial)
+            allow_partial=allow_partial, explain=bool(explain))
         if ef is not None:
             request.ef = ef
         filt = where_to_filter(where)
@@ -361,16 +368,30 @@ def _positive_int(value, name, allow_zero=False):
 
 class Hits(list):
     """Search hits, best first. ``partial`` is True when ``allow_partial`` let the
-    search answer without some shards; ``missing_shards`` names them."""
+    search answer without some shards; ``missing_shards`` names them. ``explain``
+    (with ``explain=True``): one dict per shard that answered, by shard id."""
 
-    def __init__(self, hits, partial=False, missing_shards=()):
+    def __init__(self, hits, partial=False, missing_shards=(), explain=()):
         super().__init__(hits)
         self.partial = partial
         self.missing_shards = list(missing_shards)
+        self.explain = list(explain)
+
+    @property
+    def distances_computed(self):
+        """Distance evaluations over every shard (0 without ``explain=True``)."""
+        return sum(e["distances_computed"] for e in self.explain)
+
+
+# SearchStrategy values as the client names them.
+STRATEGIES = {0: "unspecified", 1: "graph", 2: "filtered_graph", 3: "exact", 4: "exact_over_matches"}
 
 
 def _hits(response):
-    return Hits([_hit(h) for h in response.hits], response.partial, response.missing_shards)
+    explain = [{"shard": e.shard_id, "node": e.node_id, "strategy": STRATEGIES.get(e.strategy, str(e.strategy)),
+                "distances_computed": e.distances_computed, "unindexed_scanned": e.unindexed_scanned}
+               for e in response.explain]
+    return Hits([_hit(h) for h in response.hits], response.partial, response.missing_shards, explain)
 
 
 def _hit(h):

@@ -49,7 +49,7 @@ public struct EtcdCoordinator: Sendable {
     /// session, takes this coordinator's version tie-break number and moves its clock
     /// past the stored ceiling.
     public static func open(
-        _ settings: Settings, logger: Logger, moves: MoveOptions, sweepInterval: Duration, limits: RequestLimits
+        _ settings: Settings, logger: Logger, nodes: NodeDirectory, moves: MoveOptions, sweepInterval: Duration, limits: RequestLimits
     ) async throws -> EtcdCoordinator {
         let client = try EtcdClient(endpoints: settings.endpoints)
         let store = EtcdMetadataStore(client: client, prefix: settings.prefix)
@@ -93,7 +93,7 @@ public struct EtcdCoordinator: Sendable {
             "revision": "\(loaded?.revision ?? 0)", "issuer": "\(issuer)"])
         let box = RuntimeBox()
         let runtime = try CoordinatorRuntime(
-            store: store, loaded: loaded, leadership: session, name: settings.name, logger: logger, moves: moves,
+            store: store, loaded: loaded, leadership: session, name: settings.name, logger: logger, nodes: nodes, moves: moves,
             sweepInterval: sweepInterval, limits: limits, versions: versions,
             coordinators: { try await Self.list(session, revision: box.revision()) })
         box.set(runtime.cluster)

@@ -1,15 +1,12 @@
-import ShoalProto
-import VectorCore
-
 /// A search hit the merge can order: an id and a distance (lower is better).
 public protocol MergeableHit {
     var id: String { get }
     var distance: Float { get }
 }
 
-extension Shoal_V1_ScoredPoint: MergeableHit {}
-
-/// Merges the per-shard results of one search into the global result.
+/// Merges the per-shard (or per-node) results of one search into the global result:
+/// the one order of hits, used by the node over its shards and by the coordinator
+/// over its nodes.
 ///
 /// The order (the wire protocol's): distance ascending, ties by id ascending
 /// in UTF-8 byte order. A NaN distance sorts after every number.

@@ -1,0 +1,346 @@
+import Dispatch
+import ShoalProto
+import ShoalRPC
+import SwiftProtobuf
+import Synchronization
+import VectorCore
+
+/// A node-level read's reply: one report per shard asked, in the order asked.
+protocol NodeReadReply: SwiftProtobuf.Message, Sendable {
+    var shards: [Shoal_V1_ShardReadReport] { get }
+}
+
+extension Shoal_V1_NodeSearchResponse: NodeReadReply {}
+extension Shoal_V1_NodeGetResponse: NodeReadReply {}
+extension Shoal_V1_NodeCountResponse: NodeReadReply {}
+
+/// How one shard of a fanned-out read went.
+enum ShardAnswer: Sendable {
+    /// `reply` (an index into `NodeReadOutcome.replies`) answered it, as `report` says, from `nodeID`.
+    case answered(reply: Int, report: Shoal_V1_ShardReadReport, nodeID: String)
+    case failed(ShoalError)
+}
+
+/// What a fanned-out read collected: the replies, and per shard (in `readers`' order)
+/// which reply answered it or why none did.
+struct NodeReadOutcome<Reply: Sendable>: Sendable {
+    var replies: [Reply]
+    var shards: [ShardAnswer]
+    /// Shard ids, in `shards`' order.
+    var shardIDs: [UInt32]
+
+    /// The shards missing. A shard may be missing only with `allowPartial` and only for
+    /// want of a replica that answers (UNAVAILABLE, DEADLINE_EXCEEDED); any other failure
+    /// is thrown (the lowest shard's).
+    func missing(allowPartial: Bool) throws(ShoalError) -> [UInt32] {
+        var missing: [UInt32] = []
+        for (shard, answer) in zip(shardIDs, shards) {
+            guard case .failed(let error) = answer else { continue }
+            guard allowPartial, error.code == .unavailable || error.code == .deadlineExceeded else { throw error }
+            missing.append(shard)
+        }
+        return missing
+    }
+}
+
+/// One read fanned out to the nodes: each node is sent one request covering every
+/// shard it is asked for (not one per shard), and answers shard by shard.
+///
+/// - which replica: per shard, replicas whose node is not down first, then the fewest
+///   requests outstanding, ties in turn (`NodeHealthMonitor.preferred`); the shards
+///   whose chosen replica is on one node go in one call;
+/// - hedging: a call with no answer after its node's hedging delay
+///   (`NodeHealthMonitor.hedgeDelay`) has its shards asked of their next replicas as
+///   well (grouped by node again); the first answer per shard wins;
+/// - a shard a replica cannot answer (UNAVAILABLE, DEADLINE_EXCEEDED: the whole call;
+///   FAILED_PRECONDITION, ABORTED: that shard's report) is asked of its next replica at
+///   once; any other error is that shard's answer, and ends the read;
+/// - when no replica of a shard answered: ABORTED if one was (a stale placement:
+///   `ClusterController.withCurrentPlacement` refreshes it), else DEADLINE_EXCEEDED once
+///   the deadline passed, else UNAVAILABLE naming the shard and each replica's error.
+///
+/// No task per call or per shard: calls start with `UnaryTransport.start`, their
+/// completions (on the transport's threads) update the state under one lock, and the
+/// caller's one continuation is resumed when every shard is settled. Outcomes and
+/// latencies are reported to the health monitor.
+final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @unchecked Sendable {
+    // @unchecked: `state` is a Mutex; the rest is immutable.
+    typealias MakeRequest = @Sendable ([ShardTarget]) -> Request
+
+    private struct Shard {
+        let order: [ShardTarget]
+        var next = 0
+        var calls = 0
+        var failures: [ShoalError] = []
+        var answer: ShardAnswer?
+    }
+
+    private struct Call {
+        let nodeID: String
+        let shards: [Int]
+        var handle: (any StartedCall)?
+        var hedged = false
+    }
+
+    private struct State {
+        var shards: [Shard]
+        var calls: [Int: Call] = [:]
+        var nextCall = 0
+        var replies: [Reply] = []
+        var continuation: CheckedContinuation<NodeReadOutcome<Reply>, Never>?
+        var finished = false
+    }
+
+    /// A call to start: outside the lock (its completion may run inside `start`).
+    private struct Launch {
+        let id: Int
+        let targets: [ShardTarget]
+    }
+
+    private let rpc: RPC<Request, Reply>
+    private let makeRequest: MakeRequest
+    private let nodes: NodeDirectory
+    private let health: NodeHealthMonitor
+    private let deadline: ContinuousClock.Instant?
+    private let state: Mutex<State>
+    private let shardIDs: [UInt32]
+
+    private init(
+        _ rpc: RPC<Request, Reply>, readers: [[ShardTarget]], nodes: NodeDirectory, health: NodeHealthMonitor,
+        deadline: ContinuousClock.Instant?, makeRequest: @escaping MakeRequest
+    ) {
+        self.rpc = rpc
+        self.makeRequest = makeRequest
+        self.nodes = nodes
+        self.health = health
+        self.deadline = deadline
+        shardIDs = readers.map { $0[0].shard }
+        state = Mutex(State(shards: readers.map { Shard(order: health.preferred($0) { $0.nodeID }) }))
+    }
+
+    /// Reads every shard of `readers` (each shard's in-sync replicas) with one call per
+    /// node, within `deadline`. `makeRequest` builds a node's request for its shards.
+    static func read(
+        _ rpc: RPC<Request, Reply>, readers: [[ShardTarget]], nodes: NodeDirectory, health: NodeHealthMonitor,
+        deadline: ContinuousClock.Instant?, makeRequest: @escaping MakeRequest
+    ) async -> NodeReadOutcome<Reply> {
+        let fanOut = NodeFanOut(rpc, readers: readers, nodes: nodes, health: health, deadline: deadline, makeRequest: makeRequest)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let launches = fanOut.state.withLock { state in
+                    state.continuation = continuation
+                    return fanOut.assign(Array(state.shards.indices), in: &state)
+                }
+                fanOut.start(launches)
+            }
+        } onCancel: {
+            fanOut.cancelAll()
+        }
+    }
+
+    // MARK: under the lock
+
+    /// Gives each of `shards` its next replica and groups them into one call per node.
+    /// A shard with no replica left is settled (if nothing of it is in flight).
+    private func assign(_ shards: [Int], in state: inout State) -> [Launch] {
+        var byNode: [String: [Int]] = [:]
+        var nodeOrder: [String] = []
+        for s in shards where state.shards[s].answer == nil {
+            guard state.shards[s].next < state.shards[s].order.count else {
+                if state.shards[s].calls == 0 { state.shards[s].answer = .failed(noReplicaAnswered(s, state)) }
+                continue
+            }
+            let target = state.shards[s].order[state.shards[s].next]
+            if byNode[target.nodeID] == nil { nodeOrder.append(target.nodeID) }
+            byNode[target.nodeID, default: []].append(s)
+        }
+        var launches: [Launch] = []
+        for node in nodeOrder {
+            let mine = byNode[node]!
+            let id = state.nextCall
+            state.nextCall += 1
+            var targets: [ShardTarget] = []
+            for s in mine {
+                targets.append(state.shards[s].order[state.shards[s].next])
+                state.shards[s].next += 1
+                state.shards[s].calls += 1
+            }
+            state.calls[id] = Call(nodeID: node, shards: mine)
+            launches.append(Launch(id: id, targets: targets))
+        }
+        return launches
+    }
+
+    /// Takes one call's outcome: settles the shards it answered, records the failures,
+    /// and returns the retries to start.
+    private func complete(_ id: Int, _ result: Result<Reply, ShoalError>, in state: inout State) -> [Launch] {
+        guard let call = state.calls.removeValue(forKey: id) else { return [] }
+        var replyIndex: Int?
+        var retry: [Int] = []
+        for (i, s) in call.shards.enumerated() {
+            state.shards[s].calls -= 1
+            let error: ShoalError?
+            switch result {
+            case .success(let reply):
+                guard i < reply.shards.count, reply.shards[i].shardID == shardIDs[s] else {
+                    error = ShoalError(.internal, "node \(call.nodeID) answered for other shards than asked")
+                    break
+                }
+                let report = reply.shards[i]
+                if report.code == 0 {
+                    if state.shards[s].answer == nil {
+                        if replyIndex == nil {
+                            replyIndex = state.replies.count
+                            state.replies.append(reply)
+                        }
+                        state.shards[s].answer = .answered(reply: replyIndex!, report: report, nodeID: call.nodeID)
+                    }
+                    error = nil
+                } else {
+                    error = ShoalError(StatusCode(rawCode: report.code), report.message)
+                }
+            case .failure(let failure):
+                error = failure
+            }
+            guard let error, state.shards[s].answer == nil else { continue }
+            if VectorStoreService.replicaCannotAnswer(error) {
+                state.shards[s].failures.append(error)
+                if state.shards[s].calls == 0 { retry.append(s) }
+            } else {
+                state.shards[s].answer = .failed(error)
+            }
+        }
+        return assign(retry, in: &state)
+    }
+
+    /// The shards of call `id` still unanswered, asked of their next replicas (once per call).
+    private func hedge(_ id: Int, in state: inout State) -> [Launch] {
+        guard let call = state.calls[id], !call.hedged else { return [] }
+        state.calls[id]!.hedged = true
+        let open = call.shards.filter { state.shards[$0].answer == nil && state.shards[$0].next < state.shards[$0].order.count }
+        return assign(open, in: &state)
+    }
+
+    /// Whether the read is over: every shard settled, or one failed in a way that fails the read.
+    private func isDone(_ state: State) -> Bool {
+        var settled = true
+        for shard in state.shards {
+            switch shard.answer {
+            case nil: settled = false
+            case .failed(let error) where error.code != .unavailable && error.code != .deadlineExceeded: return true
+            default: break
+            }
+        }
+        return settled
+    }
+
+    /// Resumes the caller once, with the calls still running cancelled.
+    private func finishIfDone(_ state: inout State) -> [any StartedCall] {
+        guard !state.finished, isDone(state), let continuation = state.continuation else { return [] }
+        state.finished = true
+        state.continuation = nil
+        let shards = state.shards.map { $0.answer ?? .failed(ShoalError(.cancelled, "the read ended before this shard answered")) }
+        continuation.resume(returning: NodeReadOutcome(replies: state.replies, shards: shards, shardIDs: shardIDs))
+        return state.calls.values.compactMap(\.handle)
+    }
+
+    private func noReplicaAnswered(_ s: Int, _ state: State) -> ShoalError {
+        let failures = state.shards[s].failures
+        if let fenced = failures.first(where: { $0.code == .aborted }) { return fenced }
+        let reasons = failures.map(\.message).joined(separator: "; ")
+        let target = state.shards[s].order[0]
+        let name = "shard \(target.shard) of \(target.collection)"
+        if let deadline, ContinuousClock.now >= deadline {
+            return ShoalError(.deadlineExceeded, "\(name): no replica answered in time: \(reasons)")
+        }
+        return ShoalError(.unavailable, "\(name): no replica answered: \(reasons)")
+    }
+
+    // MARK: outside the lock
+
+    private func start(_ launches: [Launch]) {
+        for launch in launches { start(launch) }
+        // Shards settled while assigning (no replica left) may finish the read.
+        let cancel = state.withLock { finishIfDone(&$0) }
+        for call in cancel { call.cancel() }
+    }
+
+    private func start(_ launch: Launch) {
+        let nodeID = launch.targets[0].nodeID
+        let address = launch.targets[0].address
+        let timeout = deadline.map { $0 - ContinuousClock.now } ?? VectorStoreService.defaultTimeout
+        guard timeout > .zero else {
+            finish(launch.id, .failure(ShoalError(.deadlineExceeded, "the deadline passed before node \(nodeID) at \(address) was asked")), started: nil)
+            return
+        }
+        let transport: any UnaryTransport
+        let bytes: [UInt8]
+        do {
+            transport = try nodes.transport(for: address)
+            bytes = try makeRequest(launch.targets).serializedBytes()
+        } catch {
+            finish(launch.id, .failure(ShoalError(.unavailable, "node \(nodeID) at \(address) is unavailable: \(error)")), started: nil)
+            return
+        }
+        health.begin(nodeID)
+        let started = ContinuousClock.now
+        let handle = transport.start(method: rpc.path, request: bytes, timeout: timeout, metadata: []) { [self] result in
+            finish(launch.id, result.flatMap { bytes in
+                Result { () throws(ShoalError) in try Reply.decode(reply: bytes, from: rpc.path) }
+            }, started: started)
+        }
+        // A hedge only for a call with a shard that has another replica to ask.
+        let mayHedge = state.withLock { state -> Bool in
+            guard let call = state.calls[launch.id], !state.finished else { return false }
+            state.calls[launch.id]!.handle = handle
+            return call.shards.contains { state.shards[$0].next < state.shards[$0].order.count }
+        }
+        guard mayHedge else { return }
+        let hedgeAfter = health.hedgeDelay(for: nodeID)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int((hedgeAfter / .nanoseconds(1)).rounded()))) { [self] in
+            let (launches, cancel) = state.withLock { state in
+                let launches = state.finished ? [] : hedge(launch.id, in: &state)
+                return (launches, finishIfDone(&state))
+            }
+            for call in cancel { call.cancel() }
+            start(launches)
+        }
+    }
+
+    /// One call's outcome (from the transport's thread, or at once if it could not start).
+    private func finish(_ id: Int, _ result: Result<Reply, ShoalError>, started: ContinuousClock.Instant?) {
+        let nodeID = state.withLock { $0.calls[id]?.nodeID }
+        if let nodeID, let started {
+            health.end(nodeID)
+            switch result {
+            case .success: health.reportSuccess(nodeID, latency: .now - started)
+            // A call cancelled because the read ended says nothing about the node.
+            case .failure(let error) where error.code == .unavailable || error.code == .deadlineExceeded: health.reportFailure(nodeID)
+            case .failure: break
+            }
+        }
+        let result = result.mapError { error in Self.named(error, nodeID: nodeID) }
+        let (launches, cancel) = state.withLock { state in
+            let launches = complete(id, result, in: &state)
+            return (launches, finishIfDone(&state))
+        }
+        for call in cancel { call.cancel() }
+        start(launches)
+    }
+
+    private func cancelAll() {
+        let calls = state.withLock { $0.calls.values.compactMap(\.handle) }
+        for call in calls { call.cancel() }
+    }
+
+    /// A call's failure as the read reports it: argument errors, refusals and fences
+    /// pass through; the rest become UNAVAILABLE (or the deadline) naming the node.
+    private static func named(_ error: ShoalError, nodeID: String?) -> ShoalError {
+        let node = "node \(nodeID ?? "?")"
+        switch error.code {
+        case .invalidArgument, .notFound, .alreadyExists, .resourceExhausted, .failedPrecondition, .aborted, .cancelled: return error
+        case .deadlineExceeded: return ShoalError(.deadlineExceeded, "\(node) did not answer in time: \(error.message)")
+        default: return ShoalError(.unavailable, "\(node) is unavailable: \(error.message)")
+        }
+    }
+}
