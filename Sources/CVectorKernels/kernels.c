@@ -23,12 +23,6 @@ float shoal_dot_scalar(const float *a, const float *b, size_t n) {
     return s;
 }
 
-float shoal_dot_f32_i8_scalar(const float *q, const int8_t *code, size_t n) {
-    float s = 0.0f;
-    for (size_t i = 0; i < n; i++) s += q[i] * (float)code[i];
-    return s;
-}
-
 int32_t shoal_dot_i8i8_scalar(const int8_t *a, const int8_t *b, size_t n) {
     int32_t s = 0;
     for (size_t i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
@@ -61,25 +55,6 @@ __attribute__((target("avx2,fma"))) int32_t shoal_dot_i8i8_avx2(const int8_t *a,
     t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
     int32_t s = _mm_cvtsi128_si32(t);
     for (; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
-    return s;
-}
-
-__attribute__((target("avx2,fma"))) float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i c = _mm_loadu_si128((const __m128i *)(code + i));
-        __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
-        __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)));
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, s1);
-    }
-    __m256 t = _mm256_add_ps(s0, s1);
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    float s = _mm_cvtss_f32(lo);
-    for (; i < n; i++) s += q[i] * (float)code[i];
     return s;
 }
 
@@ -137,7 +112,6 @@ int shoal_cpu_has_avx2_fma(void) {
 }
 #else
 int32_t shoal_dot_i8i8_avx2(const int8_t *a, const int8_t *b, size_t n) { return shoal_dot_i8i8_scalar(a, b, n); }
-float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n) { return shoal_dot_f32_i8_scalar(q, code, n); }
 float shoal_l2sq_avx2(const float *a, const float *b, size_t n) { return shoal_l2sq_scalar(a, b, n); }
 float shoal_dot_avx2(const float *a, const float *b, size_t n) { return shoal_dot_scalar(a, b, n); }
 int shoal_cpu_has_avx2_fma(void) { return 0; }
@@ -147,10 +121,6 @@ shoal_dist_fn shoal_select_kernel(int kind, int allow_simd) {
     int simd = allow_simd && shoal_cpu_has_avx2_fma();
     if (kind == 0) return simd ? shoal_l2sq_avx2 : shoal_l2sq_scalar;
     return simd ? shoal_dot_avx2 : shoal_dot_scalar;
-}
-
-shoal_dot_i8_fn shoal_select_dot_i8(int allow_simd) {
-    return allow_simd && shoal_cpu_has_avx2_fma() ? shoal_dot_f32_i8_avx2 : shoal_dot_f32_i8_scalar;
 }
 
 shoal_dot_i8i8_fn shoal_select_dot_i8i8(int allow_simd) {

@@ -91,95 +91,123 @@ struct MoveExecution: Sendable {
         }
     }
 
+    /// Runs the phases from the one on record, in order; each returns the move as
+    /// recorded after it, in the phase that follows (phases only go forward).
     private func proceed() async throws {
         var move = try record()
         // A coordinator that restarts in CATCH_UP does not know which writes the
         // target missed before; it copies once more.
         let resumedInCatchUp = move.phase == .catchUp
         logger.info("move running", metadata: meta(move, ["phase": "\(move.phase.rawValue)"]))
-        var sourceIncarnation = move.sourceIncarnation
-        if move.phase == .createReplica {
-            let source = try await retrying("find the replica on node \(move.from)") {
-                let stats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
-                guard let replica = stats.replicas.first else { throw ShoalError(.notFound, "node \(move.from) holds no replica \(ref(move))") }
-                return replica.incarnation
-            }
-            sourceIncarnation = source
-            if move.taskKind == .catchUp {
-                let (target, minVersion) = try await retrying("prepare the stale replica on node \(move.to)") { try await prepareCatchUp(move) }
-                move = try await step { s throws(ShoalError) in
-                    try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, minVersion: minVersion, nowMs: nowMs())
-                }
-            }
-        }
-        if move.phase == .createReplica {
-            let source = sourceIncarnation
-            let target = try await retrying("create the replica on node \(move.to)") { try await createEmptyReplica(move) }
-            do {
-                move = try await step { s throws(ShoalError) in
-                    try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, nowMs: nowMs())
-                }
-            } catch {
-                // The replica never joined the placement: nothing else will drop it.
-                _ = try? await endpoint(move.to).call(ShardRPC.dropReplica, .with {
-                    $0.replica = ref(move)
-                    $0.term = try leaderTerm()
-                    $0.incarnation = target
-                }, timeout: .seconds(10))
-                throw error
-            }
-        }
         // Misses counted from the start of the latest copy pass: writes its snapshot may lack.
         var missedBefore: UInt64 = 0
+        if move.phase == .createReplica {
+            move = try await createReplica(move)
+        }
         if move.phase == .copyRecords {
-            // Before the snapshot: no coordinator whose state predates the target's
-            // joining can write to the source alone any more (its write is refused
-            // and retried by the new placement), and every write applied before is
-            // committed, so the snapshot holds it.
-            try await fence(move.from, move, incarnation: move.sourceIncarnation, retire: false)
-            let pass = try await copy(move)
-            missedBefore = pass.missedBefore
-            // The graph catches up while a failed write to the target is still
-            // tolerated: a target that dies now costs no client request.
-            try await waitForGraph(move)
-            move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+            (move, missedBefore) = try await copyRecords(move)
         }
         if move.phase == .catchUp {
-            // Writes the target missed were recorded before they were acknowledged, and
-            // each pass starts from a snapshot taken after the count it began with: reads
-            // switch only if no miss was recorded since (else the switch is refused and
-            // the target copies again).
-            var needsPass = resumedInCatchUp || move.misses != missedBefore
-            var refused = 0
-            while true {
-                if needsPass {
-                    logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
-                    let pass = try await copy(move)
-                    missedBefore = pass.missedBefore
-                    move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
-                    try await waitForGraph(move)
-                }
-                try checkCancel()
-                do {
-                    let expected = missedBefore
-                    move = try await step { s throws(ShoalError) in try s.switchReads(id, expectedMisses: expected, nowMs: nowMs()) }
-                    break
-                } catch let error as ShoalError where error.code == .aborted {
-                    // A target that misses writes during every pass never catches up: the
-                    // task stops (rolls back) rather than copy forever, and is tried again later.
-                    refused += 1
-                    if refused >= Self.maxRefusedSwitches {
-                        throw MoveStop.failed("the target missed writes during \(refused) copy passes in a row")
-                    }
-                    needsPass = true
-                }
+            move = try await catchUp(move, missedBefore: missedBefore, copyAgain: resumedInCatchUp)
+        }
+        try await finish(move)
+    }
+
+    /// CREATE_REPLICA → COPY_RECORDS: learns the source replica's incarnation, readies
+    /// the target (a catch-up's stale replica, else a new empty one), and has it join
+    /// the placement so writes go to both. A new replica that fails to join is dropped
+    /// again: nothing else would.
+    private func createReplica(_ move: MoveRecord) async throws -> MoveRecord {
+        let source = try await retrying("find the replica on node \(move.from)") {
+            let stats = try await endpoint(move.from).call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10))
+            guard let replica = stats.replicas.first else { throw ShoalError(.notFound, "node \(move.from) holds no replica \(ref(move))") }
+            return replica.incarnation
+        }
+        if move.taskKind == .catchUp {
+            let (target, minVersion) = try await retrying("prepare the stale replica on node \(move.to)") { try await prepareCatchUp(move) }
+            return try await step { s throws(ShoalError) in
+                try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, minVersion: minVersion, nowMs: nowMs())
             }
         }
+        let target = try await retrying("create the replica on node \(move.to)") { try await createEmptyReplica(move) }
+        do {
+            return try await step { s throws(ShoalError) in
+                try s.beginDualWrite(id, targetIncarnation: target, sourceIncarnation: source, nowMs: nowMs())
+            }
+        } catch {
+            // The replica never joined the placement: nothing else will drop it.
+            _ = try? await endpoint(move.to).call(ShardRPC.dropReplica, .with {
+                $0.replica = ref(move)
+                $0.term = try leaderTerm()
+                $0.incarnation = target
+            }, timeout: .seconds(10))
+            throw error
+        }
+    }
+
+    /// COPY_RECORDS → CATCH_UP: fences the source, copies one snapshot of it to the
+    /// target, and waits for the target's graph. Returns the move and the target's
+    /// missed writes as recorded when the pass began.
+    private func copyRecords(_ move: MoveRecord) async throws -> (MoveRecord, missedBefore: UInt64) {
+        // Before the snapshot: no coordinator whose state predates the target's
+        // joining can write to the source alone any more (its write is refused
+        // and retried by the new placement), and every write applied before is
+        // committed, so the snapshot holds it.
+        try await fence(move.from, move, incarnation: move.sourceIncarnation, retire: false)
+        let pass = try await copy(move)
+        // The graph catches up while a failed write to the target is still
+        // tolerated: a target that dies now costs no client request.
+        try await waitForGraph(move)
+        let next = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+        return (next, pass.missedBefore)
+    }
+
+    /// CATCH_UP → SWITCH_READS: copies again while the target missed writes since the
+    /// last pass began (`missedBefore`), or once first with `copyAgain`, then switches
+    /// reads to the target. Stops (the move rolls back) after `maxRefusedSwitches`
+    /// refused switches in a row.
+    private func catchUp(_ move: MoveRecord, missedBefore: UInt64, copyAgain: Bool) async throws -> MoveRecord {
+        // Writes the target missed were recorded before they were acknowledged, and
+        // each pass starts from a snapshot taken after the count it began with: reads
+        // switch only if no miss was recorded since (else the switch is refused and
+        // the target copies again).
+        var move = move
+        var missedBefore = missedBefore
+        var needsPass = copyAgain || move.misses != missedBefore
+        var refused = 0
+        while true {
+            if needsPass {
+                logger.info("move copies again: the target missed writes", metadata: meta(move, [:]))
+                let pass = try await copy(move)
+                missedBefore = pass.missedBefore
+                move = try await step { s throws(ShoalError) in try s.setMovePhase(id, .catchUp, copied: pass.copied, total: pass.total, nowMs: nowMs()) }
+                try await waitForGraph(move)
+            }
+            try checkCancel()
+            do {
+                let expected = missedBefore
+                return try await step { s throws(ShoalError) in try s.switchReads(id, expectedMisses: expected, nowMs: nowMs()) }
+            } catch let error as ShoalError where error.code == .aborted {
+                // A target that misses writes during every pass never catches up: the
+                // task stops (rolls back) rather than copy forever, and is tried again later.
+                refused += 1
+                if refused >= Self.maxRefusedSwitches {
+                    throw MoveStop.failed("the target missed writes during \(refused) copy passes in a row")
+                }
+                needsPass = true
+            }
+        }
+    }
+
+    /// SWITCH_READS / DROP_SOURCE → DONE: a move drops its source; a replicate drops
+    /// the replica it replaces if that node answers (else the replica janitor does,
+    /// once it is back); then the move is complete.
+    private func finish(_ move: MoveRecord) async throws {
+        var move = move
         if move.taskKind == .move {
             try await dropSource(&move)
         } else if move.taskKind == .replicate, let lost = move.replaces {
-            // The replaced replica left the placement at the switch (a decision on record):
-            // dropped now if its node answers, else by the replica janitor once it is back.
+            // The replaced replica left the placement at the switch (a decision on record).
             _ = try? await endpoint(lost).call(ShardRPC.dropReplica, .with {
                 $0.replica = ref(move)
                 $0.term = try leaderTerm()

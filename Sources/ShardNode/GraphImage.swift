@@ -5,9 +5,12 @@ import VectorStorage
 
 /// The persisted HNSW graph of a replica, in 4 MiB chunks under the replica's prefix,
 /// with a header naming the replica write sequence it covers. The image checks its
-/// own integrity (VectorIndex's checksum); this layer checks the length.
+/// own integrity (VectorIndex's checksum over every byte); this layer checks the length.
 ///
-///     header: u64 sequence, u64 length, u32 chunks, u64 (unused, 0), u64 unix ms
+///     header: u64 sequence, u64 length, u32 chunks, u64 unix ms
+///
+/// Headers written before this layout have a zero u64 between the chunk count and the
+/// time (36 bytes); they are still read.
 enum GraphImage {
     static let chunkSize = 4 << 20
     /// Bytes per second the saves so far wrote (the last one; 100 MB/s until one has),
@@ -23,7 +26,6 @@ enum GraphImage {
         var sequence: UInt64
         var length: UInt64
         var chunks: UInt32
-        var checksum: UInt64
         var timeMs: UInt64
     }
 
@@ -44,7 +46,6 @@ enum GraphImage {
         header.appendBigEndian(sequence)
         header.appendBigEndian(UInt64(bytes.count))
         header.appendBigEndian(chunks)
-        header.appendBigEndian(UInt64(0))
         header.appendBigEndian(UInt64(Date().timeIntervalSince1970 * 1000))
         batch.put(Keys.imageHeader(replica), header)
         try db.write(batch, sync: false)  // a cache of the points: losing it costs a rebuild, never data
@@ -53,10 +54,10 @@ enum GraphImage {
     /// The image and its header, or nil if there is none. Throws if it is damaged.
     static func read(replica: UInt32, db: Database) throws -> (Header, [UInt8])? {
         guard let raw = try db.get(Keys.imageHeader(replica)) else { return nil }
-        guard raw.count == 36 else { throw ShoalError(.dataLoss, "graph image header of \(raw.count) bytes") }
+        guard raw.count == 28 || raw.count == 36 else { throw ShoalError(.dataLoss, "graph image header of \(raw.count) bytes") }
         let header = Header(
             sequence: raw.readBigEndian(at: 0), length: raw.readBigEndian(at: 8), chunks: raw.readBigEndian(at: 16),
-            checksum: raw.readBigEndian(at: 20), timeMs: raw.readBigEndian(at: 28))
+            timeMs: raw.readBigEndian(at: raw.count - 8))
         var bytes = [UInt8]()
         bytes.reserveCapacity(Int(header.length))
         for chunk in 0..<header.chunks {

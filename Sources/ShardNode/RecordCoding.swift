@@ -2,13 +2,15 @@ import VectorCore
 
 /// The byte layout of stored points (a storage format, not the wire's):
 ///
-///     [u32 dimension][dimension × f32 little-endian]
+///     [u32 dimension][dimension × f32 in host byte order]
 ///     [u16 id length][id bytes]
 ///     [u16 field count] then per field: [u16 key length][key][u8 kind][value]
 ///         kind 0 string: [u32 length][bytes]   1 int: i64   2 double: f64 bits
 ///              3 bool: u8                      4 string list: [u32 count] then strings as kind 0
 ///
-/// Integers big-endian. Hand-written because recovery decodes every point's metadata:
+/// Integers (and a double's bits) big-endian; the vector is the floats' raw memory, so a
+/// database moves only between hosts of the same byte order (every target today is
+/// little-endian). Hand-written because recovery decodes every point's metadata:
 /// a protobuf map per point made restarts twice as slow.
 enum RecordCoding {
     static func encodePoint(vector: [Float], id: String, metadata: Metadata) -> [UInt8] {

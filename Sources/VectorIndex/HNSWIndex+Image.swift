@@ -2,9 +2,11 @@ import CVectorKernels
 import VectorCore
 
 /// The byte image of an index: a header, then raw copies of the per-id arrays, then upper-level lists,
-/// then a 64-bit checksum of everything before it. Little-endian; loading is a few bulk copies.
+/// then a 64-bit checksum of everything before it. The header is little-endian; the sections and the
+/// checksum are raw host-order memory (loading is a few bulk copies), so an image loads only on a host of
+/// the byte order that wrote it (every target today is little-endian).
 ///
-/// Header (all little-endian): magic "SHOALHNS", format u32, dimension u32, metric u8 (0 l2, 1 cosine,
+/// Header: magic "SHOALHNS", format u32, dimension u32, metric u8 (0 l2, 1 cosine,
 /// 2 ip), int8 copy u8 (0 auto, 1 on, 2 off), quantized traversal u8 (0 auto, 1 on, 2 off), m u32, efConstruction u32, ef u32, seed u64, capacity u64, idLimit u32, entry u64,
 /// graph cost estimate u32. The int8 copy is rebuilt from the vectors on load. Sections: states [idLimit] u8, levels [idLimit] u8, vectors
 /// [idLimit × vectorStride] f32, level-0 lists [idLimit × (1 + 2M)] u32, then for each id with level > 0,

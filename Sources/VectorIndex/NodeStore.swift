@@ -1,13 +1,6 @@
 import CVectorKernels
 import VectorCore
 
-/// Read access to stored vectors by internal id (the exact paths use it; walks read rows through `RowDistance`).
-protocol VectorReader {
-    var dimension: Int { get }
-    /// The (possibly normalised) stored vector of `id`; valid while the id is not reclaimed.
-    func vector(_ id: UInt32) -> UnsafePointer<Float>
-}
-
 /// Node states, stored one byte per id.
 enum NodeState: UInt8 {
     case empty = 0, live = 1, deleted = 2
@@ -21,7 +14,7 @@ enum NodeState: UInt8 {
 ///
 /// Link list layout (level 0 and each upper level): word 0 = count, then `maxLinks` neighbour ids.
 /// Writers change a list only under its node's lock word and store with release; readers load with acquire.
-final class NodeStore: VectorReader, @unchecked Sendable {
+final class NodeStore: @unchecked Sendable {
     let dimension: Int
     let capacity: Int
     /// Floats per stored vector (dimension rounded up to 16: 64-byte rows).
@@ -102,6 +95,7 @@ final class NodeStore: VectorReader, @unchecked Sendable {
         for (p, n) in regions { shoal_unreserve(p, n) }
     }
 
+    /// The (possibly normalised) stored vector of `id`; valid while the id is not reclaimed.
     @inline(__always)
     func vector(_ id: UInt32) -> UnsafePointer<Float> {
         UnsafePointer(vectors + Int(id) &* vectorStride)

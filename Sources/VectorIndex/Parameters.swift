@@ -14,8 +14,8 @@ public struct HNSWParameters: Sendable, Hashable {
     /// Use the AVX2+FMA kernels when the CPU has them (false forces the scalar reference).
     public var allowSIMD: Bool
     /// Cost of one distance in a sequential exact scan relative to one in the graph walk (random access,
-    /// heaps, visited set). The planner takes exact search when `matches * exactDistanceCost` is below the
-    /// estimated graph cost. Measured on 128-d and 512-d data; see `SearchPlanner`.
+    /// heaps, visited set). `HNSWIndex.plan(k:ef:filter:)` (HNSWIndex+Exact.swift) takes exact search when
+    /// `matches * exactDistanceCost` is below the estimated graph cost. Measured on 128-d and 512-d data.
     public var exactDistanceCost: Float
     /// Keep an int8 copy of every vector (one scale per row): exact scans read a quarter of the bytes, then
     /// re-rank their best candidates on the full vectors. `nil` = on when dimension ≥ 256, where exact scans

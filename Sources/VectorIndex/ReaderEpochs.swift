@@ -10,9 +10,6 @@ final class ReaderEpochs: Sendable {
     private let odd = Atomic<Int>(0)
     private let writers = Lock()
 
-    @inline(__always)
-    private func counter(_ e: UInt64) -> Int { Int(e & 1) }
-
     /// Registers a reader; pass the returned epoch to `leave`.
     @inline(__always)
     func enter() -> UInt64 {

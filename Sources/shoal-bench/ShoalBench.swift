@@ -6,6 +6,6 @@ struct ShoalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-bench",
         abstract: "Measure Shoal's components.",
-        subcommands: [IndexBench.self, BridgeBench.self, NodeBench.self]
+        subcommands: [IndexBench.self, BridgeBench.self, NodeBench.self, PayloadBench.self]
     )
 }

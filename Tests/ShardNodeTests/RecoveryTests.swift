@@ -91,6 +91,33 @@ import VectorStorage
         #expect(try store.replica(ref).count(nil) == 600)
         store.close()
     }
+
+    /// The image header round-trips, and a header of the older 36-byte layout (a zero
+    /// word before the time) still reads, so images saved before it load without a rebuild.
+    @Test func imageHeaderOfBothLayoutsReads() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-recovery-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try await open(dir, log: LogCapture())
+        defer { store.close() }
+        let bytes = (0..<(GraphImage.chunkSize + 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try GraphImage.write(bytes, sequence: 77, replica: 5, db: store.db)
+        let (header, read) = try #require(try GraphImage.read(replica: 5, db: store.db))
+        #expect(header.sequence == 77 && header.length == UInt64(bytes.count) && header.chunks == 2)
+        #expect(read == bytes)
+
+        var legacy = [UInt8]()
+        legacy.appendBigEndian(UInt64(78))
+        legacy.appendBigEndian(UInt64(bytes.count))
+        legacy.appendBigEndian(UInt32(2))
+        legacy.appendBigEndian(UInt64(0))
+        legacy.appendBigEndian(header.timeMs)
+        try store.db.put(Keys.imageHeader(5), legacy, sync: true)
+        let (old, oldBytes) = try #require(try GraphImage.read(replica: 5, db: store.db))
+        #expect(old.sequence == 78 && old.timeMs == header.timeMs && oldBytes == bytes)
+
+        try store.db.put(Keys.imageHeader(5), Array(legacy.prefix(30)), sync: true)
+        #expect(throws: ShoalError.self) { try GraphImage.read(replica: 5, db: store.db) }
+    }
 }
 
 /// A log handler that keeps messages (with metadata) for assertions.

@@ -28,6 +28,18 @@ def bench_dataset(name):
     return folder
 
 
+def fnv1a64(text):
+    h = 0xcbf29ce484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def shard_of(point_id, shards):
+    """The coordinator's routing: FNV-1a 64 of the id's UTF-8 bytes mod the shard count."""
+    return fnv1a64(point_id) % shards
+
+
 def admin(address, *args, timeout=90):
     """`shoal admin --coordinator ADDRESS ARGS...`, its output captured."""
     return subprocess.run([shoal_bin(), "admin", "--coordinator", address, *args],

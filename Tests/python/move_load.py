@@ -47,6 +47,7 @@ class Workload:
         self.failures = []  # (what, error text, monotonic time)
         self.search_ms = []  # (monotonic time, latency ms) of successful searches
         self.writes_acked = 0
+        self.acked_calls = []  # (monotonic time the call began, ids) of each acknowledged write
         self.next_new = 0
         self.gen = 0
         self.threads = []
@@ -121,6 +122,7 @@ class Workload:
             self._apply([victim], [(DELETED,)], lambda: col.delete([victim]), "delete")
 
     def _apply(self, ids, states, call, what):
+        began = time.monotonic()
         try:
             call()
         except shoal.ShoalError as e:
@@ -134,8 +136,19 @@ class Workload:
                 self.acked[i] = s
                 self.unknown.pop(i, None)
             self.writes_acked += len(ids)
+            self.acked_calls.append((began, ids))
 
     # -- figures ---------------------------------------------------------------
+
+    def acked_since(self, start):
+        """Ids of the acknowledged writes whose call began at or after `start` (monotonic)."""
+        with self.lock:
+            return [i for began, ids in self.acked_calls if began >= start for i in ids]
+
+    def write_failures_since(self, start):
+        """Failed writes (not searches) that failed at or after `start` (monotonic)."""
+        with self.lock:
+            return [f for f in self.failures if f[0] != "search" and f[2] >= start]
 
     def latencies(self, start=None, end=None):
         with self.lock:

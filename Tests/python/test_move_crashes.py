@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import shoal
-from cluster_helpers import Cluster, admin, admin_json, bench_dataset
+from cluster_helpers import Cluster, admin, admin_json, bench_dataset, shard_of
 from conftest import wait_for
 from move_load import Workload, check_placement, check_writes, shard_map
 
@@ -74,6 +74,25 @@ def wait_finished(cluster, task_id, timeout=180):
     return wait_for(finished, timeout, f"{task_id} to finish")
 
 
+def wait_writes_meet_the_kill(work, victim, killed):
+    """Until the workload's writes have met the process killed at `killed` (monotonic):
+    for the move's target, a write to shard 0 that began after the kill and was
+    acknowledged (the coordinator records the target's missed write before it
+    acknowledges); for the source or the coordinator, a write that failed."""
+    def met():
+        if victim == "target":
+            return any(shard_of(i, SHARDS) == 0 for i in work.acked_since(killed))
+        return work.write_failures_since(killed)
+    wait_for(met, 60, f"a write to meet the killed {victim}")
+
+
+def wait_more_traffic(work):
+    """Until the workload has written and searched again (after the move ended)."""
+    since = time.monotonic()
+    wait_for(lambda: len(work.acked_since(since)) >= 20 and len(work.latencies(start=since)) >= 5, 60,
+             "writes and searches after the move")
+
+
 def check_after(cluster, work, data):
     check_writes(cluster.address, "crash", work, POINTS, POINTS)
     return check_placement(cluster.address, "crash", cluster.node_addresses)
@@ -94,7 +113,7 @@ def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}",
             scene.task_id, scene.source, scene.target = start_move(scene.cluster)
             wait_mid_copy(scene.cluster, scene.task_id)
             yield scene
-            time.sleep(1)  # writes and searches go on after the move ended
+            wait_more_traffic(scene.work)  # writes and searches go on after the move ended
         scene.checked = check_after(scene.cluster, scene.work, data)
     finally:
         scene.cluster.stop()
@@ -105,7 +124,7 @@ def test_move_completes_after_a_kill_mid_copy(tmp_path, data, victim):
     with mid_copy(tmp_path, data, victim) as scene:
         cluster = scene.cluster
         cluster.kill({"target": scene.target, "source": scene.source, "coordinator": "coordinator"}[victim])
-        time.sleep(1.5)  # the outage: writes meet a dead process
+        wait_writes_meet_the_kill(scene.work, victim, time.monotonic())  # the outage: writes meet a dead process
         cluster.launch()
         final = wait_finished(cluster, scene.task_id)
     assert final["state"] == "done", (final, cluster.log("coordinator"))
@@ -163,7 +182,7 @@ def test_a_target_that_dies_while_its_graph_catches_up_gets_the_writes_it_missed
             return t and t["phase"] == "copy_records" and t["records_copied"] == t["records_total"] > 0
         wait_for(copied, 60, "the copy to finish (the graph wait begins)")
         cluster.kill(scene.target)
-        time.sleep(1.5)  # writes to the shard now miss the target
+        wait_writes_meet_the_kill(scene.work, "target", time.monotonic())  # writes to the shard now miss the target
         cluster.launch()  # node4 comes back indexing
         final = wait_finished(cluster, scene.task_id)
     assert final["state"] == "done", (final, cluster.log("coordinator"))

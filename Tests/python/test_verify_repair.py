@@ -14,25 +14,13 @@ import numpy as np
 import pytest
 
 import shoal
-from cluster_helpers import Cluster, admin, admin_json
+from cluster_helpers import Cluster, admin, admin_json, shard_of
 from shard_helpers import ShardClient
 
 COLLECTION = "verified"
 POINTS = 3000
 SHARDS = 4
 DIM = 8
-
-
-def fnv1a64(text):
-    h = 0xcbf29ce484222325
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def shard_of(point_id):
-    """The coordinator's routing: FNV-1a 64 of the id's UTF-8 bytes mod the shard count."""
-    return fnv1a64(point_id) % SHARDS
 
 
 def verify(address, *args):
@@ -83,7 +71,7 @@ def record(address, shard, point_id):
 
 
 def ids_in(shard, count, start=0):
-    return [f"p{i}" for i in range(start, POINTS) if shard_of(f"p{i}") == shard][:count]
+    return [f"p{i}" for i in range(start, POINTS) if shard_of(f"p{i}", SHARDS) == shard][:count]
 
 
 def test_fresh_replicas_are_identical(cluster, placement):
@@ -117,7 +105,7 @@ def diverge(placement):
     """Writes to ONE replica of shards 0..2: an extra point on shard 0's first replica,
     a newer version of an existing point on shard 1's second, and on shard 2's first a
     delete with a higher version. Returns what was written, by shard."""
-    extra = next(f"extra{i}" for i in range(1000) if shard_of(f"extra{i}") == 0)
+    extra = next(f"extra{i}" for i in range(1000) if shard_of(f"extra{i}", SHARDS) == 0)
     newer, deleted = ids_in(1, 1)[0], ids_in(2, 1)[0]
     written = {}
     for shard, which, point_id in ((0, 0, extra), (1, 1, newer), (2, 0, deleted)):
@@ -219,7 +207,7 @@ def test_repair_of_identical_replicas_copies_nothing(cluster):
 def test_a_large_divergence_is_repaired_in_batches(cluster, placement):
     """More differing ids than one repair batch (1,000) in both directions on shard 3."""
     (first_id, first), (second_id, second) = placement[3]
-    extra = [f"bulk{i}" for i in range(20000) if shard_of(f"bulk{i}") == 3][:1500]
+    extra = [f"bulk{i}" for i in range(20000) if shard_of(f"bulk{i}", SHARDS) == 3][:1500]
     doomed = ids_in(3, 300)
     with shoal.Client(cluster.address) as client:
         before = client.get_collection(COLLECTION).count()

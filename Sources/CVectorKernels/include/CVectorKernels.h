@@ -19,12 +19,6 @@ float shoal_dot_scalar(const float *a, const float *b, size_t n);
 float shoal_l2sq_avx2(const float *a, const float *b, size_t n);
 float shoal_dot_avx2(const float *a, const float *b, size_t n);
 
-/// Dot product of a float query with an int8 code row (the caller multiplies by the row's scale).
-typedef float (*shoal_dot_i8_fn)(const float *q, const int8_t *code, size_t n);
-float shoal_dot_f32_i8_scalar(const float *q, const int8_t *code, size_t n);
-float shoal_dot_f32_i8_avx2(const float *q, const int8_t *code, size_t n);
-shoal_dot_i8_fn shoal_select_dot_i8(int allow_simd);
-
 /// Integer dot product of two int8 rows with values in [-127, 127]; `n` a multiple of 32 (zero padded).
 typedef int32_t (*shoal_dot_i8i8_fn)(const int8_t *a, const int8_t *b, size_t n);
 int32_t shoal_dot_i8i8_scalar(const int8_t *a, const int8_t *b, size_t n);
