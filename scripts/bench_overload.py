@@ -139,13 +139,15 @@ class RssSampler(threading.Thread):
                     self.samples[name].append((t, kb))
             self.halt.wait(self.every)
 
-    def summary(self, load_end):
+    def summary(self, saturated_start, load_end):
         doc = {}
         for name, s in self.samples.items():
             if not s:
                 continue
             during = [kb for t, kb in s if t <= load_end] or [s[0][1]]
+            idle = [kb for t, kb in s if t <= saturated_start] or [s[0][1]]
             doc[name] = {"pid": self.pids[name], "start_mb": round(s[0][1] / 1024, 1),
+                         "end_of_idle_mb": round(idle[-1] / 1024, 1),
                          "peak_mb": round(max(kb for _, kb in s) / 1024, 1),
                          "end_of_load_mb": round(during[-1] / 1024, 1), "settled_mb": round(s[-1][1] / 1024, 1),
                          "samples": len(s)}
@@ -160,12 +162,12 @@ def stats(latencies):
             "max_ms": round(float(a.max()), 2)}
 
 
-def phase_doc(records, kind, start, end, slow):
+def phase_doc(records, kind, start, end, slow, batch=0):
     mine = [(lat, st) for k, t, lat, st in records if k == kind and start <= t < end]
     counts = {}
     for _, st in mine:
         counts[st] = counts.get(st, 0) + 1
-    return {"requests": len(mine), "per_s": round(len(mine) / (end - start), 1) if end > start else None,
+    return {"requests": len(mine), "points": counts.get("OK", 0) * batch if kind == "write" else None, "per_s": round(len(mine) / (end - start), 1) if end > start else None,
             "ok_per_s": round(counts.get("OK", 0) / (end - start), 1) if end > start else None,
             "status_counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
             "ok": stats([lat for lat, st in mine if st == "OK"]),
@@ -216,9 +218,12 @@ def summary(f, slow):
         out.append(f"after the phase: {f['late']}")
     out.append(f"client process: {f['client_cores']} cores during the saturated phase")
     if f.get("rss"):
-        out.append("RSS (MB)        start    peak  end-of-load  settled")
+        out.append(f"points written: {f['points_written']} (idle {f['idle']['write']['points']}, "
+                   f"saturated {f['saturated']['write']['points']}) on top of {f['collection']['points']}")
+        out.append("RSS (MB)        start  end-of-idle    peak  end-of-load  settled")
         for name, r in f["rss"].items():
-            out.append(f"  {name:13} {r['start_mb']:7.1f} {r['peak_mb']:7.1f} {r['end_of_load_mb']:12.1f} {r['settled_mb']:8.1f}")
+            out.append(f"  {name:13} {r['start_mb']:7.1f} {r['end_of_idle_mb']:12.1f} {r['peak_mb']:7.1f} "
+                       f"{r['end_of_load_mb']:12.1f} {r['settled_mb']:8.1f}")
     out.append(f"start: {f['uptime_start']}")
     out.append(f"end:   {f['uptime_end']}")
     return "\n".join(out)
@@ -297,12 +302,13 @@ def main():
         rss.halt.set()
         rss.join()
         records = list(rec.records)
-        figures["idle"] = {"write": phase_doc(records, "write", idle_start, sat_start, args.slow)}
-        figures["saturated"] = {kind: phase_doc(records, kind, sat_start, sat_end, args.slow)
+        figures["idle"] = {"write": phase_doc(records, "write", idle_start, sat_start, args.slow, args.batch)}
+        figures["saturated"] = {kind: phase_doc(records, kind, sat_start, sat_end, args.slow, args.batch)
                                 for kind in ("search", "write")}
+        figures["points_written"] = args.batch * sum(1 for k, _, _, st in records if k == "write" and st == "OK")
         figures["late"] = {"in_flight_at_end_s": round(drained - sat_end, 2),
                            "longest_request_s": round(max((lat for _, _, lat, _ in records), default=0), 2)}
-        figures["rss"] = rss.summary(sat_end)
+        figures["rss"] = rss.summary(sat_start, sat_end)
         if args.records:
             figures["records"] = [(k, round(t - idle_start, 4), round(lat, 5), st) for k, t, lat, st in records]
         figures["complete"] = True

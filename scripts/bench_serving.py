@@ -506,12 +506,21 @@ def table(results, ratio_doc, datasets, ks, clients):
                              f"{sg[f'recall_at_{k}']:8.3f}" + (f"  ({c['errors']} errors)" if c["errors"] else ""))
     lines.append("")
     lines.append("goals: cluster p50/chroma ≤ 0.6, serve p50/chroma ≤ 0.4, cluster QPS/chroma ≥ 3, p99/p50 ≤ 2")
-    lines.append(f"{'':20} {'cluster/chroma p50':>18} {'serve/chroma p50':>16} {'cluster/chroma QPS':>18}   p99/p50 "
-                 + " ".join(f"{s:>10}" for s in SYSTEMS))
+    lines.append(f"{'':20} {'cluster/chroma p50':>18} {'serve/chroma p50':>16} {'cluster/chroma QPS':>18}   "
+                 + " ".join(f"{'p99/p50 ' + s:>15}" for s in SYSTEMS))
     for key, r in ratio_doc.items():
         lines.append(f"{key:20} {verdict(r['cluster_p50_over_chroma'], 0.6):>18} {verdict(r['serve_p50_over_chroma'], 0.4):>16} "
-                     f"{verdict(r['cluster_qps_over_chroma'], 3.0, at_most=False):>18}           "
-                     + " ".join(f"{verdict(r['p99_over_p50'].get(s), 2.0):>10}" for s in SYSTEMS))
+                     f"{verdict(r['cluster_qps_over_chroma'], 3.0, at_most=False):>18}   "
+                     + " ".join(f"{verdict(r['p99_over_p50'].get(s), 2.0):>15}" for s in SYSTEMS))
+    lines.append("")
+    lines.append("loading: upsert s (points/s), then s until searchable (Shoal: no indexing lag)")
+    for name in datasets:
+        for s in SYSTEMS:
+            e = results.get(s, {}).get(name) if isinstance(results.get(s), dict) else None
+            if e:
+                extra = f", {e['shards']} shards RF {e['replication_factor']}" if "shards" in e else ""
+                lines.append(f"  {name:17} {s:8} upsert {e['upsert_seconds']:7.2f} s ({e['n'] / e['upsert_seconds']:7.0f}/s), "
+                             f"ready +{e['ready_seconds']:.2f} s{extra}")
     return "\n".join(lines)
 
 
