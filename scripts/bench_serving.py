@@ -367,6 +367,26 @@ def indexing_lag(addresses):
     return lag
 
 
+def upsert_retrying(col, base, labels, chunk=1000, tries=5):
+    """Upserts base (ids "0"…, metadata {"label"}) in calls of `chunk` points; a call that fails
+    UNAVAILABLE or DEADLINE_EXCEEDED is repeated (an upsert may be). Returns the repeats: [error]."""
+    import shoal
+    repeats = []
+    for s in range(0, len(base), chunk):
+        e = min(s + chunk, len(base))
+        for attempt in range(tries):
+            try:
+                col.upsert([str(i) for i in range(s, e)], base[s:e], metadatas=[{"label": int(x)} for x in labels[s:e]])
+                break
+            except (shoal.UnavailableError, shoal.DeadlineExceededError) as error:
+                repeats.append(str(error)[:200])
+                print(f"  upsert of points {s}..{e} failed ({error}); again", file=sys.stderr, flush=True)
+                if attempt == tries - 1:
+                    raise
+                time.sleep(1)
+    return repeats
+
+
 def shoal_searcher(address, collection):
     import shoal
     client = shoal.Client(address)  # the client's defaults
@@ -423,15 +443,14 @@ def run_shoal(system, args, cpu):
                 admin.delete_collection(cname)
             col = admin.create_collection(cname, dimension=base.shape[1], metric=ds["metric"])  # default shards, RF
             t = time.perf_counter()
-            col.upsert(ids=[str(i) for i in range(len(base))], vectors=base,
-                       metadatas=[{"label": int(x)} for x in labels])
+            repeats = upsert_retrying(col, base, labels)
             upsert_s = time.perf_counter() - t
             desc = col.describe()
             addresses = sorted({r["address"] for s in desc["shards"] for r in s["replicas"]})
             t = time.perf_counter()
             while indexing_lag(addresses):  # search built graphs
                 time.sleep(0.25)
-            entry = {"n": len(base), "upsert_seconds": round(upsert_s, 2),
+            entry = {"n": len(base), "upsert_seconds": round(upsert_s, 2), "upsert_calls_repeated": repeats,
                      "ready_seconds": round(time.perf_counter() - t, 2),
                      "shards": desc["info"].shards, "replication_factor": desc["info"].replication_factor,
                      "ef": desc["info"].ef, "m": desc["info"].m}
@@ -519,6 +538,8 @@ def table(results, ratio_doc, datasets, ks, clients):
             e = results.get(s, {}).get(name) if isinstance(results.get(s), dict) else None
             if e:
                 extra = f", {e['shards']} shards RF {e['replication_factor']}" if "shards" in e else ""
+                if e.get("upsert_calls_repeated"):
+                    extra += f", {len(e['upsert_calls_repeated'])} upsert calls repeated (UNAVAILABLE/DEADLINE)"
                 lines.append(f"  {name:17} {s:8} upsert {e['upsert_seconds']:7.2f} s ({e['n'] / e['upsert_seconds']:7.0f}/s), "
                              f"ready +{e['ready_seconds']:.2f} s{extra}")
     return "\n".join(lines)
