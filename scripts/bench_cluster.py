@@ -6,6 +6,7 @@ upserts the base vectors, then measures single-client latency (p50/p99, one quer
 call) and QPS with --clients concurrent clients, at k = 1, 5, 10, and recall@10.
 Start the cluster first (Cluster/launch.sh, release build). Compare with
 ../shared/bench/peers.py --peers chroma on the same folders, in the same sitting.
+bench_serving.py supersedes it: chroma, `shoal serve` and a cluster it launches, in one run.
 
   .venv/bin/python scripts/bench_cluster.py --address 127.0.0.1:7100 \
       --data ../bench-data --datasets faces-512-cos,clustered-128-l2 --out results.json
