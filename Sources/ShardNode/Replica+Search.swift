@@ -52,8 +52,12 @@ extension Replica {
             (graphHits, strategy, computed) = (result.hits, result.strategy, result.distancesComputed)
         }
         var tail: [(UInt32, Float)] = []
-        for (internalID, entry) in view.pending where view.matching?.contains(internalID) ?? true {
-            tail.append((internalID, index.distance(prepared: query, entry.prepared)))
+        if !view.pending.isEmpty {
+            // Prepared as the index prepares it, so a point ranks the same before and after the graph has it.
+            let prepared = index.prepared(query)
+            for (internalID, entry) in view.pending where view.matching?.contains(internalID) ?? true {
+                tail.append((internalID, index.distance(prepared: prepared, entry.prepared)))
+            }
         }
         var hits: [ReplicaHit] = lock.read {
             var hits: [ReplicaHit] = []

@@ -76,8 +76,8 @@ public struct RequestLimits: Sendable, Hashable {
     /// RESOURCE_EXHAUSTED at once. Default 64.
     public var maxQueuedReads = 64
     /// The longest a read may wait for a thread, in milliseconds; one that waited
-    /// longer is refused with RESOURCE_EXHAUSTED instead of run. Default 50.
-    public var maxReadWaitMs = 50
+    /// longer is refused with RESOURCE_EXHAUSTED instead of run. Default 250.
+    public var maxReadWaitMs = 250
     /// Reads (Search, SearchBatch, Get, Count) a coordinator runs at once; the next
     /// is refused with RESOURCE_EXHAUSTED at once. Default 256.
     public var maxConcurrentReads = 256

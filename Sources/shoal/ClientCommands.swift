@@ -119,6 +119,7 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "HNSW beam width (default: the collection's).") var ef: UInt32?
     @Flag(help: "Exact search on every shard.") var exact = false
     @Flag(help: "Answer with the shards that respond if some do not.") var allowPartial = false
+    @Flag(help: "Also show, shard by shard, how the search ran (node, strategy, distances computed).") var explain = false
 
     func validate() throws {
         if (vector == nil) == (vectorFile == nil) { throw ValidationError("give exactly one of --vector or --vector-file") }
@@ -145,7 +146,12 @@ struct SearchCommand: AsyncParsableCommand {
             $0.exact = exact
             $0.allowPartial = allowPartial
             $0.includeMetadata = true
+            $0.explain = explain
         })
+        let explained = reply.explain.map { e in
+            ["shard": e.shardID, "node": e.nodeID, "strategy": e.strategy.name, "distances_computed": e.distancesComputed,
+             "unindexed_scanned": e.unindexedScanned] as [String: Any]
+        }
         if coordinator.json {
             printJSON([
                 "hits": reply.hits.map { hit in
@@ -153,7 +159,7 @@ struct SearchCommand: AsyncParsableCommand {
                      "metadata": hit.metadata.mapValues(jsonValue)] as [String: Any]
                 },
                 "partial": reply.partial, "missing_shards": reply.missingShards,
-            ])
+            ].merging(explain ? ["explain": explained] : [:]) { a, _ in a })
             return
         }
         let rows = reply.hits.enumerated().map { i, hit in
@@ -162,6 +168,24 @@ struct SearchCommand: AsyncParsableCommand {
         }
         if rows.isEmpty { print("no results") } else { printTable(["#", "ID", "SCORE", "DISTANCE", "METADATA"], rows) }
         if reply.partial { print("partial: shards \(reply.missingShards.map(String.init).joined(separator: ", ")) did not answer") }
+        if explain {
+            printTable(["SHARD", "NODE", "STRATEGY", "DISTANCES", "UNINDEXED"], reply.explain.map { e in
+                ["\(e.shardID)", e.nodeID, e.strategy.name, "\(e.distancesComputed)", "\(e.unindexedScanned)"]
+            })
+        }
+    }
+}
+
+extension Shoal_V1_SearchStrategy {
+    /// As the clients name it (the Python client's `explain` strategies).
+    var name: String {
+        switch self {
+        case .hnsw: "graph"
+        case .hnswFiltered: "filtered_graph"
+        case .exact: "exact"
+        case .exactFiltered: "exact_over_matches"
+        default: "unspecified"
+        }
     }
 }
 

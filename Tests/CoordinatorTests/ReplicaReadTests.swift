@@ -6,121 +6,6 @@ import Synchronization
 import Testing
 import VectorCore
 
-/// A fake shard node: answers Search with one hit named after itself, Count with
-/// `count` and Health, each after `delay` (bounded by the call's timeout), or fails
-/// with `error`. Counts the data calls it was asked.
-final class FakeNode: UnaryTransport, Sendable {
-    struct Behaviour {
-        var delay: Duration = .zero
-        var error: ShoalError?
-    }
-
-    let id: String
-    let count: UInt64
-    let behaviour = Mutex(Behaviour())
-    private let dataCalls = Atomic<Int>(0)
-    var calls: Int { dataCalls.load(ordering: .relaxed) }
-
-    init(_ id: String, count: UInt64 = 10) {
-        self.id = id
-        self.count = count
-    }
-
-    func set(delay: Duration = .zero, error: ShoalError? = nil) { behaviour.withLock { $0 = Behaviour(delay: delay, error: error) } }
-
-    func unary(method: String, request: [UInt8], timeout: Duration?, metadata: [(String, String)]) async throws -> [UInt8] {
-        let now = behaviour.withLock { $0 }
-        if method != ShardRPC.health.path { dataCalls.add(1, ordering: .relaxed) }
-        if now.delay > .zero {
-            let wait = min(now.delay, timeout ?? now.delay)
-            try await Task.sleep(for: wait)
-            if wait < now.delay { throw ShoalError(.deadlineExceeded, "deadline exceeded") }
-        }
-        if let error = now.error { throw error }
-        switch method {
-        case ShardRPC.search.path:
-            return try Shoal_V1_ReplicaSearchResponse.with { $0.hits = [.with { $0.id = id; $0.distance = 1 }] }.serializedBytes()
-        case ShardRPC.count.path:
-            return try Shoal_V1_ReplicaCountResponse.with { $0.count = count }.serializedBytes()
-        case ShardRPC.health.path:
-            return try Shoal_V1_HealthResponse.with { $0.nodeID = id }.serializedBytes()
-        default:
-            throw ShoalError(.unimplemented, "\(method)")
-        }
-    }
-}
-
-/// A metadata store that only holds one state.
-struct HeldStore: MetadataStore {
-    let held: StoredState
-    func load() async throws -> StoredState? { held }
-    func store(_ next: ClusterState, previous: ClusterState, over revision: Int64, term: Int64?) async throws -> Int64? { nil }
-}
-
-/// A service over fake nodes n1…n3 and collection "c": each shard's replicas on the
-/// nodes `placement` lists, in that order.
-struct FakeCluster {
-    let nodes: [String: FakeNode]
-    let service: VectorStoreService
-    var health: NodeHealthMonitor { service.cluster.health }
-
-    init(_ placement: [[String]], options: NodeHealthMonitor.Options = FakeCluster.fastHedging) throws {
-        var state = ClusterState()
-        for id in ["n1", "n2", "n3"] { try state.addNode(id: id, address: "\(id):1") }
-        let config = CollectionConfig(name: "c", dimension: 2, metric: .l2, shardCount: UInt32(placement.count),
-                                      replicationFactor: UInt32(placement[0].count))
-        try state.addCollection(config, shards: placement.enumerated().map { shard, ids in
-            ShardAssignment(shardId: UInt32(shard), replicas: ids.map { Replica(nodeId: $0) })
-        })
-        let fakes = Dictionary(uniqueKeysWithValues: ["n1", "n2", "n3"].map { ($0, FakeNode($0)) })
-        let directory = NodeDirectory { address in fakes[String(address.prefix(2))]! }
-        let cluster = ClusterController(
-            store: HeldStore(held: StoredState(state: state, revision: 1)), loaded: StoredState(state: state, revision: 1),
-            nodes: directory, health: NodeHealthMonitor(directory: directory, options: options), logger: Logger(label: "test"))
-        nodes = fakes
-        service = VectorStoreService(cluster: cluster, logger: Logger(label: "test"))
-    }
-
-    static var fastHedging: NodeHealthMonitor.Options {
-        var options = NodeHealthMonitor.Options()
-        options.defaultHedgeDelay = .milliseconds(20)
-        return options
-    }
-
-    /// Hedging only after ten minutes: longer than any test's deadline.
-    static var noHedging: NodeHealthMonitor.Options {
-        var options = NodeHealthMonitor.Options()
-        options.defaultHedgeDelay = .seconds(600)
-        options.minHedgeDelay = .seconds(600)
-        options.maxHedgeDelay = .seconds(600)
-        return options
-    }
-
-    /// Deadlines are generous (a busy test machine can stall a process for seconds): the
-    /// tests tell behaviours apart by who answers, not by how fast.
-    func search(allowPartial: Bool = false, timeout: Duration = .seconds(120)) async throws -> Shoal_V1_SearchResponse {
-        let request = Shoal_V1_SearchRequest.with {
-            $0.collection = "c"
-            $0.vector = [0, 0]
-            $0.k = 10
-            $0.allowPartial = allowPartial
-        }
-        let state = service.cluster.snapshot
-        return try await service.search(try service.plan(request, state: state), deadline: .now + timeout)
-    }
-
-    func count() async throws -> UInt64 {
-        try await service.count(.with { $0.collection = "c" }, state: service.cluster.snapshot, deadline: .now + .seconds(120)).count
-    }
-
-    /// Health checks until `node` is down (each check of a failing node counts one).
-    func markDown(_ node: String) async {
-        let info = service.cluster.snapshot.nodes[node]!
-        nodes[node]!.set(error: ShoalError(.unavailable, "stopped"))
-        for _ in 0..<health.options.downAfter { await health.checkOnce([info]) }
-    }
-}
-
 @Suite struct ReplicaReadTests {
     @Test func aSlowReplicaIsHedgedOnTheOther() async throws {
         let fake = try FakeCluster([["n1", "n2"]])
@@ -131,7 +16,10 @@ struct FakeCluster {
             #expect(reply.hits.map(\.id) == ["n2"])
         }
         #expect(fake.nodes["n1"]!.calls >= 2)  // asked first in turn, then hedged
-        #expect(fake.health.outstanding("n1") == 0)  // the losing calls were cancelled
+        // The losing calls were cancelled: their completions end them on the node's count.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while fake.health.outstanding("n1") != 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(fake.health.outstanding("n1") == 0)
     }
 
     @Test(arguments: [StatusCode.unavailable, .deadlineExceeded, .failedPrecondition, .aborted])

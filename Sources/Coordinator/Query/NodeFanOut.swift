@@ -5,6 +5,12 @@ import SwiftProtobuf
 import Synchronization
 import VectorCore
 
+extension ShoalError {
+    /// A node refused the read for want of a read thread (`ShoalError.fullQueue`,
+    /// `busyWorkers`): another replica's node may well have one.
+    var isBusy: Bool { code == .resourceExhausted && message.hasPrefix("busy:") }
+}
+
 /// A node-level read's reply: one report per shard asked, in the order asked.
 protocol NodeReadReply: SwiftProtobuf.Message, Sendable {
     var shards: [Shoal_V1_ShardReadReport] { get }
@@ -203,7 +209,7 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
                 error = failure
             }
             guard let error, state.shards[s].answer == nil else { continue }
-            if VectorStoreService.replicaCannotAnswer(error) {
+            if VectorStoreService.replicaCannotAnswer(error) || error.isBusy {
                 state.shards[s].failures.append(error)
                 if state.shards[s].calls == 0 { retry.append(s) }
             } else {
@@ -239,7 +245,12 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         guard !state.finished, isDone(state), let continuation = state.continuation else { return [] }
         state.finished = true
         state.continuation = nil
-        let shards = state.shards.map { $0.answer ?? .failed(ShoalError(.cancelled, "the read ended before this shard answered")) }
+        // Ended early by a failure that fails the read: the unsettled shards carry it too.
+        let ending = state.shards.lazy.compactMap { shard -> ShoalError? in
+            if case .failed(let error) = shard.answer, error.code != .unavailable, error.code != .deadlineExceeded { return error }
+            return nil
+        }.first
+        let shards = state.shards.map { $0.answer ?? .failed(ending ?? ShoalError(.cancelled, "the read ended before this shard answered")) }
         continuation.resume(returning: NodeReadOutcome(replies: state.replies, shards: shards, shardIDs: shardIDs))
         return state.calls.values.compactMap(\.handle)
     }
@@ -247,6 +258,8 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
     private func noReplicaAnswered(_ s: Int, _ state: State) -> ShoalError {
         let failures = state.shards[s].failures
         if let fenced = failures.first(where: { $0.code == .aborted }) { return fenced }
+        // Every replica's node too busy: overload, answered as such.
+        if !failures.isEmpty, failures.allSatisfy(\.isBusy) { return failures[0] }
         let reasons = failures.map(\.message).joined(separator: "; ")
         let target = state.shards[s].order[0]
         let name = "shard \(target.shard) of \(target.collection)"
@@ -289,12 +302,15 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
                 Result { () throws(ShoalError) in try Reply.decode(reply: bytes, from: rpc.path) }
             }, started: started)
         }
-        // A hedge only for a call with a shard that has another replica to ask.
-        let mayHedge = state.withLock { state -> Bool in
-            guard let call = state.calls[launch.id], !state.finished else { return false }
+        // A hedge only for a call with a shard that has another replica to ask. A call
+        // still running when the read ended while it was starting is cancelled here.
+        let (mayHedge, ended) = state.withLock { state -> (Bool, Bool) in
+            guard let call = state.calls[launch.id] else { return (false, false) }
+            guard !state.finished else { return (false, true) }
             state.calls[launch.id]!.handle = handle
-            return call.shards.contains { state.shards[$0].next < state.shards[$0].order.count }
+            return (call.shards.contains { state.shards[$0].next < state.shards[$0].order.count }, false)
         }
+        if ended { handle.cancel() }
         guard mayHedge else { return }
         let hedgeAfter = health.hedgeDelay(for: nodeID)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int((hedgeAfter / .nanoseconds(1)).rounded()))) { [self] in
