@@ -81,20 +81,6 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
         }
     }
 
-    /// The default `start` (a task running `unary`), which a conformer cannot call once it overrides it.
-    private func startInTask(
-        method: String, request: [UInt8], timeout: Duration?, metadata: [(String, String)], done: @escaping CallCompletion
-    ) -> any StartedCall {
-        let task = Task {
-            do {
-                done(.success(try await unary(method: method, request: request, timeout: timeout, metadata: metadata)))
-            } catch {
-                done(.failure(ShoalError(handlerError: error)))
-            }
-        }
-        return LocalCall(task: task)
-    }
-
     private func prepare(_ method: String, _ request: [UInt8], _ timeout: Duration?, _ metadata: [(String, String)]) throws(ShoalError)
         -> (Entry, ServerRequest)
     {
@@ -122,8 +108,7 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
     }
 }
 
-/// An in-process call: a blocking one cannot be stopped; an async one is its task.
+/// An in-process blocking call: it cannot be stopped (it is short).
 private struct LocalCall: StartedCall {
-    var task: Task<Void, Never>? = nil
-    func cancel() { task?.cancel() }
+    func cancel() {}
 }

@@ -44,6 +44,14 @@ extension UnaryTransport {
     public func start(
         method: String, request: [UInt8], timeout: Duration?, metadata: [(String, String)], done: @escaping CallCompletion
     ) -> any StartedCall {
+        startInTask(method: method, request: request, timeout: timeout, metadata: metadata, done: done)
+    }
+
+    /// `start` as a task running `unary`: the default, and what a transport that
+    /// overrides `start` for some methods uses for the rest.
+    public func startInTask(
+        method: String, request: [UInt8], timeout: Duration?, metadata: [(String, String)], done: @escaping CallCompletion
+    ) -> any StartedCall {
         TaskCall(Task {
             do {
                 done(.success(try await unary(method: method, request: request, timeout: timeout, metadata: metadata)))
