@@ -64,6 +64,14 @@ struct ShardTarget: Sendable, CustomStringConvertible {
         }
     }
 
+    /// This shard in a node-level read, with the epoch it was routed by.
+    var read: Shoal_V1_ShardRead {
+        .with {
+            $0.shardID = shard
+            $0.placementEpoch = epoch
+        }
+    }
+
     var description: String { "shard \(shard) (node \(nodeID) at \(address))" }
 }
 

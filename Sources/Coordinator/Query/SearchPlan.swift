@@ -70,7 +70,7 @@ struct SearchPlan: Sendable {
     func nodeRequest(for targets: [ShardTarget]) -> Shoal_V1_NodeSearchRequest {
         .with {
             $0.collection = route.config.name
-            $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch } }
+            $0.shards = targets.map(\.read)
             $0.vector = vector
             $0.k = UInt32(k + offset)
             $0.ef = ef

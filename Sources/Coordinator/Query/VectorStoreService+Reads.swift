@@ -17,7 +17,11 @@ extension VectorStoreService {
         let outcome = await readNodes(ShardRPC.getShards, asked.map(\.element), deadline: deadline) { targets in
             .with {
                 $0.collection = request.collection
-                $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch; $0.ids = byShard[Int(target.shard)] } }
+                $0.shards = targets.map { target in
+                    var read = target.read
+                    read.ids = byShard[Int(target.shard)]
+                    return read
+                }
                 $0.includeVector = request.includeVector
                 $0.includeMetadata = request.includeMetadata
             }
@@ -144,7 +148,7 @@ extension VectorStoreService {
         await readNodes(ShardRPC.countShards, route.readers, deadline: deadline) { targets in
             .with {
                 $0.collection = route.config.name
-                $0.shards = targets.map { target in .with { $0.shardID = target.shard; $0.placementEpoch = target.epoch } }
+                $0.shards = targets.map(\.read)
                 if let filter { $0.filter = filter }
             }
         }
