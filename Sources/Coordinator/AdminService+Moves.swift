@@ -43,7 +43,10 @@ extension AdminService {
     }
 
     /// Marks the node DRAINING and moves each of its replicas to the least-loaded
-    /// active node that can take it (unless `dry_run`).
+    /// active node that can take it, then evens out the active nodes (unless
+    /// `dry_run`). The balancing moves are needed when the drained node's partners
+    /// overlap: if one active node already holds every shard the drained node
+    /// had, the evacuation alone can only fill the others.
     func drain(_ request: Shoal_V1_DrainNodeRequest) async throws -> Shoal_V1_DrainNodeResponse {
         let state = cluster.snapshot
         guard let node = state.nodes[request.nodeID], node.state != .removed else {
@@ -57,7 +60,7 @@ extension AdminService {
             throw ShoalError(.unavailable, "node \(node.id) (\(node.address)) is down: its replicas cannot be copied; bring it back, or remove it with force")
         }
         survey.nodes = survey.nodes.map { $0.id == node.id ? NodeInfo(id: $0.id, address: $0.address, state: .draining) : $0 }
-        let planned = RebalancePlanner.plan(shards: survey.shards, nodes: survey.nodes).filter { $0.from == node.id }
+        let planned = RebalancePlanner.plan(shards: survey.shards, nodes: survey.nodes)
         let held = survey.shards.filter { $0.nodes.contains(node.id) }
         if let stuck = held.first(where: { shard in !planned.contains { $0.collection == shard.collection && $0.shard == shard.shard } }) {
             throw ShoalError(.failedPrecondition, "no active node can take shard \(stuck.shard) of \(stuck.collection) from node \(node.id); add a node first")

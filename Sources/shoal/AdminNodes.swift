@@ -99,8 +99,10 @@ struct AdminDrainCommand: AsyncParsableCommand {
         commandName: "drain",
         abstract: "Move every replica off a node; it receives no new replicas.",
         discussion: """
-            Prints the moves (with their tasks); --dry-run plans them without starting
-            anything. --wait follows the moves until they finish (exit 3 if one fails).
+            Each replica moves to the least-loaded active node that can take it; then,
+            if that left the active nodes uneven (one of them already held the drained
+            node's shards), a few replicas move among them too. Prints the moves (with
+            their tasks); --dry-run plans them without starting anything. --wait follows the moves until they finish (exit 3 if one fails).
 
             Examples:
               shoal admin drain node3 --dry-run

@@ -111,6 +111,27 @@ private func improvingMoveExists(_ shards: [ShardLoad], up: [String]) -> Bool {
         #expect(after.allSatisfy { !$0.nodes.contains("n2") })
     }
 
+    @Test func aDrainWhosePartnerHoldsAllItsShardsStillEndsEven() {
+        // The failure seen in the moves-under-load test: d and n3 hold the same three
+        // shards, so the evacuation can only fill n1 and n2 (3 + 3 + 0 → 5, 4, 3
+        // replicas); the balancing that follows moves one of n1's or n2's to n3.
+        let shards = [
+            ShardLoad(collection: "c", shard: 0, points: 100, nodes: ["n1", "n2"]),
+            ShardLoad(collection: "c", shard: 1, points: 101, nodes: ["n1", "n2"]),
+            ShardLoad(collection: "c", shard: 2, points: 102, nodes: ["d", "n3"]),
+            ShardLoad(collection: "c", shard: 3, points: 103, nodes: ["n1", "n2"]),
+            ShardLoad(collection: "c", shard: 4, points: 104, nodes: ["d", "n3"]),
+            ShardLoad(collection: "c", shard: 5, points: 105, nodes: ["d", "n3"]),
+        ]
+        let moves = RebalancePlanner.plan(shards: shards, nodes: cluster(up: 3, draining: ["d"]))
+        let after = apply(moves, to: shards)
+        #expect(moves.filter { $0.from == "d" }.count == 3)
+        #expect(moves.count > 3)
+        #expect(antiAffinityHolds(after))
+        let replicas = Dictionary(grouping: after.flatMap(\.nodes), by: { $0 }).mapValues(\.count)
+        #expect(replicas == ["n1": 4, "n2": 4, "n3": 4])
+    }
+
     @Test func antiAffinityWithTwoReplicas() {
         // Replication 2 on three nodes, n3 draining: every shard must end on n1 + n2 or on n4.
         let shards = (0..<6).map { i -> ShardLoad in
