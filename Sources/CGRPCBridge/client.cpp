@@ -126,6 +126,9 @@ sg_channel *sg_channel_create(const char *target, int32_t max_message_bytes, int
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // Small unary messages: no bandwidth-delay probing (a PING per data frame read,
+    // each one more write and wake-up on both sides).
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     if (keepalive_time_ms > 0) {
         // A peer that stops answering (paused, cut off) fails the calls within about
         // time + timeout instead of their whole deadline. Our servers accept such

@@ -217,6 +217,8 @@ int sg_server_start(sg_server *server, const char *host, int32_t port, int32_t *
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 100);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // Small unary messages: no bandwidth-delay probing (client.cpp says why).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected);
     builder.RegisterCallbackGenericService(&server->service);
     if (server->max_message_bytes > 0) {

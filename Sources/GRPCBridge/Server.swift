@@ -10,7 +10,9 @@ import VectorCore
 ///
 /// An async handler runs in a task of its own (one hop from the gRPC thread); a
 /// blocking handler decodes on the gRPC thread, straight from gRPC's buffer, and
-/// runs on a thread of `workers`, which answers from there (one hop each way).
+/// runs on a thread of `workers`, which answers from there (one hop each way); a
+/// starting handler runs on the gRPC thread and answers from whichever thread its
+/// work completes on (no hop of its own).
 ///
 /// Call `shutdown()` before dropping the server; a server dropped while live is
 /// shut down (calls cancelled) on a thread of its own.
@@ -71,6 +73,11 @@ public final class Server: HandlerRegistry, @unchecked Sendable {
         try add(method, MethodHandler(.blocking(handler), calls: calls, workers: workers))
     }
 
+    /// Registers a starting handler (`StartingHandler`) for `method`, limited. Only before `start`.
+    public func registerStarting(_ method: String, handler: @escaping StartingHandler) throws {
+        try add(method, MethodHandler(.starting(handler), calls: calls, workers: workers))
+    }
+
     private func add(_ method: String, _ entry: MethodHandler) throws {
         var error = sg_error()
         guard sg_server_register(raw, method, Unmanaged.passUnretained(entry).toOpaque(), &error) == 1 else {
@@ -108,6 +115,7 @@ private final class MethodHandler: Sendable {
     enum Kind {
         case async(UnaryHandler)
         case blocking(BlockingHandler)
+        case starting(StartingHandler)
     }
 
     let kind: Kind
@@ -121,12 +129,14 @@ private final class MethodHandler: Sendable {
     }
 }
 
-/// The per-call context handed back to the bridge: owns the handler's task (none for
-/// a call refused at dispatch).
+/// The per-call context handed back to the bridge: owns the handler's task or its
+/// started work (neither for a call refused at dispatch), which a cancel stops.
 private final class ServerCallBox: Sendable {
     let task: Task<Void, Never>?
-    init(task: Task<Void, Never>?) {
+    let started: (any StartedCall)?
+    init(task: Task<Void, Never>?, started: (any StartedCall)? = nil) {
         self.task = task
+        self.started = started
         BridgeDiagnostics.swiftServerCalls.add(1, ordering: .relaxed)
     }
     deinit { BridgeDiagnostics.swiftServerCalls.subtract(1, ordering: .relaxed) }
@@ -192,6 +202,16 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
             fail(call, .fullQueue(workers.queueLimit))
         }
         return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
+    case .starting(let handler):
+        let request = ServerRequest(method: method, bytes: [], metadata: metadata, deadline: deadline)
+        let started = handler(buffer, request) { result in
+            calls?.leave()
+            switch result {
+            case .success(let response): respond(call, response)
+            case .failure(let error): fail(call, error)
+            }
+        }
+        return Unmanaged.passRetained(ServerCallBox(task: nil, started: started)).toOpaque()
     }
 }
 
@@ -205,7 +225,9 @@ private func fail(_ call: UncheckedPointer, _ status: ShoalError) {
 }
 
 private func serverCancel(_ callContext: UnsafeMutableRawPointer?) {
-    Unmanaged<ServerCallBox>.fromOpaque(callContext!).takeUnretainedValue().task?.cancel()
+    let box = Unmanaged<ServerCallBox>.fromOpaque(callContext!).takeUnretainedValue()
+    box.task?.cancel()
+    box.started?.cancel()
 }
 
 private func serverRelease(_ callContext: UnsafeMutableRawPointer?) {

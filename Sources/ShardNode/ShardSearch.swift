@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Synchronization
 import ShoalProto
 import ShoalRPC
 import VectorCore
@@ -17,9 +19,15 @@ struct ShardSearch {
     let includeMetadata: Bool
     let exact: Bool
 
-    /// Points below which the shards are searched one after another: a walk over a
-    /// small shard takes less than handing it to another thread.
-    static let parallelAbove = 100_000
+    /// Points (over the shards asked) below which the shards are searched one after
+    /// another: an exact scan of 2k 512-d points takes ~100 µs, and handing a shard to
+    /// another thread costs 20–50 µs on a small VM.
+    static let parallelAbove = 4_000
+    /// Node searches running now, over every call: the shards of one search go to
+    /// other threads only while fewer run than there are cores — under load every
+    /// core already has a search, and splitting one would only add hand-offs.
+    static let running = Atomic<Int>(0)
+    static let cores = ProcessInfo.processInfo.activeProcessorCount
 
     init(vector: [Float], k: Int, ef: Int, filter: Filter?, includeVector: Bool, includeMetadata: Bool, exact: Bool) {
         (self.vector, self.k, self.ef, self.filter) = (vector, k, ef, filter)
@@ -31,7 +39,9 @@ struct ShardSearch {
     func run(on replicas: [(UInt32, Result<Replica, ShoalError>)]) throws -> ([Shoal_V1_ScoredPoint], [Shoal_V1_ShardReadReport]) {
         var results = [Result<ReplicaSearchResult, ShoalError>?](repeating: nil, count: replicas.count)
         let live = replicas.compactMap { try? $0.1.get() }
-        if live.count > 1, live.reduce(0, { $0 + $1.index.count }) >= Self.parallelAbove {
+        let others = Self.running.wrappingAdd(1, ordering: .relaxed).oldValue
+        defer { Self.running.wrappingSubtract(1, ordering: .relaxed) }
+        if live.count > 1, others + 1 < Self.cores, live.reduce(0, { $0 + $1.index.count }) >= Self.parallelAbove {
             results.withUnsafeMutableBufferPointer { out in
                 let out = UncheckedBuffer(out)
                 DispatchQueue.concurrentPerform(iterations: replicas.count) { i in out.set(i, search(replicas[i].1)) }

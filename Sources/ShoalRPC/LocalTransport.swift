@@ -15,6 +15,7 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
     private enum Entry {
         case async(UnaryHandler)
         case blocking(BlockingHandler)
+        case starting(StartingHandler)
     }
 
     private let handlers = Mutex<[String: Entry]>([:])
@@ -30,6 +31,10 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
 
     public func registerBlocking(_ method: String, handler: @escaping BlockingHandler) throws {
         try add(method, .blocking(handler))
+    }
+
+    public func registerStarting(_ method: String, handler: @escaping StartingHandler) throws {
+        try add(method, .starting(handler))
     }
 
     private func add(_ method: String, _ entry: Entry) throws {
@@ -53,6 +58,16 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
             return try await withCheckedThrowingContinuation { continuation in
                 submit(work) { continuation.resume(with: $0) }
             }
+        case .starting(let handler):
+            let started = Mutex<(any StartedCall)?>(nil)
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let handle = request.withUnsafeBytes { handler($0, call) { continuation.resume(with: $0) } }
+                    started.withLock { $0 = handle }
+                }
+            } onCancel: {
+                started.withLock { $0 }?.cancel()
+            }
         }
     }
 
@@ -65,7 +80,7 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
             (entry, call) = try prepare(method, request, timeout, metadata)
         } catch {
             done(.failure(ShoalError(handlerError: error)))
-            return LocalCall()
+            return FinishedCall()
         }
         switch entry {
         case .async:
@@ -77,7 +92,9 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
             } catch {
                 done(.failure(ShoalError(handlerError: error)))
             }
-            return LocalCall()
+            return FinishedCall()  // a blocking call cannot be stopped (it is short)
+        case .starting(let handler):
+            return request.withUnsafeBytes { handler($0, call, done) }
         }
     }
 
@@ -106,9 +123,4 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
             refused: { done(.failure(.busyWorkers(waited: $0, limit: workers.maxWait))) }))
         if !submitted { done(.failure(.fullQueue(workers.queueLimit))) }
     }
-}
-
-/// An in-process blocking call: it cannot be stopped (it is short).
-private struct LocalCall: StartedCall {
-    func cancel() {}
 }

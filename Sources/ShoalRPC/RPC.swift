@@ -47,6 +47,36 @@ extension HandlerRegistry {
             }
         }
     }
+
+    /// Registers a typed starting handler (`StartingHandler`): the request is decoded
+    /// from the transport's buffer on the receiving thread (INVALID_ARGUMENT if it does
+    /// not parse, without reaching `handler`); `handler` starts the work and hands the
+    /// response or its status to `done`, once, from any thread.
+    public func registerStarting<Request, Response>(
+        _ rpc: RPC<Request, Response>,
+        _ handler: @escaping @Sendable (Request, ServerRequest, @escaping @Sendable (Result<Response, ShoalError>) -> Void) -> any StartedCall
+    ) throws {
+        try registerStarting(rpc.path) { buffer, call, done in
+            let request: Request
+            do throws(ShoalError) {
+                request = try Request.decode(buffer)
+            } catch {
+                done(.failure(error))
+                return FinishedCall()
+            }
+            return handler(request, call) { result in
+                done(result.flatMap { response in
+                    Result { () throws(ShoalError) in
+                        do {
+                            return try response.serializedBytes()
+                        } catch {
+                            throw ShoalError(.internal, "could not encode the \(Response.protoMessageName) reply: \(error)")
+                        }
+                    }
+                })
+            }
+        }
+    }
 }
 
 extension SwiftProtobuf.Message {

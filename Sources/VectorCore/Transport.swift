@@ -62,6 +62,12 @@ extension UnaryTransport {
     }
 }
 
+/// A call with nothing left to stop (it completed, or cannot be stopped).
+public struct FinishedCall: StartedCall {
+    public init() {}
+    public func cancel() {}
+}
+
 /// A started call that is a task.
 private struct TaskCall: StartedCall {
     let task: Task<Void, Never>
@@ -105,6 +111,15 @@ public typealias UnaryHandler = @Sendable (ServerRequest) async throws -> [UInt8
 public typealias BlockingHandler = @Sendable (UnsafeRawBufferPointer, ServerRequest) throws -> BlockingWork
 public typealias BlockingWork = @Sendable () throws -> [UInt8]
 
+/// A handler that answers through `done` instead of returning: it runs on the thread
+/// that received the call, with the transport's own buffer (valid during the call
+/// only), starts its work without blocking (calls to other processes, with
+/// callbacks: `UnaryTransport.start`) and returns what stops that work if the
+/// client cancels. `done` runs exactly once, on any thread, possibly before the
+/// handler returns. For the coordinator's reads: a fan-out needs no thread, and no
+/// task, while it waits for its nodes.
+public typealias StartingHandler = @Sendable (UnsafeRawBufferPointer, ServerRequest, @escaping CallCompletion) -> any StartedCall
+
 /// Where services register their methods: the gRPC server (`GRPCBridge.Server`)
 /// or an in-process transport (`ShoalRPC.LocalTransport`). Services depend on
 /// this, not on a transport.
@@ -116,6 +131,8 @@ public protocol HandlerRegistry: AnyObject, Sendable {
     /// registry's bounded `WorkerPool` queue; a call that finds the queue full, or
     /// waits there too long, is answered RESOURCE_EXHAUSTED without running.
     func registerBlocking(_ method: String, handler: @escaping BlockingHandler) throws
+    /// Registers a starting handler (see `StartingHandler`), limited.
+    func registerStarting(_ method: String, handler: @escaping StartingHandler) throws
 }
 
 extension ShoalError {

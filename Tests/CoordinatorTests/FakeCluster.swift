@@ -187,6 +187,8 @@ struct HeldStore: MetadataStore {
 struct FakeCluster {
     let nodes: [String: FakeNode]
     let service: VectorStoreService
+    /// The service's methods as a client calls them (the handlers it registers).
+    let api: LocalTransport
     var health: NodeHealthMonitor { service.cluster.health }
 
     init(_ placement: [[String]], options: NodeHealthMonitor.Options = FakeCluster.fastHedging) throws {
@@ -204,6 +206,8 @@ struct FakeCluster {
             nodes: directory, health: NodeHealthMonitor(directory: directory, options: options), logger: Logger(label: "test"))
         nodes = fakes
         service = VectorStoreService(cluster: cluster, logger: Logger(label: "test"))
+        api = LocalTransport(workers: WorkerPool(name: "fake-api", threads: 1, queueLimit: 8, maxWait: .seconds(600)))
+        try service.register(on: api)
     }
 
     static var fastHedging: NodeHealthMonitor.Options {
@@ -239,23 +243,21 @@ struct FakeCluster {
             $0.explain = explain
             $0.allowPartial = allowPartial
         }
-        let state = service.cluster.snapshot
-        return try await service.search(try service.plan(request, state: state), deadline: .now + timeout)
+        return try await api.call(VectorStoreRPC.search, request, timeout: timeout)
     }
 
     func count(allowPartial: Bool = false) async throws -> Shoal_V1_CountResponse {
-        try await service.count(.with { $0.collection = "c"; $0.allowPartial = allowPartial }, state: service.cluster.snapshot,
-                                deadline: .now + .seconds(120))
+        try await api.call(VectorStoreRPC.count, .with { $0.collection = "c"; $0.allowPartial = allowPartial }, timeout: .seconds(120))
     }
 
     func count() async throws -> UInt64 { try await count(allowPartial: false).count }
 
     func describe() async throws -> Shoal_V1_DescribeCollectionResponse {
-        try await service.describe(.with { $0.name = "c" }, state: service.cluster.snapshot, deadline: .now + .seconds(120))
+        try await api.call(VectorStoreRPC.describeCollection, .with { $0.name = "c" }, timeout: .seconds(120))
     }
 
     func get(_ ids: [String]) async throws -> Shoal_V1_GetResponse {
-        try await service.get(.with { $0.collection = "c"; $0.ids = ids }, state: service.cluster.snapshot, deadline: .now + .seconds(120))
+        try await api.call(VectorStoreRPC.get, .with { $0.collection = "c"; $0.ids = ids }, timeout: .seconds(120))
     }
 
     /// Health checks until `node` is down (each check of a failing node counts one).

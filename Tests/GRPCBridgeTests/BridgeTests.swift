@@ -37,6 +37,36 @@ struct BridgeTests {
         }
     }
 
+    @Test func blockingHandlersDecodeOnTheReceivingThreadAndAnswerFromAWorker() async throws {
+        try await withFixture { fixture, _ in
+            let reply = try await fixture.channel.unary(method: Fixture.blocking, request: [1, 2, 3])
+            #expect(reply == [3, 2, 1])
+            let error = await #expect(throws: ShoalError.self) {
+                _ = try await fixture.channel.unary(method: Fixture.blocking, request: [])
+            }
+            #expect(error == ShoalError(.invalidArgument, "empty request"))
+        }
+    }
+
+    @Test func startingHandlersAnswerFromWhicheverThreadCompletes() async throws {
+        try await withFixture { fixture, _ in
+            let now = try await fixture.channel.unary(method: Fixture.starting, request: Array("now".utf8))
+            #expect(now == Array("answered now".utf8))
+            let later = try await fixture.channel.unary(method: Fixture.starting, request: Array("later".utf8))
+            #expect(later == Array("answered later".utf8))
+        }
+    }
+
+    @Test func cancellingAStartingCallStopsItsWork() async throws {
+        try await withFixture { fixture, log in
+            let error = await #expect(throws: ShoalError.self) {
+                _ = try await fixture.channel.unary(method: Fixture.starting, request: Array("s1".utf8), timeout: .milliseconds(150))
+            }
+            #expect(error?.code == .deadlineExceeded)
+            try await eventually("the started work was cancelled") { await log.contains("cancelled s1") }
+        }
+    }
+
     @Test func unknownMethodIsUnimplemented() async throws {
         try await withFixture { fixture, _ in
             let error = await #expect(throws: ShoalError.self) {

@@ -1,5 +1,12 @@
+import Dispatch
 import GRPCBridge
 import VectorCore
+
+/// A started call that runs `onCancel` when cancelled.
+struct StartingCall: StartedCall {
+    let onCancel: @Sendable () -> Void
+    func cancel() { onCancel() }
+}
 
 /// Polls `condition` until it holds or `timeout` passes.
 func eventually(
@@ -34,6 +41,8 @@ struct Fixture {
     static let slow = "/shoal.test.Bridge/Slow"
     static let fails = "/shoal.test.Bridge/Fails"
     static let metadata = "/shoal.test.Bridge/Metadata"
+    static let blocking = "/shoal.test.Bridge/Blocking"
+    static let starting = "/shoal.test.Bridge/Starting"
 
     static func start(log: EventLog, maxMessageBytes: Int = 1 << 20) throws -> Fixture {
         let server = try Server(maxMessageBytes: maxMessageBytes)
@@ -57,6 +66,31 @@ struct Fixture {
         }
         try server.register(metadata) { request in
             Array(request.metadata.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",").utf8)
+        }
+        // Blocking copies the request on the receiving thread (its buffer is gRPC's) and
+        // answers it reversed from a worker; an empty request fails while decoding.
+        try server.registerBlocking(blocking) { buffer, _ in
+            guard !buffer.isEmpty else { throw ShoalError(.invalidArgument, "empty request") }
+            let bytes = Array(buffer)
+            return { Array(bytes.reversed()) }
+        }
+        // Starting answers from another thread: "now" at once (inside the handler),
+        // "later" after 50 ms, anything else once cancelled ("cancelled <tag>" logged).
+        try server.registerStarting(starting) { buffer, _, done in
+            let tag = String(decoding: Array(buffer), as: UTF8.self)
+            switch tag {
+            case "now":
+                done(.success(Array("answered now".utf8)))
+                return FinishedCall()
+            case "later":
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { done(.success(Array("answered later".utf8))) }
+                return FinishedCall()
+            default:
+                return StartingCall {
+                    Task { await log.record("cancelled \(tag)") }
+                    done(.failure(ShoalError(.cancelled, "cancelled \(tag)")))
+                }
+            }
         }
         let port = try server.start(host: "127.0.0.1", port: 0)
         return Fixture(server: server, channel: try Channel(target: "127.0.0.1:\(port)"), port: port)

@@ -259,7 +259,7 @@ class Collection:
             if i in seen:
                 raise ValueError(f"ids: {i!r} appears twice in one upsert")
             seen.add(i)
-        return [types_pb2.Point(id=i, vector=matrix[n], metadata=metadata_to_proto(metadatas[n], f"metadatas[{n}]"))
+        return [types_pb2.Point(id=i, vector=matrix[n].tolist(), metadata=metadata_to_proto(metadatas[n], f"metadatas[{n}]"))
                 for n, i in enumerate(ids)]
 
     def search(self, vector, k=10, where=None, exact=False, ef=None, offset=0,
@@ -295,8 +295,10 @@ class Collection:
         _positive_int(offset, "offset", allow_zero=True)
         if ef is not None:
             _positive_int(ef, "ef")
+        # .tolist(): protobuf fills a repeated float from a list ~5x faster than from a
+        # numpy array, which it walks element by element (~100 µs at 512 dimensions).
         request = vector_store_pb2.SearchRequest(
-            collection=self.name, vector=as_vector(vector, dimension=self.dimension or None), k=k, exact=bool(exact),
+            collection=self.name, vector=as_vector(vector, dimension=self.dimension or None).tolist(), k=k, exact=bool(exact),
             offset=offset, include_metadata=include_metadata, include_vector=include_vector,
             allow_partial=allow_partial, explain=bool(explain))
         if ef is not None:

@@ -1,4 +1,3 @@
-import Dispatch
 import ShoalProto
 import ShoalRPC
 import SwiftProtobuf
@@ -67,7 +66,7 @@ struct NodeReadOutcome<Reply: Sendable>: Sendable {
 ///
 /// No task per call or per shard: calls start with `UnaryTransport.start`, their
 /// completions (on the transport's threads) update the state under one lock, and the
-/// caller's one continuation is resumed when every shard is settled. Outcomes and
+/// caller is handed the outcome once, when every shard is settled. Outcomes and
 /// latencies are reported to the health monitor.
 final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @unchecked Sendable {
     // @unchecked: `state` is a Mutex; the rest is immutable.
@@ -86,6 +85,14 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         let shards: [Int]
         var handle: (any StartedCall)?
         var hedged = false
+        /// The armed hedge, disarmed when the call ends.
+        var hedge: DeadlineTimer.Token?
+
+        /// Stops the call and its hedge (outside the lock).
+        func stop() {
+            handle?.cancel()
+            if let hedge { DeadlineTimer.shared.cancel(hedge) }
+        }
     }
 
     private struct State {
@@ -93,8 +100,20 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         var calls: [Int: Call] = [:]
         var nextCall = 0
         var replies: [Reply] = []
-        var continuation: CheckedContinuation<NodeReadOutcome<Reply>, Never>?
+        var onDone: (@Sendable (NodeReadOutcome<Reply>) -> Void)?
         var finished = false
+    }
+
+    /// What ending the read leaves to do outside the lock: hand the outcome over, and
+    /// stop the calls still running.
+    private struct Ending {
+        var deliver: (@Sendable () -> Void)?
+        var running: [Call] = []
+
+        func run() {
+            deliver?()
+            for call in running { call.stop() }
+        }
     }
 
     /// A call to start: outside the lock (its completion may run inside `start`).
@@ -133,15 +152,31 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         let fanOut = NodeFanOut(rpc, readers: readers, nodes: nodes, health: health, deadline: deadline, makeRequest: makeRequest)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let launches = fanOut.state.withLock { state in
-                    state.continuation = continuation
-                    return fanOut.assign(Array(state.shards.indices), in: &state)
-                }
-                fanOut.start(launches)
+                fanOut.begin { continuation.resume(returning: $0) }
             }
         } onCancel: {
             fanOut.cancelAll()
         }
+    }
+
+    /// `read` without a task: `done` gets the outcome once, on the thread of the
+    /// reply that settled the last shard (or at once). The returned call stops the read.
+    static func start(
+        _ rpc: RPC<Request, Reply>, readers: [[ShardTarget]], nodes: NodeDirectory, health: NodeHealthMonitor,
+        deadline: ContinuousClock.Instant?, makeRequest: @escaping MakeRequest,
+        done: @escaping @Sendable (NodeReadOutcome<Reply>) -> Void
+    ) -> any StartedCall {
+        let fanOut = NodeFanOut(rpc, readers: readers, nodes: nodes, health: health, deadline: deadline, makeRequest: makeRequest)
+        fanOut.begin(done)
+        return FanOutCall { fanOut.cancelAll() }
+    }
+
+    private func begin(_ done: @escaping @Sendable (NodeReadOutcome<Reply>) -> Void) {
+        let launches = state.withLock { state in
+            state.onDone = done
+            return assign(Array(state.shards.indices), in: &state)
+        }
+        start(launches)
     }
 
     // MARK: under the lock
@@ -240,19 +275,20 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         return settled
     }
 
-    /// Resumes the caller once, with the calls still running cancelled.
-    private func finishIfDone(_ state: inout State) -> [any StartedCall] {
-        guard !state.finished, isDone(state), let continuation = state.continuation else { return [] }
+    /// Ends the read once every shard is settled (or one failed the read): what to
+    /// deliver and stop, outside the lock.
+    private func finishIfDone(_ state: inout State) -> Ending {
+        guard !state.finished, isDone(state), let onDone = state.onDone else { return Ending() }
         state.finished = true
-        state.continuation = nil
+        state.onDone = nil
         // Ended early by a failure that fails the read: the unsettled shards carry it too.
         let ending = state.shards.lazy.compactMap { shard -> ShoalError? in
             if case .failed(let error) = shard.answer, error.code != .unavailable, error.code != .deadlineExceeded { return error }
             return nil
         }.first
         let shards = state.shards.map { $0.answer ?? .failed(ending ?? ShoalError(.cancelled, "the read ended before this shard answered")) }
-        continuation.resume(returning: NodeReadOutcome(replies: state.replies, shards: shards, shardIDs: shardIDs))
-        return state.calls.values.compactMap(\.handle)
+        let outcome = NodeReadOutcome(replies: state.replies, shards: shards, shardIDs: shardIDs)
+        return Ending(deliver: { onDone(outcome) }, running: Array(state.calls.values))
     }
 
     private func noReplicaAnswered(_ s: Int, _ state: State) -> ShoalError {
@@ -274,8 +310,7 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
     private func start(_ launches: [Launch]) {
         for launch in launches { start(launch) }
         // Shards settled while assigning (no replica left) may finish the read.
-        let cancel = state.withLock { finishIfDone(&$0) }
-        for call in cancel { call.cancel() }
+        state.withLock { finishIfDone(&$0) }.run()
     }
 
     private func start(_ launch: Launch) {
@@ -313,19 +348,26 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         if ended { handle.cancel() }
         guard mayHedge else { return }
         let hedgeAfter = health.hedgeDelay(for: nodeID)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int((hedgeAfter / .nanoseconds(1)).rounded()))) { [self] in
-            let (launches, cancel) = state.withLock { state in
+        let token = DeadlineTimer.shared.schedule(after: hedgeAfter) { [self] in
+            let (launches, ending) = state.withLock { state in
                 let launches = state.finished ? [] : hedge(launch.id, in: &state)
                 return (launches, finishIfDone(&state))
             }
-            for call in cancel { call.cancel() }
+            ending.run()
             start(launches)
         }
+        let armed = state.withLock { state -> Bool in
+            guard state.calls[launch.id] != nil, !state.finished else { return false }
+            state.calls[launch.id]!.hedge = token
+            return true
+        }
+        if !armed { DeadlineTimer.shared.cancel(token) }
     }
 
     /// One call's outcome (from the transport's thread, or at once if it could not start).
     private func finish(_ id: Int, _ result: Result<Reply, ShoalError>, started: ContinuousClock.Instant?) {
-        let nodeID = state.withLock { $0.calls[id]?.nodeID }
+        let (nodeID, hedge) = state.withLock { ($0.calls[id]?.nodeID, $0.calls[id]?.hedge) }
+        if let hedge { DeadlineTimer.shared.cancel(hedge) }
         if let nodeID, let started {
             health.end(nodeID)
             switch result {
@@ -336,17 +378,17 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
             }
         }
         let result = result.mapError { error in Self.named(error, nodeID: nodeID) }
-        let (launches, cancel) = state.withLock { state in
+        let (launches, ending) = state.withLock { state in
             let launches = complete(id, result, in: &state)
             return (launches, finishIfDone(&state))
         }
-        for call in cancel { call.cancel() }
+        ending.run()
         start(launches)
     }
 
     private func cancelAll() {
-        let calls = state.withLock { $0.calls.values.compactMap(\.handle) }
-        for call in calls { call.cancel() }
+        let calls = state.withLock { Array($0.calls.values) }
+        for call in calls { call.stop() }
     }
 
     /// A call's failure as the read reports it: argument errors, refusals and fences
@@ -359,4 +401,10 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         default: return ShoalError(.unavailable, "\(node) is unavailable: \(error.message)")
         }
     }
+}
+
+/// A fanned-out read in flight, as its starter sees it.
+private struct FanOutCall: StartedCall {
+    let stop: @Sendable () -> Void
+    func cancel() { stop() }
 }

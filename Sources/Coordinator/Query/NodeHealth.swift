@@ -178,21 +178,33 @@ public final class NodeHealthMonitor: Sendable {
     }
 }
 
-/// The latest `capacity` latency samples of one node.
+/// The latest `capacity` latency samples of one node, with a cached quantile: every
+/// read asks for the hedging delay, and sorting 256 samples each time cost more
+/// than the rest of the coordinator's bookkeeping (perf, issue 13).
 struct LatencyRing {
     static let capacity = 256
+    /// Samples added between two recomputations of the cached quantile.
+    static let refreshEvery = 32
     private var samples: [Duration] = []
     private var next = 0
+    private var addedSinceCache = 0
+    private var cached: (p: Double, value: Duration)?
 
     mutating func add(_ sample: Duration) {
         if samples.count < Self.capacity { samples.append(sample) } else { samples[next] = sample }
         next = (next + 1) % Self.capacity
+        addedSinceCache += 1
     }
 
-    /// The `p` quantile (0…1) of the samples held, nil with fewer than `minSamples`.
-    func percentile(_ p: Double, minSamples: Int) -> Duration? {
+    /// The `p` quantile (0…1) of the samples held, nil with fewer than `minSamples`;
+    /// recomputed once `refreshEvery` samples came in since the last time (or for a new `p`).
+    mutating func percentile(_ p: Double, minSamples: Int) -> Duration? {
         guard samples.count >= max(1, minSamples) else { return nil }
+        if let cached, cached.p == p, addedSinceCache < Self.refreshEvery { return cached.value }
         let sorted = samples.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        let value = sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        cached = (p, value)
+        addedSinceCache = 0
+        return value
     }
 }

@@ -8,13 +8,23 @@ import VectorCore
 /// per node (`NodeFanOut`: hedged and retried on the shards' other in-sync replicas).
 extension VectorStoreService {
 
-    func get(_ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_GetResponse {
-        let route = try routes.route(request.collection, in: state)
-        try limits.checkCount(request.ids.count, "a get takes")
-        for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
-        let byShard = route.router.partition(request.ids) { $0 }
-        let asked = route.readers.enumerated().filter { !byShard[$0.offset].isEmpty }
-        let outcome = await readNodes(ShardRPC.getShards, asked.map(\.element), deadline: deadline) { targets in
+    func startGet(
+        _ request: Shoal_V1_GetRequest, state: ClusterState, deadline: ContinuousClock.Instant?,
+        _ finish: @escaping @Sendable (Result<Shoal_V1_GetResponse, ShoalError>) -> Void
+    ) -> any StartedCall {
+        let route: CollectionRoute
+        let byShard: [[String]]
+        do throws(ShoalError) {
+            route = try routes.route(request.collection, in: state)
+            try limits.checkCount(request.ids.count, "a get takes")
+            for (i, id) in request.ids.enumerated() { try PointValidation.validateID(id, at: "ids[\(i)]") }
+            byShard = route.router.partition(request.ids) { $0 }
+        } catch {
+            finish(.failure(error))
+            return FinishedCall()
+        }
+        let asked = route.readers.enumerated().filter { !byShard[$0.offset].isEmpty }.map(\.element)
+        return startNodes(ShardRPC.getShards, asked, deadline: deadline) { targets in
             .with {
                 $0.collection = request.collection
                 $0.shards = targets.map { target in
@@ -25,18 +35,25 @@ extension VectorStoreService {
                 $0.includeVector = request.includeVector
                 $0.includeMetadata = request.includeMetadata
             }
-        }
-        _ = try outcome.missing(allowPartial: false)
-        var found: [UTF8Key: Shoal_V1_Point] = [:]
-        for reply in outcome.replies { for point in reply.points { found[UTF8Key(point.id)] = point } }
-        return .with { reply in
-            reply.points = request.ids.compactMap { found[UTF8Key($0)] }
-            reply.missingIds = request.ids.filter { found[UTF8Key($0)] == nil }
+        } _: { outcome in
+            finish(Result { () throws(ShoalError) in
+                _ = try outcome.missing(allowPartial: false)
+                var found: [UTF8Key: Shoal_V1_Point] = [:]
+                for reply in outcome.replies { for point in reply.points { found[UTF8Key(point.id)] = point } }
+                return .with { reply in
+                    reply.points = request.ids.compactMap { found[UTF8Key($0)] }
+                    reply.missingIds = request.ids.filter { found[UTF8Key($0)] == nil }
+                }
+            })
         }
     }
 
     func search(_ plan: SearchPlan, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchResponse {
-        let outcome = await readNodes(ShardRPC.searchShards, plan.route.readers, deadline: deadline) { plan.nodeRequest(for: $0) }
+        try searchReply(plan, await readNodes(ShardRPC.searchShards, plan.route.readers, deadline: deadline) { plan.nodeRequest(for: $0) })
+    }
+
+    /// The merged reply to `plan` from what its nodes answered.
+    func searchReply(_ plan: SearchPlan, _ outcome: NodeReadOutcome<Shoal_V1_NodeSearchResponse>) throws(ShoalError) -> Shoal_V1_SearchResponse {
         let missing = try outcome.missing(allowPartial: plan.allowPartial)
         let merged = TopKMerge.merge(outcome.replies.map(\.hits), k: plan.k, offset: plan.offset)
         try SearchReplySize.check(merged.reduce(0) { $0 + SearchReplySize.bytes(of: $1) }, limit: limits.maxMessageBytes, "the reply's hits take")
@@ -67,8 +84,17 @@ extension VectorStoreService {
         _ rpc: RPC<Request, Reply>, _ readers: [[ShardTarget]], deadline: ContinuousClock.Instant?,
         _ makeRequest: @escaping @Sendable ([ShardTarget]) -> Request
     ) async -> NodeReadOutcome<Reply> {
-        guard !readers.isEmpty else { return NodeReadOutcome(replies: [], shards: [], shardIDs: []) }
-        return await NodeFanOut.read(rpc, readers: readers, nodes: cluster.nodes, health: cluster.health, deadline: deadline, makeRequest: makeRequest)
+        await NodeFanOut.read(rpc, readers: readers, nodes: cluster.nodes, health: cluster.health, deadline: deadline, makeRequest: makeRequest)
+    }
+
+    /// `readNodes` without a task: `done` gets the outcome on the thread of the last reply.
+    func startNodes<Request: SwiftProtobuf.Message, Reply: NodeReadReply>(
+        _ rpc: RPC<Request, Reply>, _ readers: [[ShardTarget]], deadline: ContinuousClock.Instant?,
+        _ makeRequest: @escaping @Sendable ([ShardTarget]) -> Request,
+        _ done: @escaping @Sendable (NodeReadOutcome<Reply>) -> Void
+    ) -> any StartedCall {
+        NodeFanOut.start(rpc, readers: readers, nodes: cluster.nodes, health: cluster.health, deadline: deadline,
+                         makeRequest: makeRequest, done: done)
     }
 
     func searchBatch(_ request: Shoal_V1_SearchBatchRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_SearchBatchResponse {
@@ -118,15 +144,27 @@ extension VectorStoreService {
         return plan
     }
 
-    func count(_ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?) async throws -> Shoal_V1_CountResponse {
-        let route = try routes.route(request.collection, in: state)
-        if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
-        let outcome = await countShards(route, filter: request.hasFilter ? request.filter : nil, deadline: deadline)
-        let missing = try outcome.missing(allowPartial: request.allowPartial)
-        return .with {
-            $0.count = Self.counts(outcome).values.reduce(0, +)
-            $0.partial = !missing.isEmpty
-            $0.missingShards = missing
+    func startCount(
+        _ request: Shoal_V1_CountRequest, state: ClusterState, deadline: ContinuousClock.Instant?,
+        _ finish: @escaping @Sendable (Result<Shoal_V1_CountResponse, ShoalError>) -> Void
+    ) -> any StartedCall {
+        let route: CollectionRoute
+        do throws(ShoalError) {
+            route = try routes.route(request.collection, in: state)
+            if request.hasFilter { _ = try Filter(proto: request.filter, limits: limits) }
+        } catch {
+            finish(.failure(error))
+            return FinishedCall()
+        }
+        return startNodes(ShardRPC.countShards, route.readers, deadline: deadline, countRequest(route, filter: request.hasFilter ? request.filter : nil)) { outcome in
+            finish(Result { () throws(ShoalError) in
+                let missing = try outcome.missing(allowPartial: request.allowPartial)
+                return .with {
+                    $0.count = Self.counts(outcome).values.reduce(0, +)
+                    $0.partial = !missing.isEmpty
+                    $0.missingShards = missing
+                }
+            })
         }
     }
 
@@ -145,7 +183,12 @@ extension VectorStoreService {
     private func countShards(_ route: CollectionRoute, filter: Shoal_V1_Filter?, deadline: ContinuousClock.Instant?) async
         -> NodeReadOutcome<Shoal_V1_NodeCountResponse>
     {
-        await readNodes(ShardRPC.countShards, route.readers, deadline: deadline) { targets in
+        await readNodes(ShardRPC.countShards, route.readers, deadline: deadline, countRequest(route, filter: filter))
+    }
+
+    /// A node's CountShards request for its shards of `route`.
+    private func countRequest(_ route: CollectionRoute, filter: Shoal_V1_Filter?) -> @Sendable ([ShardTarget]) -> Shoal_V1_NodeCountRequest {
+        { targets in
             .with {
                 $0.collection = route.config.name
                 $0.shards = targets.map(\.read)

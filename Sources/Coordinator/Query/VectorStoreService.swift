@@ -61,17 +61,30 @@ public final class VectorStoreService: Sendable {
         try server.register(VectorStoreRPC.delete) { [self] request, call in
             try await cluster.withState { try await delete(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
-        try server.register(VectorStoreRPC.get) { [self] request, call in
-            try await read { try await get(request, state: $0, deadline: Self.deadline(call.deadline)) }
+        // Get, Search and Count run on the thread that received them and answer from
+        // the thread of the last node reply: no task, no hop of their own.
+        try server.registerStarting(VectorStoreRPC.get) { [self] request, call, done in
+            startRead(done) { [self] state, finish in startGet(request, state: state, deadline: Self.deadline(call.deadline), finish) }
         }
-        try server.register(VectorStoreRPC.search) { [self] request, call in
-            try await read { try await search(try plan(request, state: $0), deadline: Self.deadline(call.deadline)) }
+        try server.registerStarting(VectorStoreRPC.search) { [self] request, call, done in
+            startRead(done) { [self] state, finish in
+                let plan: SearchPlan
+                do throws(ShoalError) {
+                    plan = try self.plan(request, state: state)
+                } catch {
+                    finish(.failure(error))
+                    return FinishedCall()
+                }
+                return startNodes(ShardRPC.searchShards, plan.route.readers, deadline: Self.deadline(call.deadline)) { plan.nodeRequest(for: $0) } _: {
+                    [self] outcome in finish(Result { () throws(ShoalError) in try searchReply(plan, outcome) })
+                }
+            }
         }
         try server.register(VectorStoreRPC.searchBatch) { [self] request, call in
             try await read { try await searchBatch(request, state: $0, deadline: Self.deadline(call.deadline)) }
         }
-        try server.register(VectorStoreRPC.count) { [self] request, call in
-            try await read { try await count(request, state: $0, deadline: Self.deadline(call.deadline)) }
+        try server.registerStarting(VectorStoreRPC.count) { [self] request, call, done in
+            startRead(done) { [self] state, finish in startCount(request, state: state, deadline: Self.deadline(call.deadline), finish) }
         }
     }
 
@@ -84,6 +97,40 @@ public final class VectorStoreService: Sendable {
         }
         defer { reads.leave() }
         return try await cluster.withCurrentPlacement(body)
+    }
+
+    /// `read` for a handler that answers through a callback (`registerStarting`): the
+    /// same slot, the same state counted in flight, the same retries after ABORTED (the
+    /// refresh between them runs in a task: it is rare, and waits on the metadata).
+    /// `body` starts the read against the state and hands its result to `finish`.
+    func startRead<R: Sendable>(
+        _ done: @escaping @Sendable (Result<R, ShoalError>) -> Void, attempt: Int = 1,
+        _ body: @escaping @Sendable (ClusterState, @escaping @Sendable (Result<R, ShoalError>) -> Void) -> any StartedCall
+    ) -> any StartedCall {
+        if attempt == 1, !reads.enter() {
+            done(.failure(ShoalError(.resourceExhausted,
+                "busy: \(reads.limit) reads are running on this coordinator, the limit (--max-concurrent-reads); retry later")))
+            return FinishedCall()
+        }
+        let state = cluster.beginRequest()
+        return body(state) { [self] result in
+            cluster.endRequest(state)
+            if case .failure(let error) = result, error.code == .aborted, attempt < 3 {
+                Task { [self] in
+                    do {
+                        try await cluster.refresh()
+                    } catch {
+                        reads.leave()
+                        done(.failure(ShoalError(handlerError: error)))
+                        return
+                    }
+                    _ = startRead(done, attempt: attempt + 1, body)
+                }
+                return
+            }
+            reads.leave()
+            done(result)
+        }
     }
 
     /// The caller's deadline, or the default timeout without one; never later than

@@ -102,17 +102,26 @@ public actor ClusterController {
     /// Runs one request against the state as of now, counted as in flight under that
     /// state's epoch until `body` returns.
     public nonisolated func withState<R>(_ body: (ClusterState) async throws -> R) async rethrows -> R {
-        let state = current.withLock { current in
+        let state = beginRequest()
+        defer { endRequest(state) }
+        return try await body(state)
+    }
+
+    /// The state as of now, with one request counted in flight under its epoch until
+    /// `endRequest(state)`: `withState` for a request that completes through a callback.
+    public nonisolated func beginRequest() -> ClusterState {
+        current.withLock { current in
             current.inFlight[current.state.epoch, default: 0] += 1
             return current.state
         }
-        defer {
-            current.withLock { current in
-                let left = current.inFlight[state.epoch, default: 1] - 1
-                current.inFlight[state.epoch] = left == 0 ? nil : left
-            }
+    }
+
+    /// Ends a request `beginRequest` counted.
+    public nonisolated func endRequest(_ state: ClusterState) {
+        current.withLock { current in
+            let left = current.inFlight[state.epoch, default: 1] - 1
+            current.inFlight[state.epoch] = left == 0 ? nil : left
         }
-        return try await body(state)
     }
 
     /// Runs one read against the state as of now (counted in flight, see `withState`);
