@@ -129,10 +129,10 @@ public final class CallSlots: Sendable {
 }
 
 extension WorkerPool {
-    /// A pool sized by `limits`: `readThreads` (0: one per core), `maxQueuedReads`, `maxReadWait`.
+    /// A pool sized by `limits`: `readThreads` (0: one per core), `maxQueuedReads`
+    /// (0: `RequestLimits.queuedReadsPerThread` per thread), `maxReadWait`.
     public convenience init(name: String, limits: RequestLimits) {
-        self.init(name: name, threads: limits.readThreads > 0 ? limits.readThreads : ProcessInfo.processInfo.activeProcessorCount,
-                  queueLimit: limits.maxQueuedReads, maxWait: limits.maxReadWait)
+        self.init(name: name, threads: limits.effectiveReadThreads, queueLimit: limits.effectiveMaxQueuedReads, maxWait: limits.maxReadWait)
     }
 }
 

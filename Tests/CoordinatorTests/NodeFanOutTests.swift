@@ -66,6 +66,35 @@ import VectorCore
         }
     }
 
+    @Test func twoReplicasOnThreeNodesAreReadFromTwoNodesTakingTurns() async throws {
+        // The launch script's layout: 6 shards, RF 2, every pair of nodes shares two.
+        let pairs = [["n1", "n2"], ["n3", "n1"], ["n2", "n3"], ["n1", "n2"], ["n3", "n1"], ["n2", "n3"]]
+        let fake = try FakeCluster(pairs, options: FakeCluster.noHedging)
+        Self.numbered(fake, shards: 6)
+        var used: [String: Int] = [:]
+        for _ in 0..<6 {
+            fake.forgetCalls()
+            #expect(try await fake.search().hits.count == 6)
+            let asked = Self.shardsAsked(fake).filter { !$0.value.isEmpty }
+            #expect(asked.count == 2, "\(asked)")  // any two nodes cover the six shards
+            #expect(asked.values.allSatisfy { $0.count == 1 && $0[0].count == 3 }, "\(asked)")  // split evenly
+            for node in asked.keys { used[node, default: 0] += 1 }
+        }
+        #expect(used == ["n1": 4, "n2": 4, "n3": 4])  // in turn
+    }
+
+    @Test func theCoverLeavesADownNodeOut() async throws {
+        let pairs = [["n1", "n2"], ["n3", "n1"], ["n2", "n3"], ["n1", "n2"], ["n3", "n1"], ["n2", "n3"]]
+        let fake = try FakeCluster(pairs, options: FakeCluster.noHedging)
+        Self.numbered(fake, shards: 6)
+        await fake.markDown("n2")
+        for _ in 0..<3 {
+            fake.forgetCalls()
+            #expect(try await fake.search().hits.count == 6)
+            #expect(Self.shardsAsked(fake)["n2", default: []].isEmpty)
+        }
+    }
+
     // MARK: the global merge
 
     /// Three nodes, one shard each. Ties at 0.2 order by UTF-8 bytes: "Z" (5A), "e\u{301}"

@@ -51,9 +51,10 @@ struct NodeReadOutcome<Reply: Sendable>: Sendable {
 /// One read fanned out to the nodes: each node is sent one request covering every
 /// shard it is asked for (not one per shard), and answers shard by shard.
 ///
-/// - which replica: per shard, replicas whose node is not down first, then the fewest
-///   requests outstanding, ties in turn (`NodeHealthMonitor.preferred`); the shards
-///   whose chosen replica is on one node go in one call;
+/// - which replica: the first choices ask as few nodes as cover every shard (nodes
+///   not down first, then fewest requests outstanding, ties in turn), the rest of each
+///   shard's replicas follow (`NodeHealthMonitor.readOrder`); the shards whose chosen
+///   replica is on one node go in one call;
 /// - hedging: a call with no answer after its node's hedging delay
 ///   (`NodeHealthMonitor.hedgeDelay`) has its shards asked of their next replicas as
 ///   well (grouped by node again); the first answer per shard wins;
@@ -140,7 +141,7 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
         self.health = health
         self.deadline = deadline
         shardIDs = readers.map { $0[0].shard }
-        state = Mutex(State(shards: readers.map { Shard(order: health.preferred($0) { $0.nodeID }) }))
+        state = Mutex(State(shards: health.readOrder(readers).map { Shard(order: $0) }))
     }
 
     /// Reads every shard of `readers` (each shard's in-sync replicas) with one call per

@@ -124,6 +124,60 @@ public final class NodeHealthMonitor: Sendable {
             .map { rotated[$0] }
     }
 
+    /// Per shard of one read, its replicas (`readers[s]`) in the order to ask them. The
+    /// first choices ask as few nodes as cover every shard, since each node asked costs
+    /// a call on both sides (on a small machine more than searching a small shard):
+    /// greedily the node holding most of the shards still uncovered, ties by nodes
+    /// not down, fewest requests outstanding, then in turn (round robin, so successive
+    /// reads use different covers). The shards two chosen nodes share go to whichever
+    /// has fewer so far. A shard whose replicas are all on down nodes still gets one.
+    /// Each shard's other replicas follow as `preferred` orders them (the hedges and
+    /// retries).
+    func readOrder(_ readers: [[ShardTarget]]) -> [[ShardTarget]] {
+        let nodeIDs = Array(Set(readers.joined().map(\.nodeID))).sorted()
+        guard nodeIDs.count > 1 else { return readers }
+        let turn = Int(rotation.add(1, ordering: .relaxed).newValue % UInt(nodeIDs.count))
+        let keys = nodes.withLock { nodes in
+            Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { i, id in
+                (id, (down: nodes[id]?.health == .down, outstanding: nodes[id]?.outstanding ?? 0,
+                      rank: (i - turn + nodeIDs.count) % nodeIDs.count))
+            })
+        }
+        var uncovered = Set(readers.indices)
+        var chosen: [String] = []
+        while !uncovered.isEmpty {
+            var best: (id: String, covers: Int)?
+            for id in nodeIDs where !chosen.contains(id) {
+                let covers = uncovered.count(where: { s in readers[s].contains { $0.nodeID == id } })
+                guard covers > 0 else { continue }
+                if let current = best {
+                    let (a, b) = (keys[id]!, keys[current.id]!)
+                    let better = (a.down ? 1 : 0, -covers, a.outstanding, a.rank) < (b.down ? 1 : 0, -current.covers, b.outstanding, b.rank)
+                    if !better { continue }
+                }
+                best = (id, covers)
+            }
+            guard let pick = best else { break }
+            chosen.append(pick.id)
+            uncovered = uncovered.filter { s in !readers[s].contains { $0.nodeID == pick.id } }
+        }
+        // Shards with the fewest chosen holders first, each to its least-used holder.
+        var used = [String: Int]()
+        var first = [Int: ShardTarget]()
+        let holders = readers.map { replicas in replicas.filter { chosen.contains($0.nodeID) } }
+        for s in readers.indices.sorted(by: { (holders[$0].count, $0) < (holders[$1].count, $1) }) {
+            guard let target = holders[s].min(by: {
+                (used[$0.nodeID, default: 0], chosen.firstIndex(of: $0.nodeID)!) < (used[$1.nodeID, default: 0], chosen.firstIndex(of: $1.nodeID)!)
+            }) else { continue }
+            used[target.nodeID, default: 0] += 1
+            first[s] = target
+        }
+        return readers.indices.map { s in
+            guard let target = first[s] else { return preferred(readers[s]) { $0.nodeID } }
+            return [target] + preferred(readers[s].filter { $0.nodeID != target.nodeID }) { $0.nodeID }
+        }
+    }
+
     /// Checks the nodes `nodes()` lists (those not removed) every `interval` until `stop`.
     public func start(nodes: @escaping @Sendable () -> [NodeInfo]) {
         let task = Task { [self] in
