@@ -184,7 +184,7 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
             return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
         }
         let workers = entry.workers
-        let submitted = workers.submit(WorkerPool.Job(
+        let refusal = workers.submit(WorkerPool.Job(
             run: {
                 defer { calls?.leave() }
                 do {
@@ -197,9 +197,9 @@ private func serverDispatch(_ methodContext: UnsafeMutableRawPointer?, _ rawCall
                 calls?.leave()
                 fail(call, .busyWorkers(waited: waited, limit: workers.maxWait))
             }))
-        if !submitted {
+        if let refusal {
             calls?.leave()
-            fail(call, .fullQueue(workers.queueLimit))
+            fail(call, refusal)
         }
         return Unmanaged.passRetained(ServerCallBox(task: nil)).toOpaque()
     case .starting(let handler):

@@ -112,7 +112,7 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
 
     private func submit(_ work: @escaping BlockingWork, _ done: @escaping CallCompletion) {
         let workers = workers
-        let submitted = workers.submit(WorkerPool.Job(
+        let refusal = workers.submit(WorkerPool.Job(
             run: {
                 do {
                     done(.success(try work()))
@@ -121,6 +121,6 @@ public final class LocalTransport: UnaryTransport, HandlerRegistry, @unchecked S
                 }
             },
             refused: { done(.failure(.busyWorkers(waited: $0, limit: workers.maxWait))) }))
-        if !submitted { done(.failure(.fullQueue(workers.queueLimit))) }
+        if let refusal { done(.failure(refusal)) }
     }
 }

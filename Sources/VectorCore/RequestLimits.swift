@@ -75,14 +75,11 @@ public struct RequestLimits: Sendable, Hashable {
     /// Threads that run a node's reads (searches, gets, counts); 0: one per core.
     public var readThreads = 0
     /// Reads that may wait for one of those threads; the next is refused with
-    /// RESOURCE_EXHAUSTED at once. 0 (the default): `queuedReadsPerThread` per read
-    /// thread — a bound in time, not in count: with 8 reads of ~1 ms queued per
-    /// thread, a read that gets in runs within ~10 ms, and the rest are told at
-    /// once instead of finding out after `maxReadWaitMs`.
-    public var maxQueuedReads = 0
-    public static let queuedReadsPerThread = 8
-    /// The longest a read may wait for a thread, in milliseconds; one that waited
-    /// longer is refused with RESOURCE_EXHAUSTED instead of run. Default 250.
+    /// RESOURCE_EXHAUSTED at once. Default 64.
+    public var maxQueuedReads = 64
+    /// The longest a read may wait for a thread, in milliseconds: one that would wait
+    /// longer (by the recent reads' run time) is refused with RESOURCE_EXHAUSTED at
+    /// once, and one that still waited longer is refused instead of run. Default 250.
     public var maxReadWaitMs = 250
     /// Reads (Search, SearchBatch, Get, Count) a coordinator runs at once; the next
     /// is refused with RESOURCE_EXHAUSTED at once. Default 256.
@@ -94,11 +91,6 @@ public struct RequestLimits: Sendable, Hashable {
     /// The read threads a node starts: `readThreads`, or one per core.
     public var effectiveReadThreads: Int {
         readThreads > 0 ? readThreads : ProcessInfo.processInfo.activeProcessorCount
-    }
-
-    /// The reads that may wait for them: `maxQueuedReads`, or `queuedReadsPerThread` per thread.
-    public var effectiveMaxQueuedReads: Int {
-        maxQueuedReads > 0 ? maxQueuedReads : Self.queuedReadsPerThread * effectiveReadThreads
     }
 
     public init() {}

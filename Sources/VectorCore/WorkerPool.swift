@@ -5,10 +5,14 @@ import Synchronization
 /// counts, stats) to completion, off Swift's cooperative pool, so async work (a
 /// coordinator's fan-out, the committer's callers) never waits behind a graph walk.
 ///
-/// The queue is bounded twice: `submit` refuses a job when `queueLimit` jobs are
-/// waiting, and a job that waited longer than `maxWait` is not run but `refused`
-/// (it would answer after its caller stopped caring). Either way the caller is told
-/// at once, so overload is answered (RESOURCE_EXHAUSTED), never queued without end.
+/// The queue is bounded three ways, and the caller is told at once, so overload is
+/// answered (RESOURCE_EXHAUSTED, "busy: …"), never queued without end:
+/// - `submit` refuses a job when `queueLimit` jobs are waiting;
+/// - `submit` refuses a job that would wait longer than `maxWait`, by the mean run
+///   time of recent jobs (the work ahead of it spread over the threads) — so under
+///   saturation the refusal comes at admission, in microseconds, not after the wait;
+/// - a job that still waited longer than `maxWait` (the estimate was low) is not
+///   run but `refused` (it would answer after its caller stopped caring).
 public final class WorkerPool: @unchecked Sendable {
     // @unchecked: `queue` and `head` are guarded by `condition`.
     public struct Job: Sendable {
@@ -31,6 +35,9 @@ public final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var stopped = false
     private let running = Atomic<Int>(0)
+    /// Mean run time of recent jobs in nanoseconds (moving average, weight 1/8), 0
+    /// before the first; guarded by `condition`.
+    private var meanRunNs: Double = 0
 
     /// - Parameters:
     ///   - threads: worker threads (at least 1).
@@ -48,15 +55,23 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Queues `job`; false (and the job dropped) when `queueLimit` jobs already wait
-    /// or the pool is stopped.
-    public func submit(_ job: Job) -> Bool {
+    /// Queues `job`, or says why not (the job dropped): the pool is stopped, `queueLimit`
+    /// jobs already wait, or the work ahead of it would keep it waiting over `maxWait`.
+    public func submit(_ job: Job) -> ShoalError? {
         condition.lock()
         defer { condition.unlock() }
-        guard !stopped, queue.count - head < queueLimit else { return false }
+        guard !stopped else { return ShoalError(.unavailable, "the read threads are stopping") }
+        let waiting = queue.count - head
+        guard waiting < queueLimit else { return .fullQueue(queueLimit) }
+        // Jobs that must start before this one does, beyond the threads free now.
+        let ahead = waiting + running.load(ordering: .relaxed) - threads + 1
+        if ahead > 0, meanRunNs > 0 {
+            let expected = Duration.nanoseconds(Int64(Double(ahead) * meanRunNs / Double(threads)))
+            if expected > maxWait { return .expectedWait(expected, waiting: waiting, limit: maxWait) }
+        }
         queue.append((job, .now))
         condition.signal()
-        return true
+        return nil
     }
 
     /// Jobs waiting for a thread now.
@@ -79,21 +94,31 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func work() {
-        while let (job, since) = next() {
-            let waited = ContinuousClock.now - since
+        var ran: Duration?
+        while let (job, since) = next(after: ran) {
+            let started = ContinuousClock.now
+            let waited = started - since
             if waited > maxWait {
                 job.refused(waited)
+                ran = nil
                 continue
             }
             running.wrappingAdd(1, ordering: .relaxed)
             job.run()
             running.wrappingSubtract(1, ordering: .relaxed)
+            ran = .now - started
         }
     }
 
-    private func next() -> (Job, ContinuousClock.Instant)? {
+    /// The next job to run (nil once stopped and empty); first folds the last job's
+    /// run time, if one ran, into the mean.
+    private func next(after ran: Duration?) -> (Job, ContinuousClock.Instant)? {
         condition.lock()
         defer { condition.unlock() }
+        if let ran {
+            let ns = Double(ran / .nanoseconds(1))
+            meanRunNs = meanRunNs == 0 ? ns : meanRunNs + (ns - meanRunNs) / 8
+        }
         while head == queue.count {
             if stopped { return nil }
             condition.wait()
@@ -129,10 +154,9 @@ public final class CallSlots: Sendable {
 }
 
 extension WorkerPool {
-    /// A pool sized by `limits`: `readThreads` (0: one per core), `maxQueuedReads`
-    /// (0: `RequestLimits.queuedReadsPerThread` per thread), `maxReadWait`.
+    /// A pool sized by `limits`: `readThreads` (0: one per core), `maxQueuedReads`, `maxReadWait`.
     public convenience init(name: String, limits: RequestLimits) {
-        self.init(name: name, threads: limits.effectiveReadThreads, queueLimit: limits.effectiveMaxQueuedReads, maxWait: limits.maxReadWait)
+        self.init(name: name, threads: limits.effectiveReadThreads, queueLimit: limits.maxQueuedReads, maxWait: limits.maxReadWait)
     }
 }
 
@@ -140,6 +164,13 @@ extension ShoalError {
     /// A blocking call that found the worker queue full.
     public static func fullQueue(_ limit: Int) -> ShoalError {
         ShoalError(.resourceExhausted, "busy: \(limit) reads already wait for a worker, the limit (--max-queued-reads); retry later")
+    }
+
+    /// A blocking call refused at admission: the work queued ahead of it would keep it
+    /// waiting about `expected`, over the pool's `maxWait`.
+    public static func expectedWait(_ expected: Duration, waiting: Int, limit: Duration) -> ShoalError {
+        ShoalError(.resourceExhausted,
+            "busy: \(waiting) reads wait for a worker, about \(expected.milliseconds) ms of work, over the \(limit.milliseconds) ms limit (--max-read-wait-ms); retry later")
     }
 
     /// A blocking call that waited longer than the pool's `maxWait` for a worker.

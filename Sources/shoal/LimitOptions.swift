@@ -43,9 +43,9 @@ struct LimitOptions: ParsableArguments {
     var maxIndexBacklog = defaults.maxIndexBacklog
     @Option(help: "Threads running a node's searches, gets and counts (0: one per core).")
     var readThreads = defaults.readThreads
-    @Option(help: "Reads that may wait for one of those threads on a node; more are refused at once (0: 8 per read thread).")
+    @Option(help: "Reads that may wait for one of those threads on a node; more are refused at once.")
     var maxQueuedReads = defaults.maxQueuedReads
-    @Option(help: "Milliseconds a read may wait for a thread on a node before it is refused.")
+    @Option(help: "Milliseconds a read may wait for a thread on a node; one that would wait longer is refused at once.")
     var maxReadWaitMs = defaults.maxReadWaitMs
     @Option(help: "Reads (search, get, count) a coordinator runs at once; more are refused at once.")
     var maxConcurrentReads = defaults.maxConcurrentReads
@@ -85,11 +85,10 @@ struct LimitOptions: ParsableArguments {
             ("--max-field-name-bytes", maxFieldNameBytes), ("--max-string-bytes", maxStringBytes),
             ("--max-list-elements", maxListElements), ("--max-field-names", maxFieldNames),
             ("--max-concurrent-calls", maxConcurrentCalls), ("--max-queued-write-ops", maxQueuedWriteOps),
-            ("--max-index-backlog", maxIndexBacklog),
+            ("--max-index-backlog", maxIndexBacklog), ("--max-queued-reads", maxQueuedReads),
             ("--max-read-wait-ms", maxReadWaitMs), ("--max-concurrent-reads", maxConcurrentReads),
         ]
         guard readThreads >= 0 else { throw ValidationError("--read-threads must be at least 0, got \(readThreads)") }
-        guard maxQueuedReads >= 0 else { throw ValidationError("--max-queued-reads must be at least 0, got \(maxQueuedReads)") }
         for (flag, value) in all where value < 1 { throw ValidationError("\(flag) must be at least 1, got \(value)") }
         guard maxMessageBytes <= Int(Int32.max) else { throw ValidationError("--max-message-bytes must be at most \(Int32.max)") }
         // A write batch larger than the queue could never be queued.

@@ -95,6 +95,37 @@ import VectorCore
         }
     }
 
+    @Test func readsOnlyBusyNodesCouldAnswerAreRefusedWithoutAsking() async throws {
+        var options = FakeCluster.noHedging
+        options.busyWindow = .seconds(600)  // longer than the test: the marks stay
+        let fake = try FakeCluster([["n1", "n2"], ["n1", "n2"], ["n3"]], options: options)
+        Self.numbered(fake, shards: 3)
+        for node in ["n1", "n2"] { fake.nodes[node]!.set(error: .fullQueue(8)) }
+        let first = await #expect(throws: ShoalError.self) { try await fake.search() }
+        #expect(first?.code == .resourceExhausted)
+        #expect(first?.message.hasPrefix("busy:") == true)
+        fake.forgetCalls()
+        // n1 and n2 are marked busy: shards 0 and 1 have no other replica, so the next
+        // read is refused here, and no node (not even n3) is asked.
+        let second = await #expect(throws: ShoalError.self) { try await fake.search() }
+        #expect(second?.code == .resourceExhausted)
+        #expect(second?.message.contains("refused a read as busy") == true)
+        #expect(fake.recorded.values.allSatisfy { $0.isEmpty })
+    }
+
+    @Test func aBusyMarkLastsTheWindowOnly() async throws {
+        var options = FakeCluster.noHedging
+        options.busyWindow = .milliseconds(1)
+        let fake = try FakeCluster([["n1"]], options: options)
+        Self.numbered(fake, shards: 1)
+        fake.nodes["n1"]!.set(error: .fullQueue(8))
+        await #expect(throws: ShoalError.self) { try await fake.search() }
+        fake.nodes["n1"]!.set()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while fake.health.busy(["n1"]) == ["n1"], ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(try await fake.search().hits.map(\.id) == ["s0"])  // asked again once the window passed
+    }
+
     // MARK: the global merge
 
     /// Three nodes, one shard each. Ties at 0.2 order by UTF-8 bytes: "Z" (5A), "e\u{301}"

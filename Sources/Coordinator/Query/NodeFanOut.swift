@@ -173,8 +173,18 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
     }
 
     private func begin(_ done: @escaping @Sendable (NodeReadOutcome<Reply>) -> Void) {
-        let launches = state.withLock { state in
+        // Load shedding: a shard whose every replica's node refused a read as busy just
+        // now fails the read here, before any node is asked (see `busyWindow`).
+        let nodeIDs = Set(state.withLock { $0.shards.flatMap { $0.order.map(\.nodeID) } })
+        let busy = health.busy(nodeIDs)
+        let launches = state.withLock { state -> [Launch] in
             state.onDone = done
+            if !busy.isEmpty, let s = state.shards.indices.first(where: { s in state.shards[s].order.allSatisfy { busy.contains($0.nodeID) } }) {
+                let target = state.shards[s].order[0]
+                state.shards[s].answer = .failed(ShoalError(.resourceExhausted,
+                    "busy: every replica of shard \(target.shard) of \(target.collection) refused a read as busy in the last \(health.options.busyWindow.milliseconds) ms; retry later"))
+                return []
+            }
             return assign(Array(state.shards.indices), in: &state)
         }
         start(launches)
@@ -375,6 +385,7 @@ final class NodeFanOut<Request: SwiftProtobuf.Message, Reply: NodeReadReply>: @u
             case .success: health.reportSuccess(nodeID, latency: .now - started)
             // A call cancelled because the read ended says nothing about the node.
             case .failure(let error) where error.code == .unavailable || error.code == .deadlineExceeded: health.reportFailure(nodeID)
+            case .failure(let error) where error.isBusy: health.reportBusy(nodeID)
             case .failure: break
             }
         }

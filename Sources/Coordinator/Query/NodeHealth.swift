@@ -49,6 +49,10 @@ public final class NodeHealthMonitor: Sendable {
         /// The hedging delay while a node has fewer than `minSamples` latency samples.
         public var defaultHedgeDelay: Duration = .milliseconds(50)
         public var minSamples = 20
+        /// How long after a node refused a read as busy ("busy: …") reads that only it
+        /// or other busy nodes could answer are refused here, without asking: under
+        /// overload the refusal then costs no node round trip (and no node CPU).
+        public var busyWindow: Duration = .milliseconds(10)
 
         public init() {}
     }
@@ -59,6 +63,8 @@ public final class NodeHealthMonitor: Sendable {
         var downSince: ContinuousClock.Instant?
         var outstanding = 0
         var latencies = LatencyRing()
+        /// When the node last refused a read as busy (cleared by its next answer).
+        var busySince: ContinuousClock.Instant?
 
         mutating func markUp() {
             health = .up
@@ -91,11 +97,25 @@ public final class NodeHealthMonitor: Sendable {
         }
     }
 
-    /// A data call to the node succeeded in `latency`: it is up.
+    /// A data call to the node succeeded in `latency`: it is up (and not busy).
     public func reportSuccess(_ nodeID: String, latency: Duration) {
         nodes.withLock { nodes in
             nodes[nodeID, default: Node()].latencies.add(latency)
             nodes[nodeID]!.markUp()
+            nodes[nodeID]!.busySince = nil
+        }
+    }
+
+    /// The node refused a read for want of a read thread.
+    public func reportBusy(_ nodeID: String) {
+        nodes.withLock { $0[nodeID, default: Node()].busySince = .now }
+    }
+
+    /// Of `nodeIDs`, those that refused a read as busy within `busyWindow`.
+    func busy(_ nodeIDs: Set<String>) -> Set<String> {
+        let now = ContinuousClock.now
+        return nodes.withLock { nodes in
+            nodeIDs.filter { id in nodes[id]?.busySince.map { now - $0 < options.busyWindow } ?? false }
         }
     }
 
