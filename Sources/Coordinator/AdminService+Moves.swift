@@ -98,6 +98,7 @@ extension AdminService {
             $0.updatedUnixMs = move.updatedMs
             $0.error = move.error
             $0.kind = move.taskKind.rawValue
+            $0.retriedAs = move.retriedAs ?? ""
         }
     }
 

@@ -651,6 +651,12 @@ public nonisolated struct Shoal_V1_MoveTask: Sendable {
   /// "replicate" (a new replica restoring the replication factor).
   public var kind: String = String()
 
+  /// Set on a move that FAILED for a reason that does not end what it was to do (its
+  /// source missed a write and left the in-sync set): the task that carries on its
+  /// change, a "replicate" from another in-sync replica to the same target that
+  /// replaces the same source. Whoever waits for this task waits for that one.
+  public var retriedAs: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2004,7 +2010,7 @@ nonisolated extension Shoal_V1_RebalanceResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MoveTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}move\0\u{1}state\0\u{1}phase\0\u{3}records_copied\0\u{3}records_total\0\u{3}created_unix_ms\0\u{3}updated_unix_ms\0\u{1}error\0\u{1}kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}move\0\u{1}state\0\u{1}phase\0\u{3}records_copied\0\u{3}records_total\0\u{3}created_unix_ms\0\u{3}updated_unix_ms\0\u{1}error\0\u{1}kind\0\u{3}retried_as\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2022,6 +2028,7 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.updatedUnixMs) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.retriedAs) }()
       default: break
       }
     }
@@ -2062,6 +2069,9 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.kind.isEmpty {
       try visitor.visitSingularStringField(value: self.kind, fieldNumber: 10)
     }
+    if !self.retriedAs.isEmpty {
+      try visitor.visitSingularStringField(value: self.retriedAs, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2076,6 +2086,7 @@ nonisolated extension Shoal_V1_MoveTask: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.updatedUnixMs != rhs.updatedUnixMs {return false}
     if lhs.error != rhs.error {return false}
     if lhs.kind != rhs.kind {return false}
+    if lhs.retriedAs != rhs.retriedAs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

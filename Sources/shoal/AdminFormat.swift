@@ -175,14 +175,15 @@ let taskHeader = ["TASK", "COLLECTION", "SHARD", "FROM", "TO", "STATE", "PHASE",
 
 func taskRow(_ t: Shoal_V1_MoveTask, names: NodeNames) -> [String] {
     [t.taskID, t.move.collection, "\(t.move.shardID)", names.short(t.move.fromNodeID), names.short(t.move.toNodeID),
-     t.state.name, t.phase.name, "\(grouped(t.recordsCopied))/\(grouped(t.recordsTotal))", t.error.isEmpty ? "-" : t.error,
+     t.state.name, t.phase.name, "\(grouped(t.recordsCopied))/\(grouped(t.recordsTotal))",
+     t.error.isEmpty ? "-" : t.error + (t.retriedAs.isEmpty ? "" : "; retried as \(t.retriedAs)"),
      t.kind.isEmpty ? "move" : t.kind]
 }
 
 func taskObject(_ t: Shoal_V1_MoveTask) -> [String: Any] {
     ["task_id": t.taskID, "kind": t.kind.isEmpty ? "move" : t.kind, "collection": t.move.collection, "shard": t.move.shardID, "from": t.move.fromNodeID,
      "to": t.move.toNodeID, "points": t.move.pointCount, "state": t.state.name, "phase": t.phase.name,
-     "records_copied": t.recordsCopied, "records_total": t.recordsTotal, "error": t.error,
+     "records_copied": t.recordsCopied, "records_total": t.recordsTotal, "error": t.error, "retried_as": t.retriedAs,
      "created_unix_ms": t.createdUnixMs, "updated_unix_ms": t.updatedUnixMs]
 }
 

@@ -90,15 +90,28 @@ struct TaskWatcher {
     var interval = Duration.milliseconds(500)
 
     /// The tasks' final states, in the order of `ids`. A task in `shown` was printed
-    /// already: its first change line waits for a change.
+    /// already: its first change line waits for a change. A task that failed and was
+    /// retried as another (`retried_as`) is followed on as that one.
     func follow(_ ids: [String], shown: [Shoal_V1_MoveTask] = []) async throws -> [Shoal_V1_MoveTask] {
         let terminal = !client.json && isatty(STDOUT_FILENO) == 1
         // task id → the state and phase last printed
         var printed = Dictionary(shown.map { ($0.taskID, "\($0.state.name) \($0.phase.name)") }, uniquingKeysWith: { a, _ in a })
         var drawn = 0
+        var ids = ids
         while true {
             var tasks: [Shoal_V1_MoveTask] = []
-            for id in ids { tasks.append(try await fetch(id)) }
+            for i in ids.indices {
+                var task = try await fetch(ids[i])
+                while task.state.isFinished, !task.retriedAs.isEmpty {
+                    if !client.json {
+                        if terminal { drawn = 0 }  // the line stays; the successor draws below it
+                        print(changeLine(task, names: names) + "; retried as \(task.retriedAs)")
+                    }
+                    ids[i] = task.retriedAs
+                    task = try await fetch(ids[i])
+                }
+                tasks.append(task)
+            }
             if terminal {
                 redraw(tasks.map { progressLine($0, names: names) }, over: drawn)
                 drawn = tasks.count

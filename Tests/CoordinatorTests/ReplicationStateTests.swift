@@ -83,7 +83,7 @@ private func replicatedState() throws -> ClusterState {
         #expect(state.collections["c"]!.shards[0].replicas[0].catchUpFloor == nil)  // in sync again: no floor
     }
 
-    @Test func aTaskWhoseSourceMissesAWriteRollsBack() throws {
+    @Test func aMoveWhoseSourceMissesAWriteRollsBackAndIsCarriedOnFromAReplicaInSync() throws {
         var state = try replicatedState()
         let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 1, validateNow: true)
         try state.startMove(id, nowMs: 2)
@@ -92,6 +92,31 @@ private func replicatedState() throws -> ClusterState {
         #expect(state.moves[id]?.state == .failed)
         #expect(replicas(state, 0) == ["n1:stale", "n2:ready"])  // the target left with the rollback
         #expect(state.dropIsDecided(collection: "c", shard: 0, incarnation: 5, on: "n4", uid: "c-1"))
+        // The move's change goes on as a replicate from n2 to n4 that replaces n1.
+        let next = try #require(state.moves[id]?.retriedAs)
+        let retry = try #require(state.moves[next])
+        #expect(retry.state == .pending && retry.taskKind == .replicate)
+        #expect(retry.from == "n2" && retry.to == "n4" && retry.replaces == "n1")
+        try state.startMove(next, nowMs: 5)
+        try state.beginDualWrite(next, targetIncarnation: 6, nowMs: 6)
+        #expect(!state.dropIsDecided(collection: "c", shard: 0, incarnation: 6, on: "n4", uid: "c-1"))
+        try state.setMovePhase(next, .catchUp, nowMs: 7)
+        try state.switchReads(next, expectedMisses: 0, nowMs: 8)
+        try state.completeMove(next, nowMs: 9)
+        #expect(replicas(state, 0) == ["n2:ready", "n4:ready"])  // the placement the move was to reach
+        #expect(state.dropIsDecided(collection: "c", shard: 0, incarnation: 1, on: "n1", uid: "c-1"))
+        try state.validate()
+    }
+
+    @Test func aCancelledMoveWhoseSourceMissesAWriteIsNotCarriedOn() throws {
+        var state = try replicatedState()
+        let id = try state.addMove(collection: "c", shard: 0, from: "n1", to: "n4", points: 0, nowMs: 1, validateNow: true)
+        try state.startMove(id, nowMs: 2)
+        try state.beginDualWrite(id, targetIncarnation: 5, nowMs: 3)
+        try state.requestCancel(id, nowMs: 4)
+        try state.markStale(collection: "c", shard: 0, node: "n1", nowMs: 5)
+        #expect(state.moves[id]?.state == .failed && state.moves[id]?.retriedAs == nil)
+        #expect(state.moves.values.filter { $0.isActive }.isEmpty)
     }
 
     @Test func aMissAfterReadsSwitchedTakesTheTargetOutOfTheInSyncSet() throws {

@@ -12,6 +12,7 @@ list it.
 import contextlib
 import json
 import os
+import signal
 import time
 
 import numpy as np
@@ -34,12 +35,12 @@ def data():
                 queries=np.load(os.path.join(folder, "queries.npy"))[:200])
 
 
-def start_cluster(tmp_path, data, coordinator_args, node4_args=""):
+def start_cluster(tmp_path, data, coordinator_args, node4_args="", replication_factor=1):
     """3 nodes holding the collection, and an empty node4 to move to."""
     c = Cluster(str(tmp_path / "cluster"), nodes=3, spare=1, env={"SHOAL_COORDINATOR_ARGS": coordinator_args})
     c.launch()
     with shoal.Client(c.address, timeout=120) as client:
-        col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS, replication_factor=1)
+        col = client.create_collection("crash", dimension=128, metric="l2", shards=SHARDS, replication_factor=replication_factor)
         col.upsert([str(i) for i in range(len(data["base"]))], data["base"])
     c.launch(nodes=4, env={"SHOAL_NODE_ARGS": node4_args})
     admin_json(c.address, "add-node", c.node_address("node4"))
@@ -103,10 +104,10 @@ class Scene:
 
 
 @contextlib.contextmanager
-def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}", node4_args=""):
+def mid_copy(tmp_path, data, name, coordinator_args=f"--move-rate-limit {RATE}", node4_args="", replication_factor=1):
     """Yields a Scene with the workload running; stops the workload, then the cluster."""
     scene = Scene()
-    scene.cluster = start_cluster(tmp_path, data, coordinator_args, node4_args)
+    scene.cluster = start_cluster(tmp_path, data, coordinator_args, node4_args, replication_factor)
     try:
         scene.work = Workload(scene.cluster.address, "crash", data["base"], data["queries"], name=name, searchers=1, pause=0.02)
         with scene.work:
@@ -134,6 +135,34 @@ def test_move_completes_after_a_kill_mid_copy(tmp_path, data, victim):
     if victim == "target":  # the target served nothing yet: no request failed
         assert not scene.work.failures, scene.work.failures[:5]
     assert scene.work.writes_acked > 0, scene.work.summary()
+
+
+def test_a_move_whose_source_misses_a_write_is_carried_on_from_the_other_replica(tmp_path, data):
+    # Shard 0 has 2 replicas. Its move's source is SIGSTOPped mid-copy: a write to
+    # shard 0 gives up on it after the replica write timeout (3 s) and it leaves the
+    # in-sync set, so its copy lacks that write. The move fails and is retried as a
+    # replicate from the other replica to node4 that replaces the source.
+    with mid_copy(tmp_path, data, "stale-source", replication_factor=2) as scene:
+        cluster = scene.cluster
+        [other] = [r.node_id for r in shard_map(cluster.address, "crash").shards[0].replicas
+                   if cluster.names[r.node_id] not in (scene.source, scene.target)]
+        pid = cluster.pid(scene.source)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            failed = wait_for(lambda: (t := task(cluster, scene.task_id)) and t["state"] == "failed" and t, 60,
+                              "the move to fail once its source missed a write")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert "missed a write" in failed["error"] and failed["retried_as"], failed
+        final = wait_finished(cluster, failed["retried_as"])
+        waited = admin(cluster.address, "status", scene.task_id, "--watch")  # follows the retry
+    assert final["state"] == "done" and final["kind"] == "replicate", (final, cluster.log("coordinator"))
+    assert (final["from"], final["to"]) == (other, cluster.node_id("node4")), final
+    assert waited.returncode == 0 and f"retried as {final['task_id']}" in waited.stdout, waited.stdout + waited.stderr
+    assert not scene.work.failures, scene.work.failures[:5]  # the other replica took every write and read
+    by_node = scene.checked
+    assert 0 in by_node[cluster.node_id("node4")] and 0 in by_node[other], by_node
+    assert 0 not in by_node.get(cluster.node_id(scene.source), []), by_node
 
 
 def test_move_rolls_back_when_its_target_stays_down(tmp_path, data):

@@ -328,9 +328,16 @@ struct MoveExecution: Sendable {
             // Left by an earlier attempt of this move only if it is empty: before the
             // target joins the placement it receives no writes. Anything else is data the
             // metadata does not place (an orphan): the move stops rather than drop it.
+            // Or one an ended move created there and left behind (a move that failed and
+            // is retried as this replicate): the metadata decided to drop it.
             let held = try await target.call(ShardRPC.stats, .with { $0.replica = ref(move) }, timeout: .seconds(10)).replicas.first
-            guard let held, held.incarnation == reply.incarnation, held.points == 0, held.tombstones == 0, held.maxVersion == 0,
-                  !cluster.snapshot.isPlaced(collection: move.collection, shard: move.shard, on: move.to) else {
+            let state = cluster.snapshot
+            let leftEmpty = held.map { $0.points == 0 && $0.tombstones == 0 && $0.maxVersion == 0 } ?? false
+            let abandoned = held.map { held in
+                state.moves.values.contains { $0.collection == move.collection && $0.shard == move.shard && $0.abandoned(held.incarnation, on: move.to) }
+            } ?? false
+            guard let held, held.incarnation == reply.incarnation, leftEmpty || abandoned,
+                  !state.isPlaced(collection: move.collection, shard: move.shard, on: move.to) else {
                 throw MoveStop.failed("node \(move.to) already holds a replica of shard \(move.shard) of \(move.collection) with data the metadata does not place (incarnation \(reply.incarnation)); see shoal admin orphans")
             }
             _ = try await target.call(ShardRPC.dropReplica, .with {
@@ -473,26 +480,28 @@ struct MoveExecution: Sendable {
     // MARK: rollback
 
     private func rollBack(as state: MoveState, reason: String) async {
-        guard let move = cluster.snapshot.moves[id] else { return }
-        guard move.isActive else { return }
-        if move.phase >= .switchReads {
-            // Past the point of no return: only finishing is correct. Leave it running;
-            // the scheduler starts it again after a pause.
-            logger.error("move past switching reads stopped; it is retried", metadata: meta(move, ["error": "\(reason)"]))
-            return
+        guard var move = cluster.snapshot.moves[id] else { return }
+        if move.isActive {
+            if move.phase >= .switchReads {
+                // Past the point of no return: only finishing is correct. Leave it running;
+                // the scheduler starts it again after a pause.
+                logger.error("move past switching reads stopped; it is retried", metadata: meta(move, ["error": "\(reason)"]))
+                return
+            }
+            do {
+                move = try await step { s throws(ShoalError) in try s.rollBackMove(id, as: state, error: reason, nowMs: nowMs()) }
+            } catch {
+                logger.error("move could not be rolled back", metadata: meta(move, ["error": "\(error)"]))
+                return
+            }
+            logger.warning("move rolled back", metadata: meta(move, ["state": "\(state.rawValue)", "reason": "\(reason)"]))
         }
-        do {
-            _ = try await step { s throws(ShoalError) in try s.rollBackMove(id, as: state, error: reason, nowMs: nowMs()) }
-        } catch {
-            logger.error("move could not be rolled back", metadata: meta(move, ["error": "\(error)"]))
-            return
-        }
-        logger.warning("move rolled back", metadata: meta(move, ["state": "\(state.rawValue)", "reason": "\(reason)"]))
+        // Also when the move was ended by another change (its source missed a write).
         // The drop names the incarnation this move created: once the move is rolled
         // back, another move may create the shard on the same node, and a late drop
         // must not hit that one. Unknown (rolled back while creating): the janitor's.
         // A catch-up's target stays, stale, for the next catch-up.
-        guard move.taskKind != .catchUp, let incarnation = move.targetIncarnation else { return }
+        guard let incarnation = move.targetIncarnation, move.abandoned(incarnation, on: move.to) else { return }
         do {
             try await retrying("drop the target replica on node \(move.to)", stopWhen: .never, within: .seconds(10)) {
                 _ = try await endpoint(move.to).call(ShardRPC.dropReplica, .with {

@@ -47,6 +47,10 @@ public struct MoveRecord: Sendable, Hashable, Codable {
     /// The node whose replica a `.replicate` task replaces (lost: down for longer than
     /// the replica-loss timeout); it leaves the placement when the new replica is in sync.
     public var replaces: String?
+    /// The task that makes this one's change after it failed for a reason that does not
+    /// end it (its source left the in-sync set): a replicate from an in-sync replica to
+    /// the same target, replacing the same source. Nil: none.
+    public var retriedAs: String?
 
     /// `kind`, `.move` for none.
     public var taskKind: MoveKind { kind ?? .move }
@@ -72,6 +76,15 @@ public struct MoveRecord: Sendable, Hashable, Codable {
 
     /// Pending or running.
     public var isActive: Bool { state == .pending || state == .running }
+
+    /// Whether this move ended without its target and had created the replica
+    /// `incarnation` on `node` as that target (a catch-up's target is the stale
+    /// replica it found: it stays). Not for a move ended by `shoal admin recover`: its
+    /// record decides nothing.
+    func abandoned(_ incarnation: UInt32, on node: String) -> Bool {
+        (state == .failed || state == .rolledBack) && taskKind != .catchUp && to == node && targetIncarnation == incarnation
+            && endedByRecover != true
+    }
 
     /// The number in `move-N` (orders moves by creation).
     public var number: Int { Int(id.split(separator: "-").last ?? "") ?? 0 }

@@ -236,6 +236,10 @@ extension ClusterState {
         }
         guard !isPlaced(collection: collection, shard: shard, on: node) else { return false }
         let mine = moves.values.filter { $0.collection == collection && $0.shard == shard && $0.endedByRecover != true }
+        // A replica that an ended move created and left behind is named by its
+        // incarnation, which its node never gives another replica: that decision
+        // holds whatever else runs now (such as a retry of the move to the same node).
+        if mine.contains(where: { $0.abandoned(incarnation, on: node) }) { return true }
         if mine.contains(where: { $0.isActive && $0.to == node }) { return false }
         return mine.contains { move in
             switch (move.state, move.taskKind) {
@@ -244,8 +248,7 @@ extension ClusterState {
             // decision covers what the node held then, not a replica put there later.
             case (.done, .replicate): move.replaces == node && !mine.contains { $0.number > move.number && ($0.to == node || $0.from == node) }
             case (.done, .catchUp): false
-            case (.failed, _), (.rolledBack, _): move.to == node && move.targetIncarnation == incarnation && move.taskKind != .catchUp
-            case (.pending, _), (.running, _): false
+            case (.failed, _), (.rolledBack, _), (.pending, _), (.running, _): false
             }
         }
     }

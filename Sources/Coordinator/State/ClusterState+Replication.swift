@@ -21,12 +21,28 @@ extension ClusterState {
         replicas[i].staleSinceMs = nowMs
         try setReplicas(collection: collection, shard: shard, replicas)
         // A task copying from it copied (or would copy) without this write, which its
-        // target may have missed too: the task rolls back, and is planned again from a
-        // replica in sync.
+        // target may have missed too: the task rolls back. A catch-up or a replicate is
+        // planned again by the healer; a move's change is carried on from a replica in sync.
         for task in moves.values where task.isActive && task.collection == collection && task.shard == shard && task.from == node
             && (task.state == .pending || task.phase < .switchReads) {
             try rollBackMove(task.id, as: .failed, error: "its source, node \(node), missed a write and is no longer in sync", nowMs: nowMs)
+            try carryOn(task, nowMs: nowMs)
         }
+    }
+
+    /// Queues what a failed move `task` was to do (the shard's replica leaves `task.from`
+    /// and one appears on `task.to`) as a replicate from another in-sync replica to the
+    /// same target, replacing the source; recorded as `task.retriedAs`. Nothing for a
+    /// catch-up or a replicate (the healer plans those again), for a move the operator
+    /// cancelled, or without another replica in sync.
+    private mutating func carryOn(_ task: MoveRecord, nowMs: Int64) throws(ShoalError) {
+        guard task.taskKind == .move, task.cancelRequestedMs == nil, let state = collections[task.collection] else { return }
+        guard let source = state.shards[Int(task.shard)].replicas.first(where: {
+            $0.state == .ready && $0.nodeId != task.from && $0.nodeId != task.to
+        }) else { return }
+        let id = try addMove(collection: task.collection, shard: task.shard, from: source.nodeId, to: task.to, points: task.points,
+                             nowMs: nowMs, validateNow: false, kind: .replicate, replaces: task.from)
+        moves[task.id]?.retriedAs = id
     }
 
     /// Marks every in-sync replica on `node` stale whose shard keeps another in-sync
