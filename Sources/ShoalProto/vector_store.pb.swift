@@ -23,6 +23,98 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// How neighbours' labels are counted.
+public nonisolated enum Shoal_V1_Vote: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// majority
+  case unspecified // = 0
+
+  /// Each neighbour counts 1; a label's score is its share of the k votes.
+  case majority // = 1
+
+  /// Each neighbour counts 1 / (distance + 1e-6); a label's score is its share
+  /// of the total weight. Cosine and L2 collections only (their distances are
+  /// never negative); INVALID_ARGUMENT for inner product.
+  case distanceWeighted // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .majority
+    case 2: self = .distanceWeighted
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .majority: return 1
+    case .distanceWeighted: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Shoal_V1_Vote] = [
+    .unspecified,
+    .majority,
+    .distanceWeighted,
+  ]
+
+}
+
+public nonisolated enum Shoal_V1_AnomalyMethod: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// knn
+  case unspecified // = 0
+
+  /// The mean distance to the k nearest stored points under the filter.
+  case anomalyKnn // = 1
+
+  /// The distance to the mean of the filtered stored vectors (each unit-normalised
+  /// first for cosine).
+  case anomalyCentroid // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .anomalyKnn
+    case 2: self = .anomalyCentroid
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .anomalyKnn: return 1
+    case .anomalyCentroid: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Shoal_V1_AnomalyMethod] = [
+    .unspecified,
+    .anomalyKnn,
+    .anomalyCentroid,
+  ]
+
+}
+
 public nonisolated struct Shoal_V1_CreateCollectionRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -415,9 +507,331 @@ public nonisolated struct Shoal_V1_CountResponse: Sendable {
   public init() {}
 }
 
+/// One label and what it got.
+public nonisolated struct Shoal_V1_LabelScore: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A string or an int value of the label field.
+  public var label: Shoal_V1_Value {
+    get {_label ?? Shoal_V1_Value()}
+    set {_label = newValue}
+  }
+  /// Returns true if `label` has been explicitly set.
+  public var hasLabel: Bool {self._label != nil}
+  /// Clears the value of `label`. Subsequent reads from it will return its default value.
+  public mutating func clearLabel() {self._label = nil}
+
+  public var score: Double = 0
+
+  /// Neighbours that carried this label.
+  public var votes: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _label: Shoal_V1_Value? = nil
+}
+
+/// Classifies `vector` by the labels of its k nearest stored points under
+/// `filter`: the label with the highest score wins; a tie goes to the label of
+/// the nearest neighbour among the tied ones. Neighbours without the label
+/// field do not vote. INVALID_ARGUMENT: label_field empty, a neighbour's label
+/// neither a string nor an int, a bad vector, k or filter. FAILED_PRECONDITION:
+/// fewer than k points match the filter (an empty filter result included), or
+/// no neighbour has the label field.
+public nonisolated struct Shoal_V1_ClassifyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  public var vector: [Float] = []
+
+  /// Neighbours that vote, 1..=1000.
+  public var k: UInt32 = 0
+
+  public var labelField: String = String()
+
+  public var filter: Shoal_V1_Filter {
+    get {_filter ?? Shoal_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var vote: Shoal_V1_Vote = .unspecified
+
+  /// Exhaustive neighbours (exact results) instead of HNSW.
+  public var exact: Bool = false
+
+  /// Leave this stored point out of the neighbours (leave-one-out); empty: none.
+  public var excludeID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Shoal_V1_Filter? = nil
+}
+
+public nonisolated struct Shoal_V1_ClassifyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var label: Shoal_V1_Value {
+    get {_label ?? Shoal_V1_Value()}
+    set {_label = newValue}
+  }
+  /// Returns true if `label` has been explicitly set.
+  public var hasLabel: Bool {self._label != nil}
+  /// Clears the value of `label`. Subsequent reads from it will return its default value.
+  public mutating func clearLabel() {self._label = nil}
+
+  /// Every label that got a vote, best first.
+  public var scores: [Shoal_V1_LabelScore] = []
+
+  /// The k neighbours used, nearest first, with their metadata.
+  public var neighbors: [Shoal_V1_ScoredPoint] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _label: Shoal_V1_Value? = nil
+}
+
+/// Classifies stored points (those matching `filter`; all of them, or a sample)
+/// by their k nearest *other* stored points (leave-one-out: a point is never its
+/// own neighbour), among points matching `filter`, and with `group_field` only
+/// among points with the point's own value of that field. Points without the
+/// label field are skipped. Runs as searches fanned out to the nodes; the whole
+/// evaluation must fit in the request time limit (60 s): use `sample` for large
+/// collections.
+public nonisolated struct Shoal_V1_EvaluateClassifierRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  public var labelField: String = String()
+
+  public var k: UInt32 = 0
+
+  public var filter: Shoal_V1_Filter {
+    get {_filter ?? Shoal_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var groupField: String = String()
+
+  /// Points evaluated: 0 all; else this many, chosen by a stable hash of the id
+  /// (the same sample every time).
+  public var sample: UInt32 = 0
+
+  public var vote: Shoal_V1_Vote = .unspecified
+
+  public var exact: Bool = false
+
+  /// The most frequent confusions to return (0: 10).
+  public var topConfusions: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Shoal_V1_Filter? = nil
+}
+
+public nonisolated struct Shoal_V1_LabelStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var label: Shoal_V1_Value {
+    get {_label ?? Shoal_V1_Value()}
+    set {_label = newValue}
+  }
+  /// Returns true if `label` has been explicitly set.
+  public var hasLabel: Bool {self._label != nil}
+  /// Clears the value of `label`. Subsequent reads from it will return its default value.
+  public mutating func clearLabel() {self._label = nil}
+
+  /// Of the points predicted this label, the share that carry it (0 if none was).
+  public var precision: Double = 0
+
+  /// Of the points that carry this label, the share predicted so.
+  public var recall: Double = 0
+
+  /// Points evaluated that carry this label.
+  public var support: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _label: Shoal_V1_Value? = nil
+}
+
+public nonisolated struct Shoal_V1_Confusion: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var actual: Shoal_V1_Value {
+    get {_actual ?? Shoal_V1_Value()}
+    set {_actual = newValue}
+  }
+  /// Returns true if `actual` has been explicitly set.
+  public var hasActual: Bool {self._actual != nil}
+  /// Clears the value of `actual`. Subsequent reads from it will return its default value.
+  public mutating func clearActual() {self._actual = nil}
+
+  public var predicted: Shoal_V1_Value {
+    get {_predicted ?? Shoal_V1_Value()}
+    set {_predicted = newValue}
+  }
+  /// Returns true if `predicted` has been explicitly set.
+  public var hasPredicted: Bool {self._predicted != nil}
+  /// Clears the value of `predicted`. Subsequent reads from it will return its default value.
+  public mutating func clearPredicted() {self._predicted = nil}
+
+  public var count: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _actual: Shoal_V1_Value? = nil
+  fileprivate var _predicted: Shoal_V1_Value? = nil
+}
+
+public nonisolated struct Shoal_V1_EvaluateClassifierResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Points classified, and of them those classified correctly.
+  public var evaluated: UInt64 = 0
+
+  public var correct: UInt64 = 0
+
+  public var accuracy: Double = 0
+
+  /// By label, in label order (strings, then ints).
+  public var perLabel: [Shoal_V1_LabelStats] = []
+
+  /// Off-diagonal confusions, most frequent first.
+  public var confusions: [Shoal_V1_Confusion] = []
+
+  /// Points skipped: without the label field, or with fewer than k neighbours.
+  public var skipped: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Scores in the collection's distance convention (higher: more anomalous),
+/// and the same score over stored points, leave-one-out (a point is left out of
+/// its own neighbours, or of the mean), for a threshold.
+public nonisolated struct Shoal_V1_AnomalyScoreRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var collection: String = String()
+
+  /// 1..=1000 vectors.
+  public var vectors: [Shoal_V1_Vector] = []
+
+  public var method: Shoal_V1_AnomalyMethod = .unspecified
+
+  /// Neighbours for knn (1..=1000; ignored for centroid).
+  public var k: UInt32 = 0
+
+  public var filter: Shoal_V1_Filter {
+    get {_filter ?? Shoal_V1_Filter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var exact: Bool = false
+
+  /// Stored points whose leave-one-out score makes the distribution: 0 means
+  /// 1000; chosen by a stable hash of the id.
+  public var sample: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Shoal_V1_Filter? = nil
+}
+
+public nonisolated struct Shoal_V1_Vector: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var values: [Float] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_AnomalyScoreResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// scores[i] scores vectors[i].
+  public var scores: [Double] = []
+
+  /// The stored points' leave-one-out scores: p50, p90, p95 and p99 (linear
+  /// interpolation between closest ranks, as numpy.percentile).
+  public var p50: Double = 0
+
+  public var p90: Double = 0
+
+  public var p95: Double = 0
+
+  public var p99: Double = 0
+
+  /// Stored points those percentiles are over.
+  public var sampled: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "shoal.v1"
+
+nonisolated extension Shoal_V1_Vote: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0VOTE_UNSPECIFIED\0\u{1}VOTE_MAJORITY\0\u{1}VOTE_DISTANCE_WEIGHTED\0")
+}
+
+nonisolated extension Shoal_V1_AnomalyMethod: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ANOMALY_METHOD_UNSPECIFIED\0\u{1}ANOMALY_KNN\0\u{1}ANOMALY_CENTROID\0")
+}
 
 nonisolated extension Shoal_V1_CreateCollectionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateCollectionRequest"
@@ -1142,6 +1556,534 @@ nonisolated extension Shoal_V1_CountResponse: SwiftProtobuf.Message, SwiftProtob
     if lhs.count != rhs.count {return false}
     if lhs.partial != rhs.partial {return false}
     if lhs.missingShards != rhs.missingShards {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_LabelScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LabelScore"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{1}score\0\u{1}votes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._label) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.votes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._label {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.score.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 2)
+    }
+    if self.votes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.votes, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_LabelScore, rhs: Shoal_V1_LabelScore) -> Bool {
+    if lhs._label != rhs._label {return false}
+    if lhs.score != rhs.score {return false}
+    if lhs.votes != rhs.votes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ClassifyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClassifyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vector\0\u{1}k\0\u{3}label_field\0\u{1}filter\0\u{1}vote\0\u{1}exact\0\u{3}exclude_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedFloatField(value: &self.vector) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.k) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.labelField) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.vote) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.excludeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.vector.isEmpty {
+      try visitor.visitPackedFloatField(value: self.vector, fieldNumber: 2)
+    }
+    if self.k != 0 {
+      try visitor.visitSingularUInt32Field(value: self.k, fieldNumber: 3)
+    }
+    if !self.labelField.isEmpty {
+      try visitor.visitSingularStringField(value: self.labelField, fieldNumber: 4)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.vote != .unspecified {
+      try visitor.visitSingularEnumField(value: self.vote, fieldNumber: 6)
+    }
+    if self.exact != false {
+      try visitor.visitSingularBoolField(value: self.exact, fieldNumber: 7)
+    }
+    if !self.excludeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.excludeID, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ClassifyRequest, rhs: Shoal_V1_ClassifyRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.vector != rhs.vector {return false}
+    if lhs.k != rhs.k {return false}
+    if lhs.labelField != rhs.labelField {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.vote != rhs.vote {return false}
+    if lhs.exact != rhs.exact {return false}
+    if lhs.excludeID != rhs.excludeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_ClassifyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClassifyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{1}scores\0\u{1}neighbors\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._label) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.scores) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.neighbors) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._label {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.scores.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.scores, fieldNumber: 2)
+    }
+    if !self.neighbors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.neighbors, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_ClassifyResponse, rhs: Shoal_V1_ClassifyResponse) -> Bool {
+    if lhs._label != rhs._label {return false}
+    if lhs.scores != rhs.scores {return false}
+    if lhs.neighbors != rhs.neighbors {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_EvaluateClassifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvaluateClassifierRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{3}label_field\0\u{1}k\0\u{1}filter\0\u{3}group_field\0\u{1}sample\0\u{1}vote\0\u{1}exact\0\u{3}top_confusions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.labelField) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.k) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.groupField) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.sample) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.vote) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.topConfusions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.labelField.isEmpty {
+      try visitor.visitSingularStringField(value: self.labelField, fieldNumber: 2)
+    }
+    if self.k != 0 {
+      try visitor.visitSingularUInt32Field(value: self.k, fieldNumber: 3)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.groupField.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupField, fieldNumber: 5)
+    }
+    if self.sample != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sample, fieldNumber: 6)
+    }
+    if self.vote != .unspecified {
+      try visitor.visitSingularEnumField(value: self.vote, fieldNumber: 7)
+    }
+    if self.exact != false {
+      try visitor.visitSingularBoolField(value: self.exact, fieldNumber: 8)
+    }
+    if self.topConfusions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.topConfusions, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_EvaluateClassifierRequest, rhs: Shoal_V1_EvaluateClassifierRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.labelField != rhs.labelField {return false}
+    if lhs.k != rhs.k {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.groupField != rhs.groupField {return false}
+    if lhs.sample != rhs.sample {return false}
+    if lhs.vote != rhs.vote {return false}
+    if lhs.exact != rhs.exact {return false}
+    if lhs.topConfusions != rhs.topConfusions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_LabelStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LabelStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{1}precision\0\u{1}recall\0\u{1}support\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._label) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.precision) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.recall) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.support) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._label {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.precision.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.precision, fieldNumber: 2)
+    }
+    if self.recall.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.recall, fieldNumber: 3)
+    }
+    if self.support != 0 {
+      try visitor.visitSingularUInt64Field(value: self.support, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_LabelStats, rhs: Shoal_V1_LabelStats) -> Bool {
+    if lhs._label != rhs._label {return false}
+    if lhs.precision != rhs.precision {return false}
+    if lhs.recall != rhs.recall {return false}
+    if lhs.support != rhs.support {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_Confusion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Confusion"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actual\0\u{1}predicted\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._actual) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._predicted) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._actual {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._predicted {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_Confusion, rhs: Shoal_V1_Confusion) -> Bool {
+    if lhs._actual != rhs._actual {return false}
+    if lhs._predicted != rhs._predicted {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_EvaluateClassifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EvaluateClassifierResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}evaluated\0\u{1}correct\0\u{1}accuracy\0\u{3}per_label\0\u{1}confusions\0\u{1}skipped\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.evaluated) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.correct) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.accuracy) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.perLabel) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.confusions) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.skipped) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.evaluated != 0 {
+      try visitor.visitSingularUInt64Field(value: self.evaluated, fieldNumber: 1)
+    }
+    if self.correct != 0 {
+      try visitor.visitSingularUInt64Field(value: self.correct, fieldNumber: 2)
+    }
+    if self.accuracy.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.accuracy, fieldNumber: 3)
+    }
+    if !self.perLabel.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.perLabel, fieldNumber: 4)
+    }
+    if !self.confusions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.confusions, fieldNumber: 5)
+    }
+    if self.skipped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.skipped, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_EvaluateClassifierResponse, rhs: Shoal_V1_EvaluateClassifierResponse) -> Bool {
+    if lhs.evaluated != rhs.evaluated {return false}
+    if lhs.correct != rhs.correct {return false}
+    if lhs.accuracy != rhs.accuracy {return false}
+    if lhs.perLabel != rhs.perLabel {return false}
+    if lhs.confusions != rhs.confusions {return false}
+    if lhs.skipped != rhs.skipped {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_AnomalyScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AnomalyScoreRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{1}vectors\0\u{1}method\0\u{1}k\0\u{1}filter\0\u{1}exact\0\u{1}sample\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.collection) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.vectors) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.method) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.k) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.sample) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.collection.isEmpty {
+      try visitor.visitSingularStringField(value: self.collection, fieldNumber: 1)
+    }
+    if !self.vectors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.vectors, fieldNumber: 2)
+    }
+    if self.method != .unspecified {
+      try visitor.visitSingularEnumField(value: self.method, fieldNumber: 3)
+    }
+    if self.k != 0 {
+      try visitor.visitSingularUInt32Field(value: self.k, fieldNumber: 4)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.exact != false {
+      try visitor.visitSingularBoolField(value: self.exact, fieldNumber: 6)
+    }
+    if self.sample != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sample, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_AnomalyScoreRequest, rhs: Shoal_V1_AnomalyScoreRequest) -> Bool {
+    if lhs.collection != rhs.collection {return false}
+    if lhs.vectors != rhs.vectors {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.k != rhs.k {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.exact != rhs.exact {return false}
+    if lhs.sample != rhs.sample {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_Vector: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Vector"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedFloatField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.values.isEmpty {
+      try visitor.visitPackedFloatField(value: self.values, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_Vector, rhs: Shoal_V1_Vector) -> Bool {
+    if lhs.values != rhs.values {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_AnomalyScoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AnomalyScoreResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scores\0\u{1}p50\0\u{1}p90\0\u{1}p95\0\u{1}p99\0\u{1}sampled\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedDoubleField(value: &self.scores) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.p50) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.p90) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.p95) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.p99) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.sampled) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.scores.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.scores, fieldNumber: 1)
+    }
+    if self.p50.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p50, fieldNumber: 2)
+    }
+    if self.p90.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p90, fieldNumber: 3)
+    }
+    if self.p95.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p95, fieldNumber: 4)
+    }
+    if self.p99.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p99, fieldNumber: 5)
+    }
+    if self.sampled != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sampled, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_AnomalyScoreResponse, rhs: Shoal_V1_AnomalyScoreResponse) -> Bool {
+    if lhs.scores != rhs.scores {return false}
+    if lhs.p50 != rhs.p50 {return false}
+    if lhs.p90 != rhs.p90 {return false}
+    if lhs.p95 != rhs.p95 {return false}
+    if lhs.p99 != rhs.p99 {return false}
+    if lhs.sampled != rhs.sampled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

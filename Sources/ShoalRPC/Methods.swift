@@ -37,6 +37,9 @@ public enum VectorStoreRPC {
     public static let search = RPC<Shoal_V1_SearchRequest, Shoal_V1_SearchResponse>("/shoal.v1.VectorStore/Search")
     public static let searchBatch = RPC<Shoal_V1_SearchBatchRequest, Shoal_V1_SearchBatchResponse>("/shoal.v1.VectorStore/SearchBatch")
     public static let count = RPC<Shoal_V1_CountRequest, Shoal_V1_CountResponse>("/shoal.v1.VectorStore/Count")
+    public static let classify = RPC<Shoal_V1_ClassifyRequest, Shoal_V1_ClassifyResponse>("/shoal.v1.VectorStore/Classify")
+    public static let evaluateClassifier = RPC<Shoal_V1_EvaluateClassifierRequest, Shoal_V1_EvaluateClassifierResponse>("/shoal.v1.VectorStore/EvaluateClassifier")
+    public static let anomalyScore = RPC<Shoal_V1_AnomalyScoreRequest, Shoal_V1_AnomalyScoreResponse>("/shoal.v1.VectorStore/AnomalyScore")
 }
 
 extension AdminRPC {

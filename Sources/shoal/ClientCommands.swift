@@ -126,18 +126,7 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let query: [Float]
-        if let vector {
-            let parts = vector.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.allSatisfy({ $0 != nil }), !parts.isEmpty else { throw ValidationError("--vector must be comma-separated numbers") }
-            query = parts.map { $0! }
-        } else {
-            let data = try Data(contentsOf: URL(fileURLWithPath: vectorFile!))
-            guard let numbers = try JSONSerialization.jsonObject(with: data) as? [NSNumber], !numbers.isEmpty else {
-                throw ValidationError("\(vectorFile!) must hold a JSON array of numbers")
-            }
-            query = numbers.map { $0.floatValue }
-        }
+        let query = try queryVector(vector, file: vectorFile)
         let reply = try await coordinator.call(VectorStoreRPC.search, .with {
             $0.collection = collection
             $0.vector = query
@@ -176,6 +165,21 @@ struct SearchCommand: AsyncParsableCommand {
     }
 }
 
+/// The query of `--vector` (comma-separated numbers) or `--vector-file` (a JSON array).
+func queryVector(_ vector: String?, file: String?) throws -> [Float] {
+    if let vector {
+        let parts = vector.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ $0 != nil }), !parts.isEmpty else { throw ValidationError("--vector must be comma-separated numbers") }
+        return parts.map { $0! }
+    }
+    guard let file else { throw ValidationError("give exactly one of --vector or --vector-file") }
+    let data = try Data(contentsOf: URL(fileURLWithPath: file))
+    guard let numbers = try JSONSerialization.jsonObject(with: data) as? [NSNumber], !numbers.isEmpty else {
+        throw ValidationError("\(file) must hold a JSON array of numbers")
+    }
+    return numbers.map { $0.floatValue }
+}
+
 extension Shoal_V1_SearchStrategy {
     /// As the clients name it (the Python client's `explain` strategies).
     var name: String {
@@ -189,7 +193,7 @@ extension Shoal_V1_SearchStrategy {
     }
 }
 
-private func jsonValue(_ value: Shoal_V1_Value) -> Any {
+func jsonValue(_ value: Shoal_V1_Value) -> Any {
     switch value.kind {
     case .stringValue(let s): s
     case .intValue(let i): i
@@ -200,7 +204,7 @@ private func jsonValue(_ value: Shoal_V1_Value) -> Any {
     }
 }
 
-private func describe(_ value: Shoal_V1_Value) -> String {
+func describe(_ value: Shoal_V1_Value) -> String {
     switch value.kind {
     case .stringList(let l): "[" + l.values.joined(separator: ",") + "]"
     default: "\(jsonValue(value))"

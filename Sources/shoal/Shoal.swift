@@ -7,6 +7,6 @@ struct Shoal: AsyncParsableCommand {
         commandName: "shoal",
         abstract: "Shoal: a distributed, sharded vector store.",
         version: ShoalVersion.current,
-        subcommands: [ServeCommand.self, CoordinatorCommand.self, NodeCommand.self, CollectionsCommand.self, SearchCommand.self, HealthCommand.self, AdminCommand.self]
+        subcommands: [ServeCommand.self, CoordinatorCommand.self, NodeCommand.self, CollectionsCommand.self, SearchCommand.self, ClassifyCommand.self, EvaluateCommand.self, HealthCommand.self, AdminCommand.self]
     )
 }

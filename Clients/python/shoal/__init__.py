@@ -22,13 +22,14 @@ The generated gRPC stubs live in the ``shoal.v1`` subpackage (created by
     stub = shard_pb2_grpc.ShardStub(grpc.insecure_channel("127.0.0.1:7000"))
     health = stub.Health(types_pb2.HealthRequest())
 """
-from .client import Client, Collection, CollectionInfo, Hit, Point
+from .client import AnomalyScores, Classification, Client, Collection, CollectionInfo, Evaluation, Hit, Point
 from .errors import (AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, InvalidArgumentError,
                      NotFoundError, ResourceExhaustedError, ShoalError, UnavailableError)
 from .filters import where_to_filter
 
 __all__ = [
     "Client", "Collection", "CollectionInfo", "Hit", "Point", "where_to_filter",
+    "Classification", "Evaluation", "AnomalyScores",
     "ShoalError", "InvalidArgumentError", "NotFoundError", "AlreadyExistsError", "ResourceExhaustedError",
     "FailedPreconditionError", "UnavailableError", "DeadlineExceededError",
 ]

@@ -19,7 +19,7 @@ from shoal.v1 import types_pb2, vector_store_pb2
 from .errors import AlreadyExistsError, NotFoundError
 from .failover import RECONNECT_OPTIONS, Coordinators, parse_addresses
 from .filters import where_to_filter
-from .values import as_matrix, as_vector, metadata_from_proto, metadata_to_proto
+from .values import as_matrix, as_vector, from_value, metadata_from_proto, metadata_to_proto
 
 __all__ = ["Client", "Collection", "CollectionInfo", "Hit", "Point",
            "MAX_BATCH_POINTS", "MAX_BATCH_BYTES", "MAX_IDS_PER_CALL", "MAX_SEARCHES_PER_CALL"]
@@ -131,8 +131,8 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, method, request):
-        return self._coordinators.call(method, request, self.timeout)
+    def _call(self, method, request, timeout=None):
+        return self._coordinators.call(method, request, timeout or self.timeout)
 
     def create_collection(self, name, dimension, metric="cosine", shards=0, replication_factor=0,
                           m=0, ef_construction=0, ef=0, write_consistency="all"):
@@ -215,8 +215,8 @@ class Collection:
     def __repr__(self):
         return f"Collection({self.info})"
 
-    def _call(self, method, request):
-        return self._client._call(method, request)
+    def _call(self, method, request, timeout=None):
+        return self._client._call(method, request, timeout)
 
     def describe(self):
         """``{"info", "point_count", "shards": [{"shard_id", "point_count", "replicas": [...]}]}``."""
@@ -336,6 +336,156 @@ class Collection:
         if filt is not None:
             request.filter.CopyFrom(filt)
         return self._call("Count", request).count
+
+    # ------------------------------------------------------------------ jobs
+
+    def classify(self, vector, k=5, label_field="label", where=None, vote="majority", exact=False, exclude_id=None):
+        """Classifies ``vector`` by the labels of its ``k`` nearest points under ``where``.
+
+        ``vote``: "majority" (one vote per neighbour) or "distance_weighted" (weight
+        1 / (distance + 1e-6); cosine and l2 only). The highest score wins; a tie goes to
+        the label of the nearest neighbour among the tied ones. Neighbours without
+        ``label_field`` do not vote. ``exclude_id``: leave that stored point out of the
+        neighbours (leave-one-out). Returns a ``Classification``.
+        """
+        _positive_int(k, "k")
+        request = vector_store_pb2.ClassifyRequest(
+            collection=self.name, vector=as_vector(vector, dimension=self.dimension or None).tolist(), k=k,
+            label_field=label_field, vote=_vote(vote), exact=bool(exact), exclude_id=exclude_id or "")
+        _set_filter(request, where)
+        reply = self._call("Classify", request)
+        return Classification(from_value(reply.label), {from_value(s.label): s.score for s in reply.scores},
+                              {from_value(s.label): s.votes for s in reply.scores}, [_hit(h) for h in reply.neighbors])
+
+    def evaluate_classifier(self, label_field="label", k=5, where=None, group_field=None, sample=None,
+                            vote="majority", exact=False, top_confusions=10, timeout=600):
+        """Leave-one-out accuracy of ``classify`` over the stored points under ``where``.
+
+        Each point (all, or ``sample`` of them chosen by a stable hash of the id) is
+        classified by its ``k`` nearest *other* points under ``where`` and, with
+        ``group_field``, only among points with its own value of that field. Returns an
+        ``Evaluation`` (``accuracy``, ``per_label``, ``confusions``). On a terminal a
+        line on stderr says it is running.
+        """
+        _positive_int(k, "k")
+        if sample is not None:
+            _positive_int(sample, "sample")
+        request = vector_store_pb2.EvaluateClassifierRequest(
+            collection=self.name, label_field=label_field, k=k, group_field=group_field or "", sample=sample or 0,
+            vote=_vote(vote), exact=bool(exact), top_confusions=top_confusions)
+        _set_filter(request, where)
+        with _Progress(f"evaluating a {k}-NN classifier on {self.name}"):
+            reply = self._call("EvaluateClassifier", request, timeout=timeout)
+        per_label = {from_value(r.label): {"precision": r.precision, "recall": r.recall, "support": r.support}
+                     for r in reply.per_label}
+        confusions = [(from_value(c.actual), from_value(c.predicted), c.count) for c in reply.confusions]
+        return Evaluation(reply.accuracy, per_label, confusions, reply.evaluated, reply.correct, reply.skipped)
+
+    def anomaly_score(self, vectors, method="knn", k=5, where=None, exact=False, sample=None, timeout=600):
+        """Anomaly scores of ``vectors`` (higher: more anomalous), in the collection's
+        distance convention: ``method="knn"``, the mean distance to the ``k`` nearest
+        stored points under ``where``; ``"centroid"``, the distance to the mean of those
+        points' vectors (unit-normalised first for cosine). ``percentiles`` holds p50,
+        p90, p95 and p99 of the same score over stored points, each left out of its own
+        neighbours or mean (``sample`` of them, default 1000). Returns ``AnomalyScores``.
+        """
+        matrix = as_matrix(vectors, dimension=self.dimension or None)
+        if method not in _ANOMALY_METHODS:
+            raise ValueError(f"method must be one of {', '.join(_ANOMALY_METHODS)}, got {method!r}")
+        _positive_int(k, "k")
+        if sample is not None:
+            _positive_int(sample, "sample")
+        scores = []
+        percentiles, sampled = {}, 0
+        for start in range(0, len(matrix), 1000):
+            request = vector_store_pb2.AnomalyScoreRequest(
+                collection=self.name, vectors=[vector_store_pb2.Vector(values=row.tolist()) for row in matrix[start:start + 1000]],
+                method=_ANOMALY_METHODS[method], k=k, exact=bool(exact), sample=sample or 0)
+            _set_filter(request, where)
+            reply = self._call("AnomalyScore", request, timeout=timeout)
+            scores += list(reply.scores)
+            percentiles = {"p50": reply.p50, "p90": reply.p90, "p95": reply.p95, "p99": reply.p99}
+            sampled = reply.sampled
+        return AnomalyScores(np.array(scores, dtype=np.float64), percentiles, sampled)
+
+
+_VOTES = {"majority": vector_store_pb2.VOTE_MAJORITY, "distance_weighted": vector_store_pb2.VOTE_DISTANCE_WEIGHTED}
+_ANOMALY_METHODS = {"knn": vector_store_pb2.ANOMALY_KNN, "centroid": vector_store_pb2.ANOMALY_CENTROID}
+
+
+def _vote(vote):
+    if vote not in _VOTES:
+        raise ValueError(f"vote must be one of {', '.join(_VOTES)}, got {vote!r}")
+    return _VOTES[vote]
+
+
+def _set_filter(request, where):
+    filt = where_to_filter(where)
+    if filt is not None:
+        request.filter.CopyFrom(filt)
+
+
+@dataclass
+class Classification:
+    """``label``: the predicted label; ``scores``: label → score (shares summing to 1),
+    best first; ``votes``: label → neighbours with it; ``neighbors``: the hits used."""
+    label: Any
+    scores: Dict[Any, float]
+    votes: Dict[Any, int]
+    neighbors: List["Hit"]
+
+
+@dataclass
+class Evaluation:
+    """``accuracy`` over ``evaluated`` points; ``per_label``: label → {"precision",
+    "recall", "support"}; ``confusions``: (actual, predicted, count), most frequent first."""
+    accuracy: float
+    per_label: Dict[Any, Dict[str, float]]
+    confusions: List[tuple]
+    evaluated: int
+    correct: int
+    skipped: int
+
+
+@dataclass
+class AnomalyScores:
+    """``scores[i]`` scores the i-th vector; ``percentiles``: {"p50", "p90", "p95", "p99"}
+    of the stored points' leave-one-out scores, over ``sampled`` points."""
+    scores: np.ndarray
+    percentiles: Dict[str, float]
+    sampled: int
+
+
+class _Progress:
+    """On a terminal (stderr), a line with the elapsed seconds while a long call runs."""
+
+    def __init__(self, what):
+        self.what = what
+        self.stop = None
+
+    def __enter__(self):
+        import sys
+        import threading
+        import time
+        if not sys.stderr.isatty():
+            return self
+        self.stop = threading.Event()
+        started = time.monotonic()
+
+        def draw():
+            while not self.stop.wait(0.5):
+                sys.stderr.write(f"\r{self.what}: {time.monotonic() - started:.0f} s")
+                sys.stderr.flush()
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+        self.thread = threading.Thread(target=draw, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.stop is not None:
+            self.stop.set()
+            self.thread.join()
 
 
 def split_points(points, max_points=MAX_BATCH_POINTS, max_bytes=MAX_BATCH_BYTES):

@@ -86,6 +86,16 @@ public final class VectorStoreService: Sendable {
         try server.registerStarting(VectorStoreRPC.count) { [self] request, call, done in
             startRead(done) { [self] state, finish in startCount(request, state: state, deadline: Self.deadline(call.deadline), finish) }
         }
+        // Jobs: each of its searches takes a read slot and a placement of its own.
+        try server.register(VectorStoreRPC.classify) { [self] request, call in
+            try await classify(request, deadline: Self.deadline(call.deadline))
+        }
+        try server.register(VectorStoreRPC.evaluateClassifier) { [self] request, call in
+            try await evaluateClassifier(request, deadline: Self.deadline(call.deadline))
+        }
+        try server.register(VectorStoreRPC.anomalyScore) { [self] request, call in
+            try await anomalyScore(request, deadline: Self.deadline(call.deadline))
+        }
     }
 
     /// Runs one read in a slot of `reads` against the current placement; with every
