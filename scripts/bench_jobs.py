@@ -26,7 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "Clients", "python"))
+sys.path.insert(0, os.path.join(ROOT, "Examples"))
 from bench_serving import LaunchedCluster, Serve, indexing_lag, upsert_retrying  # noqa: E402
+from face_search import measure  # noqa: E402
 
 K = 5
 
@@ -38,20 +40,6 @@ def vote(labels):
         counts[label] = counts.get(label, 0) + 1
         first.setdefault(label, rank)
     return max(counts, key=lambda label: (counts[label], -first[label]))
-
-
-def measure(search, queries, exact_ids, labels, query_labels, n):
-    for q in queries[:20]:
-        search(q, n)
-    times, recall, same = [], [], []
-    for q, truth, label in zip(queries, exact_ids, query_labels):
-        t = time.perf_counter()
-        ids = search(q, n)
-        times.append(time.perf_counter() - t)
-        recall.append(len(set(ids) & set(truth[:n])) / n)
-        same.append(labels[ids[0]] == label)
-    return {"p50_ms": round(float(np.median(times)) * 1e3, 3), "recall": round(float(np.mean(recall)), 4),
-            "top1_same_person": round(float(np.mean(same)), 4)}
 
 
 def chroma_loo(chroma, base, labels, batch=200):

@@ -123,8 +123,7 @@ public enum LeaveOneOut {
     /// The `count` ids of smallest stable hash (FNV-1a 64 of the bytes): the same
     /// sample every time, spread over the shards.
     public static func sample(_ ids: [String], count: Int) -> Set<String> {
-        guard count < ids.count else { return Set(ids) }
-        return Set(ids.map { (fnv1a64($0), $0) }.sorted { $0 < $1 }.prefix(count).map(\.1))
+        Set(stableOrder(ids, id: { $0 }).prefix(count))
     }
 
     /// `items` ordered by the stable hash of their ids (then the ids): the order an
@@ -165,8 +164,7 @@ public struct Centroid: Sendable {
     public func distance(_ vector: [Float], leavingOut: Bool = false) -> Double? {
         let n = count - (leavingOut ? 1 : 0)
         guard n > 0 else { return nil }
-        let v = prepared(vector)
-        let mean = leavingOut ? zip(sum, v).map { ($0 - $1) / Double(n) } : sum.map { $0 / Double(n) }
+        let mean = leavingOut ? zip(sum, prepared(vector)).map { ($0 - $1) / Double(n) } : sum.map { $0 / Double(n) }
         let x = vector.map(Double.init)
         switch metric {
         case .l2:

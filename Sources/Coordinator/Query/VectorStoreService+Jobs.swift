@@ -69,7 +69,7 @@ extension VectorStoreService {
         }
         var asked: [(actual: Label, point: Shoal_V1_Point, search: Shoal_V1_SearchRequest)] = []
         for point in page {
-            guard let actual = try Label(metadata(point, request.labelField), field: request.labelField, point: point.id) else {
+            guard let actual = try Self.label(point.metadata, request.labelField, of: point.id) else {
                 tally.skip()
                 continue
             }
@@ -197,13 +197,17 @@ extension VectorStoreService {
         case .anomalyKnn, .unspecified:
             let k = try jobK(request.k)
             try Self.checkEnough(points.count, k: k)
-            let asked = request.vectors.map { searchRequest(request.collection, vector: $0.values, k: k, filter: filter, exact: request.exact) }
+            let asked = request.vectors.map {
+                searchRequest(request.collection, vector: $0.values, k: k, filter: filter, exact: request.exact, withMetadata: false)
+            }
             for start in stride(from: 0, to: asked.count, by: Self.jobBatch) {
                 let replies = try await searches(Array(asked[start..<min(start + Self.jobBatch, asked.count)]), deadline: deadline)
                 scores += replies.map { Self.meanDistance($0.hits) }
             }
             // A stored point's own score leaves it out of its neighbours.
-            let own = sampled.map { searchRequest(request.collection, vector: $0.vector, k: k + 1, filter: filter, exact: request.exact) }
+            let own = sampled.map {
+                searchRequest(request.collection, vector: $0.vector, k: k + 1, filter: filter, exact: request.exact, withMetadata: false)
+            }
             for start in stride(from: 0, to: own.count, by: Self.jobBatch) {
                 let end = min(start + Self.jobBatch, own.count)
                 let replies = try await searches(Array(own[start..<end]), deadline: deadline)
@@ -228,10 +232,7 @@ extension VectorStoreService {
     // MARK: helpers
 
     private func jobConfig(_ collection: String) throws(ShoalError) -> CollectionConfig {
-        guard let state = cluster.snapshot.collections[collection] else {
-            throw ShoalError(.notFound, "collection \"\(collection)\" does not exist")
-        }
-        return state.config
+        try routes.route(collection, in: cluster.snapshot).config
     }
 
     private func jobK(_ k: UInt32) throws(ShoalError) -> UInt32 {
@@ -258,28 +259,30 @@ extension VectorStoreService {
 
     private static func vote(_ hits: [Shoal_V1_ScoredPoint], field: String, rule: VoteRule) throws(ShoalError) -> KNNVote? {
         var neighbours: [(label: Label?, distance: Double)] = []
-        for hit in hits {
-            let value = try hit.metadata[field].map { value throws(ShoalError) in try MetadataValue(proto: value, context: "metadata of \(hit.id)") }
-            neighbours.append((try Label(value, field: field, point: hit.id), Double(hit.distance)))
-        }
+        for hit in hits { neighbours.append((try label(hit.metadata, field, of: hit.id), Double(hit.distance))) }
         return KNNVote(neighbours, rule: rule)
     }
 
-    private func metadata(_ point: Shoal_V1_Point, _ field: String) throws(ShoalError) -> MetadataValue? {
-        try point.metadata[field].map { value throws(ShoalError) in try MetadataValue(proto: value, context: "metadata of \(point.id)") }
+    /// The label `field` of point `id` holds (nil: it lacks the field).
+    private static func label(_ metadata: [String: Shoal_V1_Value], _ field: String, of id: String) throws(ShoalError) -> Label? {
+        let value = try metadata[field].map { value throws(ShoalError) in try MetadataValue(proto: value, context: "metadata of \(id)") }
+        return try Label(value, field: field, point: id)
     }
 
     private static func meanDistance(_ hits: [Shoal_V1_ScoredPoint]) -> Double {
         hits.isEmpty ? 0 : hits.reduce(0) { $0 + Double($1.distance) } / Double(hits.count)
     }
 
-    private func searchRequest(_ collection: String, vector: [Float], k: UInt32, filter: Shoal_V1_Filter?, exact: Bool) -> Shoal_V1_SearchRequest {
+    /// `withMetadata`: the hits' labels are read (classify, evaluate); an anomaly score needs distances only.
+    private func searchRequest(
+        _ collection: String, vector: [Float], k: UInt32, filter: Shoal_V1_Filter?, exact: Bool, withMetadata: Bool = true
+    ) -> Shoal_V1_SearchRequest {
         .with {
             $0.collection = collection
             $0.vector = vector
             $0.k = k
             if let filter { $0.filter = filter }
-            $0.includeMetadata = true
+            $0.includeMetadata = withMetadata
             $0.exact = exact
         }
     }
